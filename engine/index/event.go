@@ -1,0 +1,298 @@
+package index
+
+import (
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// Day is a day number (days since 1970-01-01 in the dataset's time zone).
+type Day = int32
+
+// Events is the index of an event field: for each value a bitmap per day
+// with at least one occurrence, plus an all-time bitmap per value (the
+// union of its days, so "ever" is one lookup) and the profiles with any
+// event at all.
+type Events struct {
+	name  string
+	dict  dict
+	vals  []*eventValue
+	exist *cowBitmap
+	last  *EventsView
+}
+
+type eventValue struct {
+	days  map[Day]*cowBitmap
+	all   *cowBitmap
+	dirty bool // a day was added or dropped, or a bitmap written
+	last  *eventValueView
+}
+
+// NewEvents returns an empty event index.
+func NewEvents(field string) *Events { return &Events{name: field, exist: newCOW()} }
+
+// Check reports whether adding vals would break a limit.
+func (x *Events) Check(vals ...string) error { return x.dict.canAdd(x.name, vals...) }
+
+// Add records that row had an event with value on day.
+func (x *Events) Add(row uint32, value string, day Day) {
+	id, created := x.dict.intern(value)
+	if created {
+		x.vals = append(x.vals, &eventValue{days: map[Day]*cowBitmap{}, all: newCOW()})
+	}
+	ev := x.vals[id]
+	b, ok := ev.days[day]
+	if !ok {
+		b = newCOW()
+		ev.days[day] = b
+		ev.dirty = true
+	}
+	if b.add(row) {
+		ev.dirty = true
+		ev.all.add(row)
+		x.exist.add(row)
+	}
+}
+
+// Unset forgets every event of row.
+func (x *Events) Unset(row uint32) {
+	if !x.exist.remove(row) {
+		return
+	}
+	for _, ev := range x.vals {
+		if !ev.all.remove(row) {
+			continue
+		}
+		ev.dirty = true
+		for _, b := range ev.days {
+			b.remove(row)
+		}
+	}
+}
+
+// Expire drops every day before cutoff and rebuilds the all-time bitmaps
+// from the days that remain. It reports whether anything was dropped.
+func (x *Events) Expire(cutoff Day) bool {
+	dropped := false
+	for _, ev := range x.vals {
+		var keep []*roaring.Bitmap
+		n := len(ev.days)
+		for d, b := range ev.days {
+			if d < cutoff {
+				delete(ev.days, d)
+			} else {
+				keep = append(keep, b.w)
+			}
+		}
+		if len(ev.days) != n {
+			ev.all.replace(roaring.FastOr(keep...))
+			ev.dirty = true
+			dropped = true
+		}
+	}
+	if dropped {
+		alls := make([]*roaring.Bitmap, len(x.vals))
+		for i, ev := range x.vals {
+			alls[i] = ev.all.w
+		}
+		x.exist.replace(roaring.FastOr(alls...))
+	}
+	return dropped
+}
+
+// View publishes the current state.
+func (x *Events) View() *EventsView {
+	dirty := x.last == nil || x.exist.dirty || len(x.last.vals) != len(x.vals)
+	for _, ev := range x.vals {
+		dirty = dirty || ev.dirty
+	}
+	if !dirty {
+		return x.last
+	}
+	v := &EventsView{exist: x.exist.publish(), vals: make([]*eventValueView, len(x.vals))}
+	var prev dictView
+	if x.last != nil {
+		prev = x.last.dict
+	}
+	v.dict = x.dict.view(prev)
+	for i, ev := range x.vals {
+		if ev.dirty || ev.last == nil {
+			ev.last = ev.view()
+			ev.dirty = false
+		}
+		v.vals[i] = ev.last
+	}
+	x.last = v
+	return v
+}
+
+func (ev *eventValue) view() *eventValueView {
+	v := &eventValueView{all: ev.all.publish()}
+	if len(ev.days) == 0 {
+		return v
+	}
+	lo, hi := Day(1<<31-1), Day(-1<<31)
+	for d := range ev.days {
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	v.first = lo
+	v.days = make([]*roaring.Bitmap, hi-lo+1)
+	for d, b := range ev.days {
+		v.days[d-lo] = b.publish()
+	}
+	return v
+}
+
+// eventValueView holds one value's day bitmaps densely by day, so a window
+// is a slice of the array.
+type eventValueView struct {
+	first Day
+	days  []*roaring.Bitmap // days[d-first]; nil where no event happened
+	all   *roaring.Bitmap
+}
+
+func (v *eventValueView) window(from, to Day) []*roaring.Bitmap {
+	lo, hi := max(from, v.first), min(to, v.first+Day(len(v.days))-1)
+	if lo > hi {
+		return nil
+	}
+	return v.days[lo-v.first : hi-v.first+1]
+}
+
+// EventsView is an immutable view of an Events index.
+type EventsView struct {
+	dict  dictView
+	vals  []*eventValueView
+	exist *roaring.Bitmap
+}
+
+// Values lists the event values seen, in order of first sight.
+func (v *EventsView) Values() []string { return v.dict.names }
+
+// Exists returns the profiles with any event kept (shared; read-only).
+func (v *EventsView) Exists() *roaring.Bitmap { return v.exist }
+
+// pick resolves values to value views; no values means every value.
+// Unknown values match nothing.
+func (v *EventsView) pick(values []string) []*eventValueView {
+	if len(values) == 0 {
+		return v.vals
+	}
+	out := make([]*eventValueView, 0, len(values))
+	for _, s := range values {
+		if id, ok := v.dict.ids[s]; ok {
+			out = append(out, v.vals[id])
+		}
+	}
+	return out
+}
+
+// Ever returns the profiles with a matching event on any kept day.
+func (v *EventsView) Ever(values []string) *roaring.Bitmap {
+	if len(values) == 0 {
+		return v.exist.Clone()
+	}
+	vals := v.pick(values)
+	bms := make([]*roaring.Bitmap, len(vals))
+	for i, ev := range vals {
+		bms[i] = ev.all
+	}
+	return roaring.FastOr(bms...)
+}
+
+// Window returns the profiles with a matching event on a day in [from, to].
+func (v *EventsView) Window(values []string, from, to Day) *roaring.Bitmap {
+	var bms []*roaring.Bitmap
+	for _, ev := range v.pick(values) {
+		for _, b := range ev.window(from, to) {
+			if b != nil {
+				bms = append(bms, b)
+			}
+		}
+	}
+	return roaring.FastOr(bms...)
+}
+
+// AtLeast returns the profiles with matching events on at least n distinct
+// days in [from, to]. It adds each day's bitmap into bit-sliced counters
+// (a ripple-carry adder over bitmaps) and compares the counters with n, so
+// the cost depends on the window and the bitmaps, not on the profiles.
+func (v *EventsView) AtLeast(values []string, n int, from, to Day) *roaring.Bitmap {
+	if n <= 1 {
+		return v.Window(values, from, to)
+	}
+	vals := v.pick(values)
+	var counters []*roaring.Bitmap // counters[i] = bit i of each profile's day count
+	any := roaring.New()
+	perDay := make([]*roaring.Bitmap, 0, len(vals))
+	// Clip the window to the days that hold events, so an open window
+	// ("ever") walks only the days kept.
+	lo, hi := to, from
+	for _, ev := range vals {
+		if len(ev.days) > 0 {
+			lo, hi = min(lo, ev.first), max(hi, ev.first+Day(len(ev.days))-1)
+		}
+	}
+	lo, hi = max(lo, from), min(hi, to)
+	for d := lo; d <= hi; d++ {
+		perDay = perDay[:0]
+		for _, ev := range vals {
+			if d >= ev.first && d < ev.first+Day(len(ev.days)) {
+				if b := ev.days[d-ev.first]; b != nil {
+					perDay = append(perDay, b)
+				}
+			}
+		}
+		if len(perDay) == 0 {
+			continue
+		}
+		// A day counts once per profile however many values matched.
+		carry := roaring.FastOr(perDay...)
+		any.Or(carry)
+		for i := 0; !carry.IsEmpty(); i++ {
+			if i == len(counters) {
+				counters = append(counters, carry)
+				break
+			}
+			next := roaring.And(counters[i], carry)
+			counters[i].Xor(carry)
+			carry = next
+		}
+	}
+	if len(counters) < 64 && uint64(n)>>len(counters) != 0 {
+		return roaring.New() // no profile can reach n
+	}
+	return compareSlices(counters, any, GE, uint64(n))
+}
+
+// AtMost returns the profiles of universe with matching events on at most
+// n distinct days in [from, to], including those with none.
+func (v *EventsView) AtMost(universe *roaring.Bitmap, values []string, n int, from, to Day) *roaring.Bitmap {
+	if n < 0 {
+		return roaring.New()
+	}
+	return roaring.AndNot(universe, v.AtLeast(values, n+1, from, to))
+}
+
+// RowDays lists, for one profile, the days of each value it has events on
+// (value -> sorted days), for reading a profile back.
+func (v *EventsView) RowDays(row uint32) map[string][]Day {
+	out := map[string][]Day{}
+	if !v.exist.Contains(row) {
+		return out
+	}
+	for i, ev := range v.vals {
+		if !ev.all.Contains(row) {
+			continue
+		}
+		var days []Day
+		for j, b := range ev.days {
+			if b != nil && b.Contains(row) {
+				days = append(days, ev.first+Day(j))
+			}
+		}
+		slices.Sort(days)
+		out[v.dict.names[i]] = days
+	}
+	return out
+}

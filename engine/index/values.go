@@ -1,0 +1,245 @@
+package index
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// MaxValues bounds the distinct values of one tag, set or event field. A
+// field past it is almost always an identifier sent as a tag by mistake,
+// and one bitmap per value would eat memory for nothing.
+const MaxValues = 1 << 20
+
+// dict numbers the distinct values of a field densely, in order of first
+// sight. Ids never change, so published views can share the names slice
+// (it is only ever appended to).
+type dict struct {
+	ids   map[string]uint32
+	names []string
+}
+
+func (d *dict) id(v string) (uint32, bool) {
+	id, ok := d.ids[v]
+	return id, ok
+}
+
+// canAdd reports whether adding vals would overflow MaxValues.
+func (d *dict) canAdd(field string, vals ...string) error {
+	n := 0
+	for _, v := range vals {
+		if _, ok := d.ids[v]; !ok {
+			n++
+		}
+	}
+	if len(d.names)+n > MaxValues {
+		return fmt.Errorf("field %s would hold more than %d distinct values", field, MaxValues)
+	}
+	return nil
+}
+
+func (d *dict) intern(v string) (uint32, bool) {
+	if id, ok := d.ids[v]; ok {
+		return id, false
+	}
+	if d.ids == nil {
+		d.ids = map[string]uint32{}
+	}
+	id := uint32(len(d.names))
+	d.ids[v] = id
+	d.names = append(d.names, v)
+	return id, true
+}
+
+// dictView is an immutable copy of a dict.
+type dictView struct {
+	ids   map[string]uint32
+	names []string
+}
+
+func (d *dict) view(prev dictView) dictView {
+	if len(prev.names) == len(d.names) && prev.ids != nil {
+		return prev
+	}
+	return dictView{ids: maps.Clone(d.ids), names: d.names[:len(d.names):len(d.names)]}
+}
+
+// Values is the index of a tag or set field: one bitmap per value plus the
+// existence bitmap (profiles with a value, for IS NULL).
+type Values struct {
+	name  string
+	multi bool // set field: several values per profile
+	dict  dict
+	bms   []*cowBitmap
+	exist *cowBitmap
+	last  *ValuesView
+}
+
+// NewValues returns an empty index; multi is true for set fields.
+func NewValues(field string, multi bool) *Values {
+	return &Values{name: field, multi: multi, exist: newCOW()}
+}
+
+// Check reports whether adding vals would break a limit, so the caller can
+// refuse a record before changing anything.
+func (x *Values) Check(vals ...string) error { return x.dict.canAdd(x.name, vals...) }
+
+func (x *Values) bitmap(v string) *cowBitmap {
+	id, created := x.dict.intern(v)
+	if created {
+		x.bms = append(x.bms, newCOW())
+	}
+	return x.bms[id]
+}
+
+// SetTag gives row the single value v, replacing any other.
+func (x *Values) SetTag(row uint32, v string) {
+	if x.exist.contains(row) {
+		// Find the old value by probing the value bitmaps: no per-row
+		// array is kept, which saves 4 bytes per profile per field; new
+		// profiles (bulk loads) skip the probe entirely.
+		if id, ok := x.dict.id(v); ok && x.bms[id].contains(row) {
+			return
+		}
+		for _, b := range x.bms {
+			if b.remove(row) {
+				break
+			}
+		}
+	}
+	x.bitmap(v).add(row)
+	x.exist.add(row)
+}
+
+// Add adds values to row's set.
+func (x *Values) Add(row uint32, vals ...string) {
+	for _, v := range vals {
+		x.bitmap(v).add(row)
+	}
+	if len(vals) > 0 {
+		x.exist.add(row)
+	}
+}
+
+// Remove removes values from row's set.
+func (x *Values) Remove(row uint32, vals ...string) {
+	removed := false
+	for _, v := range vals {
+		if id, ok := x.dict.id(v); ok {
+			removed = x.bms[id].remove(row) || removed
+		}
+	}
+	if removed && !x.hasAny(row) {
+		x.exist.remove(row)
+	}
+}
+
+// Replace makes vals the whole set of row.
+func (x *Values) Replace(row uint32, vals []string) {
+	if x.exist.contains(row) {
+		for id, b := range x.bms {
+			if !slices.Contains(vals, x.dict.names[id]) {
+				b.remove(row)
+			}
+		}
+	}
+	x.Add(row, vals...)
+	if len(vals) == 0 {
+		x.exist.remove(row)
+	}
+}
+
+// Unset removes every value of row.
+func (x *Values) Unset(row uint32) {
+	if !x.exist.remove(row) {
+		return
+	}
+	for _, b := range x.bms {
+		if b.remove(row) && !x.multi {
+			return
+		}
+	}
+}
+
+func (x *Values) hasAny(row uint32) bool {
+	for _, b := range x.bms {
+		if b.contains(row) {
+			return true
+		}
+	}
+	return false
+}
+
+// View publishes the current state.
+func (x *Values) View() *ValuesView {
+	dirty := x.last == nil || x.exist.dirty || len(x.last.bms) != len(x.bms)
+	for _, b := range x.bms {
+		dirty = dirty || b.dirty
+	}
+	if !dirty {
+		return x.last
+	}
+	v := &ValuesView{exist: x.exist.publish(), bms: make([]*roaring.Bitmap, len(x.bms))}
+	var prev dictView
+	if x.last != nil {
+		prev = x.last.dict
+	}
+	v.dict = x.dict.view(prev)
+	for i, b := range x.bms {
+		v.bms[i] = b.publish()
+	}
+	x.last = v
+	return v
+}
+
+// ValuesView is an immutable view of a Values index.
+type ValuesView struct {
+	dict  dictView
+	bms   []*roaring.Bitmap
+	exist *roaring.Bitmap
+}
+
+// Bitmap returns the profiles holding value v, or nil if no profile ever
+// held it. The bitmap is shared: do not modify it.
+func (v *ValuesView) Bitmap(value string) *roaring.Bitmap {
+	id, ok := v.dict.ids[value]
+	if !ok {
+		return nil
+	}
+	return v.bms[id]
+}
+
+// Exists returns the profiles with at least one value.
+func (v *ValuesView) Exists() *roaring.Bitmap { return v.exist }
+
+// Values lists the values seen, in order of first sight.
+func (v *ValuesView) Values() []string { return v.dict.names }
+
+// Count returns how many profiles hold value.
+func (v *ValuesView) Count(value string) uint64 {
+	if b := v.Bitmap(value); b != nil {
+		return b.GetCardinality()
+	}
+	return 0
+}
+
+// Has reports whether row holds value (for reading a profile back).
+func (v *ValuesView) Has(row uint32, value string) bool {
+	b := v.Bitmap(value)
+	return b != nil && b.Contains(row)
+}
+
+// RowValues appends the values row holds.
+func (v *ValuesView) RowValues(dst []string, row uint32) []string {
+	if !v.exist.Contains(row) {
+		return dst
+	}
+	for i, b := range v.bms {
+		if b.Contains(row) {
+			dst = append(dst, v.dict.names[i])
+		}
+	}
+	return dst
+}

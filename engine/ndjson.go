@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"bufio"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/cohortdb/cohort/engine/record"
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+// LoadOptions tune ApplyNDJSON.
+type LoadOptions struct {
+	// BatchSize is the number of lines decoded and applied together; one
+	// snapshot is published per batch. 0 means 4096.
+	BatchSize int
+	// Decoders is the number of goroutines decoding JSON in parallel
+	// (decoding costs more than applying). 0 means GOMAXPROCS.
+	Decoders int
+	// Progress, if set, is called after each batch with the lines read so far.
+	Progress func(lines int)
+}
+
+// chunk is a batch of raw lines on its way through the decode pipeline.
+type chunk struct {
+	buf   []byte // the lines, back to back
+	ends  []int  // end offset of each line in buf
+	nos   []int  // 1-based line numbers
+	ups   []record.Update
+	upNos []int
+	errs  []ItemError
+	done  chan struct{}
+}
+
+// ApplyNDJSON reads ingest lines from r and applies them: lines are
+// decoded in parallel and applied in order, one batch at a time. A line
+// that fails is reported with its 1-based line number and changes
+// nothing; the others apply. Blank lines are skipped. The error is for
+// the reader itself failing; what was applied before that stays applied.
+func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 4096
+	}
+	if opts.Decoders <= 0 {
+		opts.Decoders = runtime.GOMAXPROCS(0)
+	}
+	work := make(chan *chunk, opts.Decoders)
+	ordered := make(chan *chunk, 2*opts.Decoders)
+	var wg sync.WaitGroup
+	for range opts.Decoders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				decodeChunk(c, d.Schema())
+			}
+		}()
+	}
+	var readErr error
+	go func() {
+		defer close(ordered)
+		defer close(work)
+		readErr = splitLines(r, opts.BatchSize, func(c *chunk) {
+			work <- c
+			ordered <- c
+		})
+	}()
+	var res Result
+	lines := 0
+	for c := range ordered {
+		<-c.done
+		br := d.Apply(c.ups)
+		for i := range br.Errors {
+			br.Errors[i].Index = c.upNos[br.Errors[i].Index]
+		}
+		res.merge(br)
+		res.Errors = append(res.Errors, c.errs...)
+		if len(c.nos) > 0 {
+			lines = c.nos[len(c.nos)-1]
+		}
+		if opts.Progress != nil {
+			opts.Progress(lines)
+		}
+	}
+	wg.Wait()
+	sortErrors(res.Errors)
+	return res, readErr
+}
+
+// sortErrors puts errors in line order: they come from two places
+// (decode and apply).
+func sortErrors(errs []ItemError) {
+	slices.SortStableFunc(errs, func(a, b ItemError) int { return cmp.Compare(a.Index, b.Index) })
+}
+
+func decodeChunk(c *chunk, s *schema.Schema) {
+	defer close(c.done)
+	start := 0
+	for i, end := range c.ends {
+		line := c.buf[start:end]
+		start = end
+		u, err := record.Decode(line, s)
+		if err != nil {
+			c.errs = append(c.errs, ItemError{Index: c.nos[i], Err: err})
+			continue
+		}
+		c.ups = append(c.ups, u)
+		c.upNos = append(c.upNos, c.nos[i])
+	}
+}
+
+// splitLines cuts r into chunks of up to n non-blank lines.
+func splitLines(r io.Reader, n int, emit func(*chunk)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), record.MaxLineBytes+1)
+	newChunk := func() *chunk { return &chunk{done: make(chan struct{})} }
+	c := newChunk()
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(b) > 0 && b[len(b)-1] == '\r' {
+			b = b[:len(b)-1]
+		}
+		if len(b) == 0 {
+			continue
+		}
+		c.buf = append(c.buf, b...)
+		c.ends = append(c.ends, len(c.buf))
+		c.nos = append(c.nos, line)
+		if len(c.nos) == n {
+			emit(c)
+			c = newChunk()
+		}
+	}
+	if len(c.nos) > 0 {
+		emit(c)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("line %d: longer than %d bytes", line+1, record.MaxLineBytes)
+		}
+		return fmt.Errorf("reading ingest lines: %w", err)
+	}
+	return nil
+}

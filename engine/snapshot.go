@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/engine/iddict"
+	"github.com/cohortdb/cohort/engine/index"
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+// Snapshot is one immutable state of a dataset. Every bitmap it hands out
+// is shared and read-only; operations that compute a new bitmap say so.
+type Snapshot struct {
+	seq    uint64
+	name   string
+	schema *schema.Schema
+	rows   uint32
+	all    *roaring.Bitmap
+	ids    iddict.View
+	today  schema.Day
+	fields []FieldView
+}
+
+// FieldView is the index of one field in a snapshot; the member matching
+// the field's type is set.
+type FieldView struct {
+	Field  *schema.Field
+	Values *index.ValuesView // tag, set
+	Bool   *index.BoolView
+	BSI    *index.BSIView // int, decimal, date
+	Events *index.EventsView
+}
+
+// Exists returns the profiles with a value for the field (shared).
+func (f *FieldView) Exists() *roaring.Bitmap {
+	switch {
+	case f.Values != nil:
+		return f.Values.Exists()
+	case f.Bool != nil:
+		return f.Bool.Exists()
+	case f.BSI != nil:
+		return f.BSI.Exists()
+	default:
+		return f.Events.Exists()
+	}
+}
+
+// Seq is the snapshot's version; it grows with every published batch.
+func (s *Snapshot) Seq() uint64 { return s.seq }
+
+// Dataset names the dataset the snapshot belongs to.
+func (s *Snapshot) Dataset() string { return s.name }
+
+// Schema is the schema the snapshot was built with.
+func (s *Snapshot) Schema() *schema.Schema { return s.schema }
+
+// Rows is the number of profiles.
+func (s *Snapshot) Rows() uint32 { return s.rows }
+
+// All returns every profile (shared; read-only).
+func (s *Snapshot) All() *roaring.Bitmap { return s.all }
+
+// Today is the day, in the dataset's time zone, when the snapshot was made.
+func (s *Snapshot) Today() schema.Day { return s.today }
+
+// Field returns the index of a field, looked up case-insensitively.
+func (s *Snapshot) Field(name string) (*FieldView, error) {
+	f, ok := s.schema.Field(name)
+	if !ok {
+		return nil, fmt.Errorf("dataset %s has no field %q", s.name, name)
+	}
+	for i := range s.fields {
+		if s.fields[i].Field == f {
+			return &s.fields[i], nil
+		}
+	}
+	return nil, fmt.Errorf("BUG: field %q has no index", name)
+}
+
+// Fields returns every field's index in schema order.
+func (s *Snapshot) Fields() []FieldView { return s.fields }
+
+// ExternalID returns the external id of row.
+func (s *Snapshot) ExternalID(row uint32) string { return s.ids.External(row) }
+
+// AppendExternalID appends the external id of row to dst.
+func (s *Snapshot) AppendExternalID(dst []byte, row uint32) []byte {
+	return s.ids.AppendExternal(dst, row)
+}
