@@ -120,6 +120,14 @@ func (r *Result) merge(o Result) {
 // against this dataset's schema (or an earlier version of it: fields are
 // only ever appended).
 func (d *Dataset) Apply(updates []record.Update) Result {
+	return d.apply(updates, true)
+}
+
+// apply applies a batch and, if publish is set, publishes a snapshot.
+// Bulk loads publish less often than every batch: each publication
+// marks every changed bitmap copy-on-write, and the next batch then pays
+// a container copy per bitmap it touches.
+func (d *Dataset) apply(updates []record.Update, publish bool) Result {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	today := d.today()
@@ -137,8 +145,17 @@ func (d *Dataset) Apply(updates []record.Update) Result {
 			res.Created++
 		}
 	}
-	d.publishLocked()
+	if publish {
+		d.publishLocked()
+	}
 	return res
+}
+
+// Publish makes everything applied so far visible to readers.
+func (d *Dataset) Publish() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.publishLocked()
 }
 
 func (d *Dataset) today() schema.Day { return schema.DayOf(d.clock(), d.schema.Location()) }
@@ -274,7 +291,6 @@ func (d *Dataset) check(u *record.Update) error {
 			return err
 		}
 	}
-	perField := map[int][]string{}
 	for _, e := range u.Events {
 		f, err := field(e.Field)
 		if err != nil {
@@ -283,10 +299,10 @@ func (d *Dataset) check(u *record.Update) error {
 		if f.Type != schema.Event {
 			return fmt.Errorf("field %s is %s, not an event field", f.Name, f.Type.Article())
 		}
-		perField[e.Field] = append(perField[e.Field], e.Value)
-	}
-	for fi, vals := range perField {
-		if err := d.fields[fi].events.Check(vals...); err != nil {
+		// Checked one value at a time: a record can overshoot the limit
+		// by its own few new values, which is harmless, and checking
+		// costs no allocation on this hot path.
+		if err := d.fields[e.Field].events.Check(e.Value); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,9 @@ type LoadOptions struct {
 	// Decoders is the number of goroutines decoding JSON in parallel
 	// (decoding costs more than applying). 0 means GOMAXPROCS.
 	Decoders int
+	// PublishEvery is how many applied records may wait before readers
+	// see them; a snapshot is always published at the end. 0 means 65536.
+	PublishEvery int
 	// Progress, if set, is called after each batch with the lines read so far.
 	Progress func(lines int)
 }
@@ -45,6 +48,9 @@ type chunk struct {
 func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 4096
+	}
+	if opts.PublishEvery <= 0 {
+		opts.PublishEvery = 1 << 16
 	}
 	if opts.Decoders <= 0 {
 		opts.Decoders = runtime.GOMAXPROCS(0)
@@ -71,10 +77,15 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		})
 	}()
 	var res Result
-	lines := 0
+	lines, pending := 0, 0
 	for c := range ordered {
 		<-c.done
-		br := d.Apply(c.ups)
+		pending += len(c.ups)
+		publish := pending >= opts.PublishEvery
+		if publish {
+			pending = 0
+		}
+		br := d.apply(c.ups, publish)
 		for i := range br.Errors {
 			br.Errors[i].Index = c.upNos[br.Errors[i].Index]
 		}
@@ -88,6 +99,7 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		}
 	}
 	wg.Wait()
+	d.Publish()
 	sortErrors(res.Errors)
 	return res, readErr
 }

@@ -337,6 +337,7 @@ func TestPropertyAgainstReference(t *testing.T) {
 				for range 30 {
 					h.check(sn, h.randomOp())
 				}
+				h.checkMinMax(sn)
 				for i, p := range h.ref.Profiles {
 					if got := sn.ExternalID(uint32(i)); got != p.ID {
 						t.Fatalf("row %d: id %q, want %q", i, got, p.ID)
@@ -369,6 +370,38 @@ func TestSnapshotIsolation(t *testing.T) {
 	for i, o := range saved {
 		if got := o.eng(old).ToArray(); !slices.Equal(got, answers[i]) {
 			t.Fatalf("%s changed in an old snapshot: %d rows, was %d", o.name, len(got), len(answers[i]))
+		}
+	}
+}
+
+// checkMinMax compares BSI min/max over random filters with the reference.
+func (h *harness) checkMinMax(sn *engine.Snapshot) {
+	h.t.Helper()
+	for _, name := range []string{"n", "d", "dt"} {
+		o := h.randomOp()
+		filter := o.eng(sn)
+		rows := h.ref.Filter(o.ref)
+		fi := fieldIdx(h.s, name)
+		var lo, hi int64
+		found := false
+		for _, r := range rows {
+			v, ok := h.ref.Profiles[r].Nums[fi]
+			if !ok {
+				continue
+			}
+			if !found || v < lo {
+				lo = v
+			}
+			if !found || v > hi {
+				hi = v
+			}
+			found = true
+		}
+		bsi := field(sn, name).BSI
+		gotLo, okLo := bsi.Min(filter)
+		gotHi, okHi := bsi.Max(filter)
+		if okLo != found || okHi != found || (found && (gotLo != lo || gotHi != hi)) {
+			h.t.Fatalf("%s over [%s]: engine min %d max %d (%v), reference %d %d (%v)", name, o.name, gotLo, gotHi, okLo, lo, hi, found)
 		}
 	}
 }

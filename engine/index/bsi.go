@@ -204,3 +204,39 @@ func compareSlices(slices []*roaring.Bitmap, exist *roaring.Bitmap, op Op, c uin
 	}
 	return roaring.New()
 }
+
+// Min returns the smallest stored value among rows of filter (all rows
+// with a value when filter is nil), walking the slices from the top: at
+// each bit, keep the rows with a 0 there if any remain.
+func (v *BSIView) Min(filter *roaring.Bitmap) (int64, bool) { return v.extreme(filter, false) }
+
+// Max returns the largest stored value among rows of filter.
+func (v *BSIView) Max(filter *roaring.Bitmap) (int64, bool) { return v.extreme(filter, true) }
+
+func (v *BSIView) extreme(filter *roaring.Bitmap, largest bool) (int64, bool) {
+	cand := v.exist.Clone()
+	if filter != nil {
+		cand.And(filter)
+	}
+	if cand.IsEmpty() {
+		return 0, false
+	}
+	var u uint64
+	for i := v.depth - 1; i >= 0; i-- {
+		var next *roaring.Bitmap
+		if largest {
+			next = roaring.And(cand, v.slices[i])
+		} else {
+			next = roaring.AndNot(cand, v.slices[i])
+		}
+		if !next.IsEmpty() {
+			cand = next
+			if largest {
+				u |= 1 << i
+			}
+		} else if !largest {
+			u |= 1 << i
+		}
+	}
+	return v.lo + int64(u), true
+}

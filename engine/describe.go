@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+// ValueCount is one value of a field and the profiles holding it.
+type ValueCount struct {
+	Value string `json:"value"`
+	Count uint64 `json:"count"`
+}
+
+// FieldSummary describes one field of a dataset.
+type FieldSummary struct {
+	Name string      `json:"name"`
+	Type schema.Type `json:"type"`
+	// Profiles counts the profiles with a value (for events: with any
+	// event kept).
+	Profiles uint64 `json:"profiles"`
+	// Distinct and Top describe tag, set and event values; Top is ordered
+	// by count, largest first.
+	Distinct int          `json:"distinct,omitempty"`
+	Top      []ValueCount `json:"top,omitempty"`
+	// Min and Max bound numeric fields, in stored units (scaled integer
+	// for decimals, day number for dates).
+	Min *int64 `json:"min,omitempty"`
+	Max *int64 `json:"max,omitempty"`
+	// True counts the true profiles of a bool field.
+	True *uint64 `json:"true,omitempty"`
+}
+
+// Describe summarises every field, with up to top values per field.
+func (s *Snapshot) Describe(top int) []FieldSummary {
+	out := make([]FieldSummary, 0, len(s.fields))
+	for i := range s.fields {
+		f := &s.fields[i]
+		fs := FieldSummary{Name: f.Field.Name, Type: f.Field.Type, Profiles: f.Exists().GetCardinality()}
+		switch {
+		case f.Values != nil:
+			fs.Distinct, fs.Top = topValues(f.Values.Values(), f.Values.Count, top)
+		case f.Events != nil:
+			ev := f.Events
+			fs.Distinct, fs.Top = topValues(ev.Values(), func(v string) uint64 {
+				return ev.Ever([]string{v}).GetCardinality()
+			}, top)
+		case f.Bool != nil:
+			n := f.Bool.True().GetCardinality()
+			fs.True = &n
+		case f.BSI != nil:
+			if lo, ok := f.BSI.Min(nil); ok {
+				hi, _ := f.BSI.Max(nil)
+				fs.Min, fs.Max = &lo, &hi
+			}
+		}
+		out = append(out, fs)
+	}
+	return out
+}
+
+func topValues(values []string, count func(string) uint64, top int) (int, []ValueCount) {
+	vcs := make([]ValueCount, 0, len(values))
+	for _, v := range values {
+		if n := count(v); n > 0 {
+			vcs = append(vcs, ValueCount{v, n})
+		}
+	}
+	slices.SortFunc(vcs, func(a, b ValueCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Value, b.Value))
+	})
+	return len(vcs), vcs[:min(top, len(vcs))]
+}
