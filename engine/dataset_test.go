@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/internal/testgen"
 	"github.com/cohortdb/cohort/engine/schema"
 )
 
 func newDataset(t *testing.T) *engine.Dataset {
 	t.Helper()
-	s, err := schema.Parse([]byte(propSchema))
+	s, err := schema.Parse([]byte(testgen.SchemaJSON))
 	if err != nil {
 		t.Fatal(err)
 	}

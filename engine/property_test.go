@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,26 +11,10 @@ import (
 
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
+	"github.com/cohortdb/cohort/engine/internal/testgen"
 	"github.com/cohortdb/cohort/engine/record"
 	"github.com/cohortdb/cohort/engine/reference"
 	"github.com/cohortdb/cohort/engine/schema"
-)
-
-const propSchema = `{"timezone":"Asia/Shanghai","fields":[
- {"name":"t","type":"tag"},
- {"name":"s","type":"set"},
- {"name":"b","type":"bool"},
- {"name":"n","type":"int","min":-5,"max":300},
- {"name":"d","type":"decimal","scale":2,"min":-10,"max":1000},
- {"name":"dt","type":"date"},
- {"name":"e","type":"event","retention_days":30},
- {"name":"e2","type":"event"}
-]}`
-
-var (
-	tagVals   = []string{"a", "b", "上海", "杭州", "Shanghai"}
-	setVals   = []string{"x", "y", "z", "微信"}
-	eventVals = []string{"m", "n", "o"}
 )
 
 // fakeClock is a test clock the test moves by whole days.
@@ -47,11 +30,12 @@ type harness struct {
 	ds    *engine.Dataset
 	ref   *reference.Model
 	s     *schema.Schema
+	lines *testgen.Lines
 }
 
 func newHarness(t *testing.T, seed uint64) *harness {
 	t.Helper()
-	s, err := schema.Parse([]byte(propSchema))
+	s, err := schema.Parse([]byte(testgen.SchemaJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,116 +45,20 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), clock: clock, ds: ds, ref: reference.New(s), s: s}
+	h := &harness{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), clock: clock, ds: ds, ref: reference.New(s), s: s}
+	h.lines = &testgen.Lines{R: h.rng, Today: h.today}
+	return h
 }
 
 func (h *harness) today() schema.Day { return schema.DayOf(h.clock.now, h.s.Location()) }
 
 func (h *harness) pick(vals []string) string { return vals[h.rng.IntN(len(vals))] }
 
-func (h *harness) quote(v string) string { return fmt.Sprintf("%q", v) }
-
-// randomLine builds an ingest line; about one in eight is invalid in some way.
-func (h *harness) randomLine(nProfiles int) string {
-	r := h.rng
-	id := fmt.Sprintf("p%d", r.IntN(nProfiles))
-	var set, add, remove, unset, events []string
-	used := map[string]bool{}
-	field := func(names ...string) (string, bool) {
-		n := names[r.IntN(len(names))]
-		if used[n] {
-			return "", false
-		}
-		used[n] = true
-		return n, true
-	}
-	for range r.IntN(4) {
-		n, ok := field("t", "s", "b", "n", "d", "dt")
-		if !ok {
-			continue
-		}
-		var v string
-		switch n {
-		case "t":
-			v = h.quote(h.pick(tagVals))
-		case "s":
-			var vs []string
-			for range r.IntN(3) {
-				vs = append(vs, h.quote(h.pick(setVals)))
-			}
-			v = "[" + strings.Join(vs, ",") + "]"
-		case "b":
-			v = fmt.Sprint(r.IntN(2) == 0)
-		case "n":
-			v = fmt.Sprint(r.IntN(320) - 10) // some out of range
-		case "d":
-			v = fmt.Sprintf("%d.%02d", r.IntN(1020)-12, r.IntN(100))
-			if r.IntN(10) == 0 {
-				v += "7" // too many decimals
-			}
-		case "dt":
-			v = h.quote(schema.FormatDay(h.today() - schema.Day(r.IntN(3000))))
-		}
-		if r.IntN(20) == 0 {
-			v = "null"
-		}
-		set = append(set, fmt.Sprintf("%q:%s", n, v))
-	}
-	if r.IntN(3) == 0 && !used["s"] {
-		used["s"] = true
-		a, rm := h.pick(setVals), h.pick(setVals)
-		add = append(add, fmt.Sprintf(`"s":[%q]`, a))
-		if a != rm || r.IntN(10) == 0 { // sometimes both: invalid
-			remove = append(remove, fmt.Sprintf(`"s":[%q]`, rm))
-		}
-	}
-	if r.IntN(8) == 0 {
-		if n, ok := field("t", "s", "b", "n", "d", "dt", "e", "e2"); ok {
-			unset = append(unset, h.quote(n))
-		}
-	}
-	for range r.IntN(4) {
-		f := []string{"e", "e2"}[r.IntN(2)]
-		day := h.today() - schema.Day(r.IntN(45)) + 1
-		ts := schema.FormatDay(day)
-		if r.IntN(2) == 0 {
-			// A timestamp near midnight: the day depends on the time zone.
-			ts = schema.DayTime(day).Add(time.Duration(r.IntN(48)-12) * time.Hour).Format(time.RFC3339)
-		}
-		events = append(events, fmt.Sprintf(`{"field":%q,"value":%q,"time":%q}`, f, h.pick(eventVals), ts))
-	}
-	switch r.IntN(40) {
-	case 0:
-		set = append(set, `"nope":1`)
-	case 1:
-		id = ""
-	case 2:
-		set = append(set, `"t":5`)
-	}
-	var parts []string
-	parts = append(parts, fmt.Sprintf(`"id":%q`, id))
-	for _, p := range []struct {
-		key  string
-		list []string
-		arr  bool
-	}{{"set", set, false}, {"add", add, false}, {"remove", remove, false}, {"unset", unset, true}, {"events", events, true}} {
-		if len(p.list) == 0 {
-			continue
-		}
-		if p.arr {
-			parts = append(parts, fmt.Sprintf("%q:[%s]", p.key, strings.Join(p.list, ",")))
-		} else {
-			parts = append(parts, fmt.Sprintf("%q:{%s}", p.key, strings.Join(p.list, ",")))
-		}
-	}
-	return "{" + strings.Join(parts, ",") + "}"
-}
-
 // batch applies n random lines to both models.
 func (h *harness) batch(n, nProfiles int) {
 	var ups []record.Update
 	for range n {
-		line := h.randomLine(nProfiles)
+		line := h.lines.Line(nProfiles)
 		u, err := record.Decode([]byte(line), h.s)
 		if err != nil {
 			continue
@@ -225,10 +113,10 @@ func (h *harness) randomOp() op {
 		fi := fieldIdx(s, name)
 		return op{"exists " + name, func(sn *engine.Snapshot) *roaring.Bitmap { return field(sn, name).Exists() }, reference.Exists(fi)}
 	case 1:
-		v := h.pick(append(tagVals, "unknown"))
+		v := h.pick(append(testgen.TagVals, "unknown"))
 		return op{"t = " + v, func(sn *engine.Snapshot) *roaring.Bitmap { return nonNil(field(sn, "t").Values.Bitmap(v)) }, reference.TagIs(fieldIdx(s, "t"), v)}
 	case 2:
-		v := h.pick(setVals)
+		v := h.pick(testgen.SetVals)
 		return op{"s has " + v, func(sn *engine.Snapshot) *roaring.Bitmap { return nonNil(field(sn, "s").Values.Bitmap(v)) }, reference.SetHas(fieldIdx(s, "s"), v)}
 	case 3:
 		v := r.IntN(2) == 0
@@ -260,7 +148,7 @@ func (h *harness) randomOp() op {
 		name := []string{"e", "e2"}[r.IntN(2)]
 		fi := fieldIdx(s, name)
 		var vals []string
-		for _, v := range eventVals {
+		for _, v := range testgen.EventVals {
 			if r.IntN(3) == 0 {
 				vals = append(vals, v)
 			}

@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"text/tabwriter"
+	"strings"
 	"time"
-
-	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/bench"
 	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
-	"github.com/cohortdb/cohort/engine/index"
+	"github.com/cohortdb/cohort/engine/exec"
 	"github.com/cohortdb/cohort/engine/schema"
 )
 
@@ -55,55 +53,44 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return demoSegments(ctx, ds.Snapshot(), stdout)
 }
 
-// demoSegments answers the DESIGN's example audience step by step with
-// index operations and prints the count of each step.
-func demoSegments(ctx context.Context, sn *engine.Snapshot, stdout io.Writer) error {
-	field := func(name string) *engine.FieldView {
-		f, err := sn.Field(name)
-		if err != nil {
-			panic(fmt.Sprintf("BUG: demo schema lacks %s: %v", name, err))
-		}
-		return f
-	}
-	orEmpty := func(b *roaring.Bitmap) *roaring.Bitmap {
-		if b == nil {
-			return roaring.New()
-		}
-		return b
-	}
-	today := sn.Today()
-	women := orEmpty(field("gender").Values.Bitmap("female"))
-	age := field("age").BSI.Between(25, 35)
-	cities := roaring.Or(orEmpty(field("city").Values.Bitmap("上海")), orEmpty(field("city").Values.Bitmap("杭州")))
-	milk := field("purchase").Events.Window([]string{"milk_powder"}, today-89, today)
-	churned := orEmpty(field("lifecycle").Values.Bitmap("churned"))
-	notChurned := roaring.AndNot(field("lifecycle").Exists(), churned)
+// demoQueries are the DESIGN's example segments, in the segment language.
+var demoQueries = []string{
+	`gender = 'female' AND age BETWEEN 25 AND 35
+  AND city IN ('上海', '杭州')
+  AND purchase('milk_powder') IN LAST 90 DAYS
+  AND lifecycle != 'churned'`,
+	`member_level IN ('L3', 'L4') AND NOT channels HAS 'wechat'`,
+	`add_to_cart() IN LAST 7 DAYS AND NOT purchase() IN LAST 7 DAYS`,
+	`purchase('coffee') AT LEAST 3 TIMES IN LAST 30 DAYS`,
+	`is_vip AND churn_score >= 800`,
+	`registered_at IN LAST 365 DAYS AND ltv > 5000`,
+}
 
-	seg := women.Clone()
-	steps := []struct {
-		name string
-		b    *roaring.Bitmap
-	}{
-		{"gender = 'female'", women},
-		{"AND age BETWEEN 25 AND 35", age},
-		{"AND city IN ('上海', '杭州')", cities},
-		{"AND purchase('milk_powder') IN LAST 90 DAYS", milk},
-		{"AND lifecycle != 'churned'", notChurned},
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tprofiles\t")
-	for i, st := range steps {
-		if ctx.Err() != nil {
-			return ctx.Err()
+// demoSegments counts the example segments and explains the first.
+func demoSegments(ctx context.Context, sn *engine.Snapshot, stdout io.Writer) error {
+	for i, text := range demoQueries {
+		q, err := exec.Compile(sn, text, exec.Options{})
+		if err != nil {
+			return fmt.Errorf("demo query %d: %w", i+1, err)
 		}
-		if i > 0 {
-			seg.And(st.b)
+		start := time.Now()
+		n, err := q.Count(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%d\t\n", st.name, seg.GetCardinality())
+		took := time.Since(start)
+		fmt.Fprintf(stdout, "%s\n  → %d profiles (%s)\n\n", strings.Join(strings.Fields(text), " "), n, took.Round(time.Microsecond))
+		if i == 0 {
+			e, err := q.Explain(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "EXPLAIN of the first:\n%s\n", indent(e.Text()))
+		}
 	}
-	vip := field("churn_score").BSI.Compare(index.GE, 800)
-	fmt.Fprintf(tw, "churn_score >= 800\t%d\t\n", vip.GetCardinality())
-	fmt.Fprintf(tw, "purchase('coffee') AT LEAST 3 TIMES IN LAST 30 DAYS\t%d\t\n",
-		field("purchase").Events.AtLeast([]string{"coffee"}, 3, today-29, today).GetCardinality())
-	return tw.Flush()
+	return nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
 }

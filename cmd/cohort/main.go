@@ -22,6 +22,7 @@ func commands() []command {
 	return []command{
 		{"demo", "load a generated demo dataset in memory and query it", runDemo},
 		{"gen", "write a deterministic synthetic dataset (schema + NDJSON)", runGen},
+		{"query", "count (or explain) a segment query over a data directory", runQuery},
 	}
 }
 

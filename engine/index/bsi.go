@@ -3,6 +3,7 @@ package index
 import (
 	"fmt"
 	"math/bits"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -103,6 +104,20 @@ type BSIView struct {
 	slices []*roaring.Bitmap
 	depth  int // slices above depth are empty: no stored offset reaches them
 	exist  *roaring.Bitmap
+
+	rangeOnce      sync.Once
+	minVal, maxVal int64
+	hasRange       bool
+}
+
+// Range returns the smallest and largest stored values, computed once per
+// view (views are immutable) so planners can consult it freely.
+func (v *BSIView) Range() (lo, hi int64, ok bool) {
+	v.rangeOnce.Do(func() {
+		v.minVal, v.hasRange = v.Min(nil)
+		v.maxVal, _ = v.Max(nil)
+	})
+	return v.minVal, v.maxVal, v.hasRange
 }
 
 // Exists returns the profiles with a value (shared; read-only).

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/query"
+)
+
+func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("query", stderr)
+	data := fs.String("data", "", "data directory: schema.json and *.ndjson files, as written by 'cohort gen' (required)")
+	dataset := fs.String("dataset", "demo", "dataset name")
+	nowFlag := fs.String("now", "", "date YYYY-MM-DD that relative windows end on (default today in the dataset's time zone)")
+	explain := fs.Bool("explain", false, "print the plan with estimated and actual counts and time per node")
+	anyValue := fs.Bool("any-value", false, "accept values the dataset has never held (they match nobody) instead of refusing them")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: cohort query --data DIR [--dataset NAME] [--now DATE] [--explain] QUERY")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("--data and a query are required")
+	}
+	text := strings.Join(fs.Args(), " ")
+	ds, err := loadDir(ctx, *data, *dataset, stderr)
+	if err != nil {
+		return err
+	}
+	opts := exec.Options{AnyValue: *anyValue}
+	if *nowFlag != "" {
+		d, err := schema.ParseDay(*nowFlag)
+		if err != nil {
+			return fmt.Errorf("--now: %w", err)
+		}
+		opts.Now = &d
+	}
+	q, err := exec.Compile(ds.Snapshot(), text, opts)
+	if err != nil {
+		var qe *query.Error
+		if errors.As(err, &qe) {
+			return fmt.Errorf("%w\n%s", err, pointAt(text, qe))
+		}
+		return err
+	}
+	if *explain {
+		e, err := q.Explain(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, e.Text())
+		return nil
+	}
+	start := time.Now()
+	n, err := q.Count(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d\n", n)
+	fmt.Fprintf(stderr, "counted in %s\n", time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+// pointAt shows the query line an error refers to with a caret under
+// the column.
+func pointAt(text string, qe *query.Error) string {
+	lines := strings.Split(text, "\n")
+	if qe.Line < 1 || qe.Line > len(lines) {
+		return ""
+	}
+	line := lines[qe.Line-1]
+	return "  " + line + "\n  " + strings.Repeat(" ", max(0, qe.Column-1)) + "^"
+}
+
+// loadDir loads a directory written by 'cohort gen' into a fresh
+// in-memory dataset. (With durable storage this becomes opening the
+// dataset on disk.)
+func loadDir(ctx context.Context, dir, name string, stderr io.Writer) (*engine.Dataset, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "schema.json"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the schema: %w", err)
+	}
+	s, err := schema.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "schema.json"), err)
+	}
+	ds, err := engine.New(engine.Options{}).Create(name, s)
+	if err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		res, err := ds.ApplyNDJSON(f, engine.LoadOptions{})
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if len(res.Errors) > 0 {
+			fmt.Fprintf(stderr, "%s: %d lines rejected; first: line %d: %v\n", path, len(res.Errors), res.Errors[0].Index, res.Errors[0].Err)
+		}
+	}
+	return ds, nil
+}

@@ -1,0 +1,270 @@
+package exec_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/engine/internal/testgen"
+	"github.com/cohortdb/cohort/engine/record"
+	"github.com/cohortdb/cohort/engine/reference"
+	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/query"
+)
+
+// queryGen writes random segment queries over testgen's schema.
+type queryGen struct {
+	r       *rand.Rand
+	today   schema.Day
+	unknown bool // may use values the data never held
+}
+
+func (g *queryGen) pick(vals []string) string {
+	if g.unknown && g.r.IntN(12) == 0 {
+		return "nope"
+	}
+	return vals[g.r.IntN(len(vals))]
+}
+
+func (g *queryGen) list(vals []string, quote bool) string {
+	n := 1 + g.r.IntN(3)
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = g.pick(vals)
+		if quote {
+			parts[i] = "'" + parts[i] + "'"
+		}
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+func (g *queryGen) date(spread int) string {
+	return "'" + schema.FormatDay(g.today-schema.Day(g.r.IntN(spread))+schema.Day(spread/10)) + "'"
+}
+
+func (g *queryGen) window(spread int) string {
+	switch g.r.IntN(5) {
+	case 0:
+		return fmt.Sprintf("IN LAST %d DAYS", 1+g.r.IntN(spread))
+	case 1:
+		return "SINCE " + g.date(spread)
+	case 2:
+		return "BEFORE " + g.date(spread)
+	case 3:
+		a, b := g.date(spread), g.date(spread)
+		if a > b {
+			a, b = b, a
+		}
+		return "BETWEEN " + a + " AND " + b
+	default:
+		return "ON " + g.date(spread)
+	}
+}
+
+var cmpOps = []string{"=", "!=", "<", "<=", ">", ">="}
+
+func (g *queryGen) cond() string {
+	r := g.r
+	switch r.IntN(14) {
+	case 0:
+		return fmt.Sprintf("t %s '%s'", []string{"=", "!="}[r.IntN(2)], g.pick(testgen.TagVals))
+	case 1:
+		return fmt.Sprintf("t %sIN %s", []string{"", "NOT "}[r.IntN(2)], g.list(testgen.TagVals, true))
+	case 2:
+		f := []string{"t", "s", "b", "n", "d", "dt"}[r.IntN(6)]
+		return f + []string{" IS NULL", " IS NOT NULL"}[r.IntN(2)]
+	case 3:
+		if r.IntN(2) == 0 {
+			return fmt.Sprintf("s HAS '%s'", g.pick(testgen.SetVals))
+		}
+		return fmt.Sprintf("s HAS %s %s", []string{"ANY", "ALL"}[r.IntN(2)], g.list(testgen.SetVals, true))
+	case 4:
+		return []string{"b", "b = TRUE", "b = FALSE"}[r.IntN(3)]
+	case 5:
+		op := cmpOps[r.IntN(6)]
+		if op == "=" || op == "!=" {
+			return fmt.Sprintf("n %s %d", op, r.IntN(306)-5)
+		}
+		return fmt.Sprintf("n %s %d", op, r.IntN(320)-12)
+	case 6:
+		lo := r.IntN(320) - 12
+		return fmt.Sprintf("n %sBETWEEN %d AND %d", []string{"", "NOT "}[r.IntN(2)], lo, lo+r.IntN(120))
+	case 7:
+		return fmt.Sprintf("n %sIN (%d, %d, %d)", []string{"", "NOT "}[r.IntN(2)], r.IntN(306)-5, r.IntN(306)-5, r.IntN(306)-5)
+	case 8:
+		return fmt.Sprintf("d %s %d.%02d", cmpOps[r.IntN(6)], r.IntN(1010)-8, r.IntN(100))
+	case 9:
+		if r.IntN(2) == 0 {
+			return fmt.Sprintf("dt %s %s", cmpOps[r.IntN(6)], g.date(3000))
+		}
+		return "dt " + g.window(3000)
+	case 10, 11, 12:
+		f := []string{"e", "e2"}[r.IntN(2)]
+		vals := "()"
+		if r.IntN(3) != 0 {
+			vals = g.list(testgen.EventVals, true)
+		}
+		s := f + vals
+		switch r.IntN(3) {
+		case 0:
+			s += fmt.Sprintf(" AT LEAST %d TIMES", 1+r.IntN(4))
+		case 1:
+			s += fmt.Sprintf(" AT MOST %d TIMES", r.IntN(4))
+		}
+		if r.IntN(4) != 0 {
+			s += " " + g.window(45)
+		}
+		return s
+	default:
+		return []string{"ALL", "SEGMENT('dyn')", "SEGMENT('fixed')", "SEGMENT('nested')"}[r.IntN(4)]
+	}
+}
+
+func (g *queryGen) expr(depth int) string {
+	if depth <= 0 || g.r.IntN(3) == 0 {
+		return g.cond()
+	}
+	switch g.r.IntN(4) {
+	case 0:
+		return "NOT " + g.paren(depth-1)
+	case 1:
+		return g.paren(depth-1) + " OR " + g.paren(depth-1)
+	default:
+		n := 2 + g.r.IntN(3)
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = g.paren(depth - 1)
+		}
+		return strings.Join(parts, " AND ")
+	}
+}
+
+func (g *queryGen) paren(depth int) string {
+	e := g.expr(depth)
+	if strings.Contains(e, " OR ") || strings.Contains(e, " AND ") || strings.HasPrefix(e, "NOT ") {
+		return "(" + e + ")"
+	}
+	return e
+}
+
+// segments is a fixed set of saved segments for the tests.
+type segments map[string]exec.Saved
+
+func (s segments) Segment(name string) (exec.Saved, bool) { v, ok := s[name]; return v, ok }
+
+// TestDifferentialAgainstReference compiles thousands of random queries
+// over random data and compares the executor's count and bitmap with
+// the reference model's row-by-row answer.
+func TestDifferentialAgainstReference(t *testing.T) {
+	queries, nonEmpty := 0, 0
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 77))
+			s, err := schema.Parse([]byte(testgen.SchemaJSON))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
+			ds, err := engine.New(engine.Options{Clock: func() time.Time { return now }}).Create("diff", s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			model := reference.New(s)
+			today := schema.DayOf(now, s.Location())
+			lines := &testgen.Lines{R: r, Today: func() schema.Day { return today }}
+			for round := range 25 {
+				var ups []record.Update
+				for range 20 + r.IntN(60) {
+					if u, err := record.Decode([]byte(lines.Line(300)), s); err == nil {
+						ups = append(ups, u)
+					}
+				}
+				ds.Apply(ups)
+				for _, u := range ups {
+					model.Apply(u, today)
+				}
+				sn := ds.Snapshot()
+				fixed := roaring.New()
+				fixedRef := map[uint32]bool{}
+				for row := range sn.Rows() {
+					if row%3 == 0 {
+						fixed.Add(row)
+						fixedRef[row] = true
+					}
+				}
+				segs := segments{
+					"dyn":    {Query: "t IN ('a', '上海') OR n > 100"},
+					"fixed":  {Members: fixed},
+					"nested": {Query: "SEGMENT('dyn') AND NOT b"},
+				}
+				qnow := today - schema.Day(r.IntN(5))
+				opts := exec.Options{Now: &qnow, Segments: segs, AnyValue: round%2 == 1}
+				refq := &reference.Query{M: model, Now: qnow, Segments: map[string]reference.SavedSegment{"fixed": {Members: fixedRef}}}
+				for name, sv := range segs {
+					if sv.Query != "" {
+						c, err := query.Compile(sv.Query, exec.Catalog(sn), query.Options{})
+						if err != nil {
+							t.Fatal(err)
+						}
+						refq.Segments[name] = reference.SavedSegment{Query: c}
+					}
+				}
+				g := &queryGen{r: r, today: qnow, unknown: opts.AnyValue}
+				for range 30 {
+					text := g.expr(3)
+					q, err := exec.Compile(sn, text, opts)
+					if err != nil {
+						// Only a value the data never held may be refused.
+						var qe *query.Error
+						if !asErr(err, &qe) || opts.AnyValue || !strings.Contains(qe.Msg, "unknown value") {
+							t.Fatalf("%s: %v", text, err)
+						}
+						continue
+					}
+					queries++
+					want, err := refq.Rows(q.Checked)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := q.Bitmap(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					gotRows := got.ToArray()
+					if len(gotRows) == 0 {
+						gotRows = nil
+					}
+					if !slices.Equal(gotRows, want) {
+						t.Fatalf("%s\nplan:\n%sengine %d rows %v\nreference %d rows %v", text, q.Plan, len(gotRows), head(gotRows), len(want), head(want))
+					}
+					n, err := q.Count(context.Background())
+					if err != nil || n != uint64(len(want)) {
+						t.Fatalf("%s\nplan:\n%scount %d (%v), want %d", text, q.Plan, n, err, len(want))
+					}
+					if len(want) > 0 && len(want) < len(model.Profiles) {
+						nonEmpty++
+					}
+				}
+			}
+		})
+	}
+	if queries < 3000 || nonEmpty < queries/4 {
+		t.Fatalf("only %d queries compared, %d with a non-trivial answer", queries, nonEmpty)
+	}
+}
+
+func asErr(err error, target **query.Error) bool {
+	qe, ok := err.(*query.Error)
+	*target = qe
+	return ok
+}
+
+func head(rows []uint32) []uint32 { return rows[:min(len(rows), 10)] }

@@ -1,0 +1,551 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/index"
+	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/query"
+)
+
+// Saved is a saved segment: a query (dynamic) or a fixed member list
+// (materialised, as rows of the dataset).
+type Saved struct {
+	Query   string
+	Members *roaring.Bitmap
+}
+
+// Segments resolves SEGMENT('name') references.
+type Segments interface {
+	Segment(name string) (Saved, bool)
+}
+
+// Options configure compilation and execution.
+type Options struct {
+	// Now is the day relative windows end on; nil means today in the
+	// dataset's time zone (as of the snapshot).
+	Now *schema.Day
+	// Segments resolves saved segments; nil means none exist.
+	Segments Segments
+	// Limits bound the query text; zero fields take the defaults.
+	Limits query.Limits
+	// AnyValue turns off the check of tag, set and event values against
+	// the values the dataset holds (an unknown value then matches nobody
+	// instead of being an error with suggestions).
+	AnyValue bool
+}
+
+// Query is a compiled query bound to one snapshot.
+type Query struct {
+	Text    string
+	Checked *query.Checked
+	Plan    *query.Plan
+	sn      *engine.Snapshot
+	now     schema.Day
+	// segments holds the compiled saved segments this query uses,
+	// transitively, by name.
+	segments map[string]*compiledSegment
+}
+
+type compiledSegment struct {
+	members *roaring.Bitmap // materialised
+	query   *Query          // dynamic
+}
+
+// Compile parses, checks and plans text against the snapshot.
+func Compile(sn *engine.Snapshot, text string, opts Options) (*Query, error) {
+	now := sn.Today()
+	if opts.Now != nil {
+		now = *opts.Now
+	}
+	segs := map[string]*compiledSegment{}
+	q, err := compile(sn, text, opts, now, segs, nil)
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+func compile(sn *engine.Snapshot, text string, opts Options, now schema.Day, segs map[string]*compiledSegment, path []string) (*Query, error) {
+	qo := query.Options{Limits: opts.Limits}
+	if !opts.AnyValue {
+		qo.Values = catalog{sn}
+	}
+	checked, err := query.Compile(text, catalog{sn}, qo)
+	if err != nil {
+		return nil, err
+	}
+	q := &Query{Text: text, Checked: checked, sn: sn, now: now, segments: segs}
+	if err := q.resolveSegments(checked.Root, opts, path); err != nil {
+		return nil, err
+	}
+	q.Plan = query.NewPlan(checked, stats{sn: sn, now: int64(now), segs: segs})
+	return q, nil
+}
+
+// resolveSegments compiles every saved segment the query refers to,
+// depth first, and refuses cycles.
+func (q *Query) resolveSegments(p query.Pred, opts Options, path []string) error {
+	var err error
+	visit(p, func(p query.Pred) {
+		ref, ok := p.(*query.PredSegment)
+		if !ok || err != nil {
+			return
+		}
+		err = q.resolveSegment(ref, opts, path)
+	})
+	return err
+}
+
+func (q *Query) resolveSegment(ref *query.PredSegment, opts Options, path []string) error {
+	pos := ref.Position()
+	if i := slices.Index(path, ref.Name); i >= 0 {
+		cycle := strings.Join(append(slices.Clone(path[i:]), ref.Name), " → ")
+		return &query.Error{Line: pos.Line, Column: pos.Column, Offset: pos.Offset,
+			Msg: fmt.Sprintf("segment '%s' refers to itself: %s", ref.Name, cycle)}
+	}
+	if _, done := q.segments[ref.Name]; done {
+		return nil
+	}
+	var saved Saved
+	ok := opts.Segments != nil
+	if ok {
+		saved, ok = opts.Segments.Segment(ref.Name)
+	}
+	if !ok {
+		return &query.Error{Line: pos.Line, Column: pos.Column, Offset: pos.Offset,
+			Msg: fmt.Sprintf("unknown segment '%s'", ref.Name)}
+	}
+	if saved.Members != nil {
+		q.segments[ref.Name] = &compiledSegment{members: saved.Members}
+		return nil
+	}
+	sub, err := compile(q.sn, saved.Query, opts, q.now, q.segments, append(path, ref.Name))
+	if err != nil {
+		// Point at the reference in the text the user wrote, not inside
+		// the saved segment's own text.
+		msg := fmt.Sprintf("saved segment '%s' no longer compiles: %v", ref.Name, err)
+		var qe *query.Error
+		if asQueryError(err, &qe) && strings.Contains(qe.Msg, "refers to itself") {
+			msg = qe.Msg
+		}
+		return &query.Error{Line: pos.Line, Column: pos.Column, Offset: pos.Offset, Msg: msg}
+	}
+	q.segments[ref.Name] = &compiledSegment{query: sub}
+	return nil
+}
+
+func asQueryError(err error, target **query.Error) bool {
+	qe, ok := err.(*query.Error)
+	if ok {
+		*target = qe
+	}
+	return ok
+}
+
+// visit calls f on every node of a checked tree.
+func visit(p query.Pred, f func(query.Pred)) {
+	f(p)
+	switch p := p.(type) {
+	case *query.PredAnd:
+		for _, t := range p.Terms {
+			visit(t, f)
+		}
+	case *query.PredOr:
+		for _, t := range p.Terms {
+			visit(t, f)
+		}
+	case *query.PredNot:
+		visit(p.X, f)
+	}
+}
+
+// Now is the day relative windows end on.
+func (q *Query) Now() schema.Day { return q.now }
+
+// Count returns how many profiles match, without materialising the
+// result where the plan allows.
+func (q *Query) Count(ctx context.Context) (uint64, error) {
+	ev := q.evaluator(ctx, false)
+	return ev.count(q.Plan.Root)
+}
+
+// Bitmap returns the matching profiles as a new bitmap owned by the caller.
+func (q *Query) Bitmap(ctx context.Context) (*roaring.Bitmap, error) {
+	ev := q.evaluator(ctx, false)
+	b, owned, err := ev.eval(q.Plan.Root)
+	if err != nil {
+		return nil, err
+	}
+	if !owned {
+		b = b.Clone()
+	}
+	return b, nil
+}
+
+func (q *Query) evaluator(ctx context.Context, trace bool) *evaluator {
+	return &evaluator{q: q, ctx: ctx, cache: map[string]*roaring.Bitmap{}, trace: trace}
+}
+
+// evaluator runs one plan once.
+type evaluator struct {
+	q     *Query
+	ctx   context.Context
+	cache map[string]*roaring.Bitmap // results of shared nodes (read-only)
+	trace bool
+	spans map[*query.Node]*span
+}
+
+type span struct {
+	actual uint64
+	took   time.Duration
+}
+
+func (ev *evaluator) all() *roaring.Bitmap { return ev.q.sn.All() }
+
+// count answers the cardinality of n, avoiding materialisation at the top.
+func (ev *evaluator) count(n *query.Node) (uint64, error) {
+	if err := ev.ctx.Err(); err != nil {
+		return 0, err
+	}
+	switch n.Op {
+	case query.NodeAll:
+		return uint64(ev.q.sn.Rows()), nil
+	case query.NodeEmpty:
+		return 0, nil
+	case query.NodeNot:
+		c, err := ev.count(n.Children[0])
+		return uint64(ev.q.sn.Rows()) - c, err
+	case query.NodeAnd:
+		if n.Shared {
+			break
+		}
+		return ev.countAnd(n)
+	}
+	b, _, err := ev.eval(n)
+	if err != nil {
+		return 0, err
+	}
+	return b.GetCardinality(), nil
+}
+
+// countAnd intersects all but the last term, then counts the last
+// intersection (or subtraction) with AndCardinality instead of building it.
+func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
+	kids := n.Children
+	if len(kids) == 1 && len(n.Minus) == 0 {
+		return ev.count(kids[0])
+	}
+	last := len(kids) - 1
+	if len(n.Minus) > 0 {
+		last = len(kids) // every positive term is applied in place
+	}
+	acc, owned, err := ev.eval(kids[0])
+	if err != nil {
+		return 0, err
+	}
+	for i := 1; i < last; i++ {
+		if acc.IsEmpty() {
+			return 0, nil
+		}
+		b, _, err := ev.eval(kids[i])
+		if err != nil {
+			return 0, err
+		}
+		acc, owned = ev.and(acc, owned, b)
+	}
+	if acc.IsEmpty() {
+		return 0, nil
+	}
+	if len(n.Minus) == 0 {
+		b, _, err := ev.eval(kids[last])
+		if err != nil {
+			return 0, err
+		}
+		return acc.AndCardinality(b), nil
+	}
+	for i, m := range n.Minus {
+		b, _, err := ev.eval(m)
+		if err != nil {
+			return 0, err
+		}
+		if i == len(n.Minus)-1 {
+			return acc.GetCardinality() - acc.AndCardinality(b), nil
+		}
+		if !owned {
+			acc, owned = acc.Clone(), true
+		}
+		acc.AndNot(b)
+		if acc.IsEmpty() {
+			return 0, nil
+		}
+	}
+	return acc.GetCardinality(), nil
+}
+
+func (ev *evaluator) and(acc *roaring.Bitmap, owned bool, b *roaring.Bitmap) (*roaring.Bitmap, bool) {
+	if !owned {
+		return roaring.And(acc, b), true
+	}
+	acc.And(b)
+	return acc, true
+}
+
+// eval computes the profiles of n. owned reports whether the caller may
+// change the result in place; shared results come from the snapshot or
+// the cache and must not be changed.
+func (ev *evaluator) eval(n *query.Node) (b *roaring.Bitmap, owned bool, err error) {
+	if err := ev.ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if n.Shared {
+		if b, ok := ev.cache[n.Key]; ok {
+			if ev.trace {
+				ev.spans[n] = &span{actual: b.GetCardinality()}
+			}
+			return b, false, nil
+		}
+	}
+	var start time.Time
+	if ev.trace {
+		start = time.Now()
+	}
+	b, owned, err = ev.evalNode(n)
+	if err != nil {
+		return nil, false, err
+	}
+	if ev.trace {
+		ev.spans[n] = &span{actual: b.GetCardinality(), took: time.Since(start)}
+	}
+	if n.Shared {
+		ev.cache[n.Key] = b
+		owned = false
+	}
+	return b, owned, nil
+}
+
+func (ev *evaluator) evalNode(n *query.Node) (*roaring.Bitmap, bool, error) {
+	switch n.Op {
+	case query.NodeAll:
+		return ev.all(), false, nil
+	case query.NodeEmpty:
+		return roaring.New(), true, nil
+	case query.NodeLeaf:
+		return ev.leaf(n.Leaf)
+	case query.NodeNot:
+		b, _, err := ev.eval(n.Children[0])
+		if err != nil {
+			return nil, false, err
+		}
+		return roaring.AndNot(ev.all(), b), true, nil
+	case query.NodeOr:
+		bs := make([]*roaring.Bitmap, 0, len(n.Children))
+		for _, c := range n.Children {
+			b, _, err := ev.eval(c)
+			if err != nil {
+				return nil, false, err
+			}
+			bs = append(bs, b)
+		}
+		return roaring.FastOr(bs...), true, nil
+	case query.NodeAnd:
+		acc, owned, err := ev.eval(n.Children[0])
+		if err != nil {
+			return nil, false, err
+		}
+		for _, c := range n.Children[1:] {
+			if acc.IsEmpty() {
+				break
+			}
+			b, _, err := ev.eval(c)
+			if err != nil {
+				return nil, false, err
+			}
+			acc, owned = ev.and(acc, owned, b)
+		}
+		for _, m := range n.Minus {
+			if acc.IsEmpty() {
+				break
+			}
+			b, _, err := ev.eval(m)
+			if err != nil {
+				return nil, false, err
+			}
+			if !owned {
+				acc, owned = roaring.AndNot(acc, b), true
+			} else {
+				acc.AndNot(b)
+			}
+		}
+		return acc, owned, nil
+	}
+	return nil, false, fmt.Errorf("BUG: unknown plan node %v", n.Op)
+}
+
+var indexOps = map[query.Op]index.Op{
+	query.OpEq: index.EQ, query.OpNe: index.NE, query.OpLt: index.LT,
+	query.OpLe: index.LE, query.OpGt: index.GT, query.OpGe: index.GE,
+}
+
+// leaf answers one condition from its field's index.
+func (ev *evaluator) leaf(p query.Pred) (*roaring.Bitmap, bool, error) {
+	sn := ev.q.sn
+	field := func(name string) *engine.FieldView {
+		fv, err := sn.Field(name)
+		if err != nil {
+			panic("BUG: checked query names a field the snapshot lacks: " + err.Error())
+		}
+		return fv
+	}
+	switch p := p.(type) {
+	case *query.PredTag:
+		fv := field(p.Field.Name)
+		b, owned := union(fv.Values, p.Values)
+		if p.Negated {
+			return roaring.AndNot(fv.Exists(), b), true, nil
+		}
+		return b, owned, nil
+	case *query.PredSet:
+		fv := field(p.Field.Name)
+		if p.Mode != query.HasAll {
+			b, owned := union(fv.Values, p.Values)
+			return b, owned, nil
+		}
+		bs := make([]*roaring.Bitmap, 0, len(p.Values))
+		for _, v := range p.Values {
+			b := fv.Values.Bitmap(v)
+			if b == nil {
+				return roaring.New(), true, nil
+			}
+			bs = append(bs, b)
+		}
+		if len(bs) == 1 {
+			return bs[0], false, nil
+		}
+		return roaring.FastAnd(bs...), true, nil
+	case *query.PredBool:
+		fv := field(p.Field.Name)
+		if p.Value {
+			return fv.Bool.True(), false, nil
+		}
+		return fv.Bool.False(), true, nil
+	case *query.PredNull:
+		fv := field(p.Field.Name)
+		if p.Negated {
+			return fv.Exists(), false, nil
+		}
+		return roaring.AndNot(ev.all(), fv.Exists()), true, nil
+	case *query.PredCompare:
+		return field(p.Field.Name).BSI.Compare(indexOps[p.Op], p.Value), true, nil
+	case *query.PredBetween:
+		fv := field(p.Field.Name)
+		b := fv.BSI.Between(p.Lo, p.Hi)
+		if p.Negated {
+			return roaring.AndNot(fv.Exists(), b), true, nil
+		}
+		return b, true, nil
+	case *query.PredNumIn:
+		fv := field(p.Field.Name)
+		bs := make([]*roaring.Bitmap, 0, len(p.Values))
+		for _, v := range p.Values {
+			bs = append(bs, fv.BSI.Compare(index.EQ, v))
+		}
+		b := roaring.FastOr(bs...)
+		if p.Negated {
+			return roaring.AndNot(fv.Exists(), b), true, nil
+		}
+		return b, true, nil
+	case *query.PredWindow:
+		lo, hi := windowDays(&p.Window, int64(ev.q.now))
+		return field(p.Field.Name).BSI.Between(lo, hi), true, nil
+	case *query.PredEvent:
+		return ev.event(field(p.Field.Name).Events, p), true, nil
+	case *query.PredSegment:
+		seg := ev.q.segments[p.Name]
+		if seg == nil {
+			return nil, false, fmt.Errorf("BUG: segment %q was not resolved", p.Name)
+		}
+		if seg.members != nil {
+			return seg.members, false, nil
+		}
+		sub := seg.query.evaluator(ev.ctx, false)
+		sub.cache = ev.cache // identical sub-plans share work across segments
+		b, owned, err := sub.eval(seg.query.Plan.Root)
+		return b, owned, err
+	}
+	return nil, false, fmt.Errorf("BUG: unhandled condition %T", p)
+}
+
+// union ORs the bitmaps of values; a single value's bitmap is returned
+// shared, without a copy.
+func union(v *index.ValuesView, values []string) (*roaring.Bitmap, bool) {
+	bs := make([]*roaring.Bitmap, 0, len(values))
+	for _, s := range values {
+		if b := v.Bitmap(s); b != nil {
+			bs = append(bs, b)
+		}
+	}
+	switch len(bs) {
+	case 0:
+		return roaring.New(), true
+	case 1:
+		return bs[0], false
+	}
+	return roaring.FastOr(bs...), true
+}
+
+func (ev *evaluator) event(x *index.EventsView, p *query.PredEvent) *roaring.Bitmap {
+	from, to := int64(math.MinInt64), int64(math.MaxInt64)
+	if p.Window != nil {
+		from, to = windowDays(p.Window, int64(ev.q.now))
+	}
+	lo, hi := clampDay(from), clampDay(to)
+	switch {
+	case p.Freq == nil && p.Window == nil:
+		return x.Ever(p.Values)
+	case p.Freq == nil:
+		if from > to {
+			return roaring.New()
+		}
+		return x.Window(p.Values, lo, hi)
+	case p.Freq.AtLeast:
+		if from > to {
+			return roaring.New()
+		}
+		return x.AtLeast(p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi)
+	default:
+		if from > to {
+			return ev.all().Clone()
+		}
+		return x.AtMost(ev.all(), p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi)
+	}
+}
+
+// windowDays turns a window into an inclusive day range.
+func windowDays(w *query.CheckedWindow, now int64) (lo, hi int64) {
+	switch w.Kind {
+	case query.WindowLast:
+		return now - w.Days + 1, now
+	case query.WindowSince:
+		return w.From, math.MaxInt64
+	case query.WindowBefore:
+		return math.MinInt64, w.From - 1
+	case query.WindowBetween:
+		return w.From, w.To
+	case query.WindowOn:
+		return w.From, w.From
+	}
+	return 1, 0
+}
+
+func clampDay(d int64) schema.Day {
+	return schema.Day(max(int64(schema.MinDay)-1, min(d, int64(schema.MaxDay)+1)))
+}

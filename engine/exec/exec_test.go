@@ -1,0 +1,168 @@
+package exec_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/engine/internal/testgen"
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+func smallDataset(t *testing.T) *engine.Snapshot {
+	t.Helper()
+	s, err := schema.Parse([]byte(testgen.SchemaJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	ds, err := engine.New(engine.Options{Clock: func() time.Time { return now }}).Create("small", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := `{"id":"p0","set":{"t":"上海","n":10,"b":true},"events":[{"field":"e","value":"m","time":"2026-11-20"},{"field":"e","value":"m","time":"2026-11-21"}]}
+{"id":"p1","set":{"t":"杭州","n":20},"events":[{"field":"e","value":"n","time":"2026-11-01"}]}
+{"id":"p2","set":{"n":30,"b":false}}
+{"id":"p3"}`
+	if res, err := ds.ApplyNDJSON(strings.NewReader(lines), engine.LoadOptions{}); err != nil || len(res.Errors) > 0 {
+		t.Fatalf("%v %v", err, res.Errors)
+	}
+	return ds.Snapshot()
+}
+
+func count(t *testing.T, sn *engine.Snapshot, q string, opts exec.Options) uint64 {
+	t.Helper()
+	c, err := exec.Compile(sn, q, opts)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	n, err := c.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSemantics(t *testing.T) {
+	sn := smallDataset(t)
+	now, _ := schema.ParseDay("2026-11-22")
+	opts := exec.Options{Now: &now}
+	for _, c := range []struct {
+		q    string
+		want uint64
+	}{
+		{`t != '上海'`, 1},       // p1 only: p2, p3 have no t
+		{`NOT t = '上海'`, 3},    // the complement keeps profiles without t
+		{`t NOT IN ('上海')`, 1}, // like !=
+		{`NOT t IN ('上海')`, 3}, // like NOT =
+		{`b = FALSE`, 1},       // p2
+		{`NOT b`, 3},           // p1, p2, p3
+		{`b IS NULL`, 2},       // p1, p3
+		{`e('m') AT LEAST 2 TIMES IN LAST 3 DAYS`, 1},
+		{`e('m') AT LEAST 2 TIMES IN LAST 2 DAYS`, 0}, // Nov 21–22 holds one day
+		{`e() AT MOST 0 TIMES IN LAST 30 DAYS`, 2},    // p2, p3: profiles with none count
+		{`e() AT MOST 1 TIMES`, 3},
+		{`e() BEFORE '2026-11-20'`, 1}, // strictly earlier: p1 only
+		{`e() SINCE '2026-11-21'`, 1},  // inclusive
+		{`e() BETWEEN '2026-11-01' AND '2026-11-20'`, 2},
+		{`ALL`, 4},
+		{`n BETWEEN 10 AND 20 AND n > 10`, 1},
+	} {
+		if got := count(t, sn, c.q, opts); got != c.want {
+			t.Errorf("%s: %d, want %d", c.q, got, c.want)
+		}
+	}
+}
+
+func TestNowDefaultsToSnapshotToday(t *testing.T) {
+	sn := smallDataset(t)
+	q, err := exec.Compile(sn, `e() IN LAST 3 DAYS`, exec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if schema.FormatDay(q.Now()) != "2026-11-22" {
+		t.Fatalf("now = %s", schema.FormatDay(q.Now()))
+	}
+}
+
+func TestSegments(t *testing.T) {
+	sn := smallDataset(t)
+	members := roaring.BitmapOf(2, 3)
+	segs := segments{
+		"a":     {Query: "SEGMENT('b') OR b"},
+		"b":     {Query: "SEGMENT('c')"},
+		"c":     {Query: "SEGMENT('a')"},
+		"hz":    {Query: "t = '杭州'"},
+		"two":   {Members: members},
+		"mixed": {Query: "SEGMENT('hz') OR SEGMENT('two')"},
+		"stale": {Query: "gone = 1"},
+	}
+	opts := exec.Options{Segments: segs}
+	if got := count(t, sn, `SEGMENT('mixed')`, opts); got != 3 {
+		t.Fatalf("mixed = %d, want 3", got)
+	}
+	if got := count(t, sn, `SEGMENT('hz') AND SEGMENT('hz')`, opts); got != 1 {
+		t.Fatalf("hz twice = %d", got)
+	}
+	for q, want := range map[string]string{
+		`n > 1 AND SEGMENT('a')`: `line 1, column 11: segment 'a' refers to itself: a → b → c → a`,
+		`SEGMENT('nope')`:        `line 1, column 1: unknown segment 'nope'`,
+		`SEGMENT('stale')`:       `line 1, column 1: saved segment 'stale' no longer compiles: line 1, column 1: unknown field 'gone'`,
+	} {
+		_, err := exec.Compile(sn, q, opts)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s:\n got  %v\n want %s…", q, err, want)
+		}
+	}
+}
+
+func TestAnyValue(t *testing.T) {
+	sn := smallDataset(t)
+	if _, err := exec.Compile(sn, `t = 'Shanghia'`, exec.Options{}); err == nil || !strings.Contains(err.Error(), "unknown value 'Shanghia'") {
+		t.Fatalf("want an unknown value error, got %v", err)
+	}
+	if got := count(t, sn, `t = 'Shanghia'`, exec.Options{AnyValue: true}); got != 0 {
+		t.Fatalf("unknown value matched %d", got)
+	}
+}
+
+func TestExplainAgreesWithCount(t *testing.T) {
+	sn := smallDataset(t)
+	q, err := exec.Compile(sn, `(t = '上海' OR n >= 20) AND NOT (b OR e('n'))`, exec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := q.Explain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := q.Count(context.Background())
+	if e.Count != n || n != 1 {
+		t.Fatalf("explain count %d, count %d, want 1", e.Count, n)
+	}
+	text := e.Text()
+	for _, want := range []string{"- b", "- e('n')", "OR", "actual"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("explain lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestCancelled(t *testing.T) {
+	sn := smallDataset(t)
+	q, err := exec.Compile(sn, `t = '上海' AND n > 1`, exec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := q.Count(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+}
