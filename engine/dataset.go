@@ -324,7 +324,7 @@ func (d *Dataset) publishLocked() {
 		rows:   rows,
 		all:    all,
 		ids:    d.ids.View(),
-		today:  d.today(),
+		clock:  d.clock,
 		fields: make([]FieldView, len(d.fields)),
 	}
 	for i, x := range d.fields {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -19,7 +20,7 @@ type Snapshot struct {
 	rows   uint32
 	all    *roaring.Bitmap
 	ids    iddict.View
-	today  schema.Day
+	clock  func() time.Time
 	fields []FieldView
 }
 
@@ -62,8 +63,9 @@ func (s *Snapshot) Rows() uint32 { return s.rows }
 // All returns every profile (shared; read-only).
 func (s *Snapshot) All() *roaring.Bitmap { return s.all }
 
-// Today is the day, in the dataset's time zone, when the snapshot was made.
-func (s *Snapshot) Today() schema.Day { return s.today }
+// Today is the current day in the dataset's time zone (by the engine's
+// clock), so a snapshot that outlives midnight answers for the new day.
+func (s *Snapshot) Today() schema.Day { return schema.DayOf(s.clock(), s.schema.Location()) }
 
 // Field returns the index of a field, looked up case-insensitively.
 func (s *Snapshot) Field(name string) (*FieldView, error) {

@@ -81,7 +81,8 @@ func DefaultRules() []Rule {
 		{"flatten", flattenRule},
 		{"fold-constants", foldRule},
 		{"contradictions", contradictionRule},
-		// Merged conditions may have produced new constants.
+		{"split-negations", splitNegationRule},
+		// Merged conditions may have produced new constants and duplicates.
 		{"fold-constants", foldRule},
 		{"order-by-cardinality", orderRule},
 		{"share-subexpressions", shareRule},
@@ -385,6 +386,48 @@ func mergeTags(a, b *PredTag) *PredTag {
 	return out
 }
 
+// splitNegationRule rewrites a negated lookup under an AND into "has a
+// value" AND-NOT the positive lookup: city != 'a' becomes city IS NOT
+// NULL minus city = 'a', and b = FALSE becomes b IS NOT NULL minus b. The
+// index holds both bitmaps, so nothing the size of the dataset is built
+// just to be intersected.
+func splitNegationRule(root *Node, _ Stats) (*Node, bool) {
+	return walk(root, func(n *Node) (*Node, bool) {
+		if n.Op != NodeAnd {
+			return n, false
+		}
+		changed := false
+		for i, c := range n.Children {
+			if c.Op != NodeLeaf {
+				continue
+			}
+			var field FieldInfo
+			var pos Pos
+			var positive Pred
+			switch p := c.Leaf.(type) {
+			case *PredTag:
+				if !p.Negated {
+					continue
+				}
+				field, pos = p.Field, p.Pos
+				positive = &PredTag{Pos: p.Pos, Field: p.Field, Values: p.Values}
+			case *PredBool:
+				if p.Value {
+					continue
+				}
+				field, pos = p.Field, p.Pos
+				positive = &PredBool{Pos: p.Pos, Field: p.Field, Value: true}
+			default:
+				continue
+			}
+			n.Children[i] = &Node{Op: NodeLeaf, Leaf: &PredNull{Pos: pos, Field: field, Negated: true}}
+			n.Minus = append(n.Minus, &Node{Op: NodeLeaf, Leaf: positive})
+			changed = true
+		}
+		return n, changed
+	})
+}
+
 // asRange turns a comparison into an inclusive range on its field, when it
 // is one (!= and NOT BETWEEN are not).
 func asRange(p Pred) (*PredBetween, bool) {
@@ -424,9 +467,29 @@ func asRange(p Pred) (*PredBetween, bool) {
 	return nil, false
 }
 
-// orderRule estimates every node and orders AND terms smallest first, so
-// the running intersection shrinks as early as possible and an empty one
-// stops the work; OR terms go largest first.
+// costClass ranks how a term is computed: a lookup reads a bitmap the
+// index already holds; a computed term (a range over bit slices, an event
+// window over day bitmaps) does work proportional to the profiles it is
+// restricted to, so it should run last, inside the smallest running
+// intersection.
+func costClass(n *Node) int {
+	switch n.Op {
+	case NodeLeaf:
+		switch n.Leaf.(type) {
+		case *PredCompare, *PredBetween, *PredNumIn, *PredWindow, *PredEvent:
+			return 2
+		}
+		return 0
+	case NodeAll, NodeEmpty:
+		return 0
+	}
+	return 1
+}
+
+// orderRule estimates every node and orders AND terms cheapest class
+// first and, within a class, smallest first, so the running intersection
+// shrinks as early as possible, computed terms run inside it, and an
+// empty one stops the work; OR terms go largest first.
 func orderRule(root *Node, stats Stats) (*Node, bool) {
 	estimate(root, stats)
 	return walk(root, func(n *Node) (*Node, bool) {
@@ -436,7 +499,9 @@ func orderRule(root *Node, stats Stats) (*Node, bool) {
 		less := func(a, b *Node) int { return cmp.Or(cmp.Compare(a.Est, b.Est), strings.Compare(keyOf(a), keyOf(b))) }
 		before := slices.Clone(n.Children)
 		if n.Op == NodeAnd {
-			slices.SortStableFunc(n.Children, less)
+			slices.SortStableFunc(n.Children, func(a, b *Node) int {
+				return cmp.Or(cmp.Compare(costClass(a), costClass(b)), less(a, b))
+			})
 			slices.SortStableFunc(n.Minus, func(a, b *Node) int { return less(b, a) })
 		} else {
 			slices.SortStableFunc(n.Children, func(a, b *Node) int { return less(b, a) })

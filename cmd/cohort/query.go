@@ -24,7 +24,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	explain := fs.Bool("explain", false, "print the plan with estimated and actual counts and time per node")
 	anyValue := fs.Bool("any-value", false, "accept values the dataset has never held (they match nobody) instead of refusing them")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cohort query --data DIR [--dataset NAME] [--now DATE] [--explain] QUERY")
+		fmt.Fprintln(stderr, "Usage: cohort query --data DIR [--dataset NAME] [--now DATE] [--explain] [--any-value] QUERY")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

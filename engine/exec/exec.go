@@ -237,58 +237,117 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 	return b.GetCardinality(), nil
 }
 
-// countAnd intersects all but the last term, then counts the last
-// intersection (or subtraction) with AndCardinality instead of building it.
+// step is one term of an AND in execution order.
+type step struct {
+	node  *query.Node
+	minus bool // subtract instead of intersect
+}
+
+// andSteps orders an AND's terms for execution: lookups to intersect,
+// then lookups to subtract, then computed terms (ranges, event windows)
+// inside what is left, then computed terms to subtract. The planner has
+// already ordered each group smallest first.
+func andSteps(n *query.Node) []step {
+	steps := make([]step, 0, len(n.Children)+len(n.Minus))
+	for pass := range 2 {
+		computed := pass == 1
+		for _, c := range n.Children {
+			if pushable(c) == computed {
+				steps = append(steps, step{node: c})
+			}
+		}
+		for _, c := range n.Minus {
+			if pushable(c) == computed {
+				steps = append(steps, step{node: c, minus: true})
+			}
+		}
+	}
+	// The first step must intersect: start from it.
+	if steps[0].minus {
+		for i, st := range steps {
+			if !st.minus {
+				steps[0], steps[i] = steps[i], steps[0]
+				break
+			}
+		}
+	}
+	return steps
+}
+
+// countAnd runs all but the last step, then counts the last one without
+// building it: AndCardinality for a lookup, the restricted result's size
+// for a computed term, the running size minus the overlap for a
+// subtraction.
 func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
-	kids := n.Children
-	if len(kids) == 1 && len(n.Minus) == 0 {
-		return ev.count(kids[0])
+	steps := andSteps(n)
+	if len(steps) == 1 {
+		return ev.count(steps[0].node)
 	}
-	last := len(kids) - 1
-	if len(n.Minus) > 0 {
-		last = len(kids) // every positive term is applied in place
-	}
-	acc, owned, err := ev.eval(kids[0])
+	acc, owned, err := ev.eval(steps[0].node)
 	if err != nil {
 		return 0, err
 	}
-	for i := 1; i < last; i++ {
+	last := len(steps) - 1
+	for _, st := range steps[1:last] {
 		if acc.IsEmpty() {
 			return 0, nil
 		}
-		b, _, err := ev.eval(kids[i])
-		if err != nil {
+		if acc, owned, err = ev.andStep(acc, owned, st); err != nil {
 			return 0, err
 		}
-		acc, owned = ev.and(acc, owned, b)
 	}
 	if acc.IsEmpty() {
 		return 0, nil
 	}
-	if len(n.Minus) == 0 {
-		b, _, err := ev.eval(kids[last])
+	st := steps[last]
+	if pushable(st.node) {
+		b, _, err := ev.evalWithin(st.node, acc)
 		if err != nil {
 			return 0, err
 		}
-		return acc.AndCardinality(b), nil
+		if st.minus {
+			return acc.GetCardinality() - b.GetCardinality(), nil
+		}
+		return b.GetCardinality(), nil
 	}
-	for i, m := range n.Minus {
-		b, _, err := ev.eval(m)
-		if err != nil {
-			return 0, err
-		}
-		if i == len(n.Minus)-1 {
-			return acc.GetCardinality() - acc.AndCardinality(b), nil
+	b, _, err := ev.eval(st.node)
+	if err != nil {
+		return 0, err
+	}
+	if st.minus {
+		return acc.GetCardinality() - acc.AndCardinality(b), nil
+	}
+	return acc.AndCardinality(b), nil
+}
+
+// andStep applies one step to the running result. A computed term is
+// evaluated inside acc, so intersecting is taking its result and
+// subtracting is removing it.
+func (ev *evaluator) andStep(acc *roaring.Bitmap, owned bool, st step) (*roaring.Bitmap, bool, error) {
+	if pushable(st.node) {
+		b, bOwned, err := ev.evalWithin(st.node, acc)
+		if err != nil || !st.minus {
+			return b, bOwned, err
 		}
 		if !owned {
-			acc, owned = acc.Clone(), true
+			return roaring.AndNot(acc, b), true, nil
 		}
 		acc.AndNot(b)
-		if acc.IsEmpty() {
-			return 0, nil
-		}
+		return acc, true, nil
 	}
-	return acc.GetCardinality(), nil
+	b, _, err := ev.eval(st.node)
+	if err != nil {
+		return nil, false, err
+	}
+	if st.minus {
+		if !owned {
+			return roaring.AndNot(acc, b), true, nil
+		}
+		acc.AndNot(b)
+		return acc, true, nil
+	}
+	acc, owned = ev.and(acc, owned, b)
+	return acc, owned, nil
 }
 
 func (ev *evaluator) and(acc *roaring.Bitmap, owned bool, b *roaring.Bitmap) (*roaring.Bitmap, bool) {
@@ -303,6 +362,12 @@ func (ev *evaluator) and(acc *roaring.Bitmap, owned bool, b *roaring.Bitmap) (*r
 // change the result in place; shared results come from the snapshot or
 // the cache and must not be changed.
 func (ev *evaluator) eval(n *query.Node) (b *roaring.Bitmap, owned bool, err error) {
+	return ev.evalWithin(n, nil)
+}
+
+// evalWithin is eval for a node whose answer only matters inside within
+// (nil: everywhere). A pushable leaf then returns a subset of within.
+func (ev *evaluator) evalWithin(n *query.Node, within *roaring.Bitmap) (b *roaring.Bitmap, owned bool, err error) {
 	if err := ev.ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -318,7 +383,11 @@ func (ev *evaluator) eval(n *query.Node) (b *roaring.Bitmap, owned bool, err err
 	if ev.trace {
 		start = time.Now()
 	}
-	b, owned, err = ev.evalNode(n)
+	if within != nil && pushable(n) {
+		b, owned, err = ev.leaf(n.Leaf, within)
+	} else {
+		b, owned, err = ev.evalNode(n)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -339,7 +408,7 @@ func (ev *evaluator) evalNode(n *query.Node) (*roaring.Bitmap, bool, error) {
 	case query.NodeEmpty:
 		return roaring.New(), true, nil
 	case query.NodeLeaf:
-		return ev.leaf(n.Leaf)
+		return ev.leaf(n.Leaf, nil)
 	case query.NodeNot:
 		b, _, err := ev.eval(n.Children[0])
 		if err != nil {
@@ -357,32 +426,17 @@ func (ev *evaluator) evalNode(n *query.Node) (*roaring.Bitmap, bool, error) {
 		}
 		return roaring.FastOr(bs...), true, nil
 	case query.NodeAnd:
-		acc, owned, err := ev.eval(n.Children[0])
+		steps := andSteps(n)
+		acc, owned, err := ev.eval(steps[0].node)
 		if err != nil {
 			return nil, false, err
 		}
-		for _, c := range n.Children[1:] {
+		for _, st := range steps[1:] {
 			if acc.IsEmpty() {
 				break
 			}
-			b, _, err := ev.eval(c)
-			if err != nil {
+			if acc, owned, err = ev.andStep(acc, owned, st); err != nil {
 				return nil, false, err
-			}
-			acc, owned = ev.and(acc, owned, b)
-		}
-		for _, m := range n.Minus {
-			if acc.IsEmpty() {
-				break
-			}
-			b, _, err := ev.eval(m)
-			if err != nil {
-				return nil, false, err
-			}
-			if !owned {
-				acc, owned = roaring.AndNot(acc, b), true
-			} else {
-				acc.AndNot(b)
 			}
 		}
 		return acc, owned, nil
@@ -395,8 +449,23 @@ var indexOps = map[query.Op]index.Op{
 	query.OpLe: index.LE, query.OpGt: index.GT, query.OpGe: index.GE,
 }
 
-// leaf answers one condition from its field's index.
-func (ev *evaluator) leaf(p query.Pred) (*roaring.Bitmap, bool, error) {
+// pushable reports whether a leaf computes faster restricted to a running
+// intersection than on its own: ranges and events do, value bitmaps are
+// already there to be read.
+func pushable(n *query.Node) bool {
+	if n.Op != query.NodeLeaf || n.Shared {
+		return false
+	}
+	switch n.Leaf.(type) {
+	case *query.PredCompare, *query.PredBetween, *query.PredNumIn, *query.PredWindow, *query.PredEvent:
+		return true
+	}
+	return false
+}
+
+// leaf answers one condition from its field's index. With within set (a
+// pushable leaf inside an AND) the answer is restricted to within.
+func (ev *evaluator) leaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap, bool, error) {
 	sn := ev.q.sn
 	field := func(name string) *engine.FieldView {
 		fv, err := sn.Field(name)
@@ -444,30 +513,30 @@ func (ev *evaluator) leaf(p query.Pred) (*roaring.Bitmap, bool, error) {
 		}
 		return roaring.AndNot(ev.all(), fv.Exists()), true, nil
 	case *query.PredCompare:
-		return field(p.Field.Name).BSI.Compare(indexOps[p.Op], p.Value), true, nil
+		return field(p.Field.Name).BSI.CompareWithin(indexOps[p.Op], p.Value, within), true, nil
 	case *query.PredBetween:
 		fv := field(p.Field.Name)
-		b := fv.BSI.Between(p.Lo, p.Hi)
+		b := fv.BSI.BetweenWithin(p.Lo, p.Hi, within)
 		if p.Negated {
-			return roaring.AndNot(fv.Exists(), b), true, nil
+			return andNotWithin(fv.Exists(), b, within), true, nil
 		}
 		return b, true, nil
 	case *query.PredNumIn:
 		fv := field(p.Field.Name)
 		bs := make([]*roaring.Bitmap, 0, len(p.Values))
 		for _, v := range p.Values {
-			bs = append(bs, fv.BSI.Compare(index.EQ, v))
+			bs = append(bs, fv.BSI.CompareWithin(index.EQ, v, within))
 		}
 		b := roaring.FastOr(bs...)
 		if p.Negated {
-			return roaring.AndNot(fv.Exists(), b), true, nil
+			return andNotWithin(fv.Exists(), b, within), true, nil
 		}
 		return b, true, nil
 	case *query.PredWindow:
 		lo, hi := windowDays(&p.Window, int64(ev.q.now))
-		return field(p.Field.Name).BSI.Between(lo, hi), true, nil
+		return field(p.Field.Name).BSI.BetweenWithin(lo, hi, within), true, nil
 	case *query.PredEvent:
-		return ev.event(field(p.Field.Name).Events, p), true, nil
+		return ev.event(field(p.Field.Name).Events, p, within), true, nil
 	case *query.PredSegment:
 		seg := ev.q.segments[p.Name]
 		if seg == nil {
@@ -502,30 +571,43 @@ func union(v *index.ValuesView, values []string) (*roaring.Bitmap, bool) {
 	return roaring.FastOr(bs...), true
 }
 
-func (ev *evaluator) event(x *index.EventsView, p *query.PredEvent) *roaring.Bitmap {
+// andNotWithin is (a AND NOT b) restricted to within (nil: all).
+func andNotWithin(a, b, within *roaring.Bitmap) *roaring.Bitmap {
+	r := roaring.AndNot(a, b)
+	if within != nil {
+		r.And(within)
+	}
+	return r
+}
+
+func (ev *evaluator) event(x *index.EventsView, p *query.PredEvent, within *roaring.Bitmap) *roaring.Bitmap {
 	from, to := int64(math.MinInt64), int64(math.MaxInt64)
 	if p.Window != nil {
 		from, to = windowDays(p.Window, int64(ev.q.now))
 	}
 	lo, hi := clampDay(from), clampDay(to)
+	universe := ev.all()
+	if within != nil {
+		universe = within
+	}
 	switch {
 	case p.Freq == nil && p.Window == nil:
-		return x.Ever(p.Values)
+		return x.EverWithin(p.Values, within)
 	case p.Freq == nil:
 		if from > to {
 			return roaring.New()
 		}
-		return x.Window(p.Values, lo, hi)
+		return x.WindowWithin(p.Values, lo, hi, within)
 	case p.Freq.AtLeast:
 		if from > to {
 			return roaring.New()
 		}
-		return x.AtLeast(p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi)
+		return x.AtLeastWithin(p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi, within)
 	default:
 		if from > to {
-			return ev.all().Clone()
+			return universe.Clone()
 		}
-		return x.AtMost(ev.all(), p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi)
+		return x.AtMost(universe, p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi)
 	}
 }
 
@@ -549,3 +631,14 @@ func windowDays(w *query.CheckedWindow, now int64) (lo, hi int64) {
 func clampDay(d int64) schema.Day {
 	return schema.Day(max(int64(schema.MinDay)-1, min(d, int64(schema.MaxDay)+1)))
 }
+
+// WithPlan returns a copy of q that runs plan instead of its own (for
+// benchmarks and tests that run parts of a plan).
+func (q *Query) WithPlan(plan *query.Plan) *Query {
+	c := *q
+	c.Plan = plan
+	return &c
+}
+
+// Rows is the number of profiles in the snapshot the query is bound to.
+func (q *Query) Rows() uint32 { return q.sn.Rows() }

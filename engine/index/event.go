@@ -14,11 +14,15 @@ type Day = int32
 // union of its days, so "ever" is one lookup) and the profiles with any
 // event at all.
 type Events struct {
-	name  string
-	dict  dict
-	vals  []*eventValue
-	exist *cowBitmap
-	last  *EventsView
+	name string
+	dict dict
+	vals []*eventValue
+	// anyVal holds, per day, the profiles with an event of any value: the
+	// union of every value's day bitmap, kept so that "purchase() IN LAST
+	// 7 DAYS" reads 7 bitmaps rather than 7 per value.
+	anyVal *eventValue
+	exist  *cowBitmap
+	last   *EventsView
 }
 
 type eventValue struct {
@@ -29,7 +33,59 @@ type eventValue struct {
 }
 
 // NewEvents returns an empty event index.
-func NewEvents(field string) *Events { return &Events{name: field, exist: newCOW()} }
+func NewEvents(field string) *Events {
+	return &Events{name: field, exist: newCOW(), anyVal: newEventValue()}
+}
+
+func newEventValue() *eventValue {
+	return &eventValue{days: map[Day]*cowBitmap{}, all: newCOW()}
+}
+
+// add records row on day; it reports whether the row was new there.
+func (ev *eventValue) add(row uint32, day Day) bool {
+	b, ok := ev.days[day]
+	if !ok {
+		b = newCOW()
+		ev.days[day] = b
+		ev.dirty = true
+	}
+	if !b.add(row) {
+		return false
+	}
+	ev.dirty = true
+	ev.all.add(row)
+	return true
+}
+
+// unset removes row from every day.
+func (ev *eventValue) unset(row uint32) {
+	if !ev.all.remove(row) {
+		return
+	}
+	ev.dirty = true
+	for _, b := range ev.days {
+		b.remove(row)
+	}
+}
+
+// expire drops days before cutoff and rebuilds the all-time bitmap.
+func (ev *eventValue) expire(cutoff Day) bool {
+	var keep []*roaring.Bitmap
+	n := len(ev.days)
+	for d, b := range ev.days {
+		if d < cutoff {
+			delete(ev.days, d)
+		} else {
+			keep = append(keep, b.w)
+		}
+	}
+	if len(ev.days) == n {
+		return false
+	}
+	ev.all.replace(roaring.FastOr(keep...))
+	ev.dirty = true
+	return true
+}
 
 // Check reports whether adding vals would break a limit.
 func (x *Events) Check(vals ...string) error { return x.dict.canAdd(x.name, vals...) }
@@ -38,18 +94,10 @@ func (x *Events) Check(vals ...string) error { return x.dict.canAdd(x.name, vals
 func (x *Events) Add(row uint32, value string, day Day) {
 	id, created := x.dict.intern(value)
 	if created {
-		x.vals = append(x.vals, &eventValue{days: map[Day]*cowBitmap{}, all: newCOW()})
+		x.vals = append(x.vals, newEventValue())
 	}
-	ev := x.vals[id]
-	b, ok := ev.days[day]
-	if !ok {
-		b = newCOW()
-		ev.days[day] = b
-		ev.dirty = true
-	}
-	if b.add(row) {
-		ev.dirty = true
-		ev.all.add(row)
+	if x.vals[id].add(row, day) {
+		x.anyVal.add(row, day)
 		x.exist.add(row)
 	}
 }
@@ -60,14 +108,9 @@ func (x *Events) Unset(row uint32) {
 		return
 	}
 	for _, ev := range x.vals {
-		if !ev.all.remove(row) {
-			continue
-		}
-		ev.dirty = true
-		for _, b := range ev.days {
-			b.remove(row)
-		}
+		ev.unset(row)
 	}
+	x.anyVal.unset(row)
 }
 
 // Expire drops every day before cutoff and rebuilds the all-time bitmaps
@@ -75,21 +118,9 @@ func (x *Events) Unset(row uint32) {
 func (x *Events) Expire(cutoff Day) bool {
 	dropped := false
 	for _, ev := range x.vals {
-		var keep []*roaring.Bitmap
-		n := len(ev.days)
-		for d, b := range ev.days {
-			if d < cutoff {
-				delete(ev.days, d)
-			} else {
-				keep = append(keep, b.w)
-			}
-		}
-		if len(ev.days) != n {
-			ev.all.replace(roaring.FastOr(keep...))
-			ev.dirty = true
-			dropped = true
-		}
+		dropped = ev.expire(cutoff) || dropped
 	}
+	x.anyVal.expire(cutoff)
 	if dropped {
 		alls := make([]*roaring.Bitmap, len(x.vals))
 		for i, ev := range x.vals {
@@ -102,7 +133,7 @@ func (x *Events) Expire(cutoff Day) bool {
 
 // View publishes the current state.
 func (x *Events) View() *EventsView {
-	dirty := x.last == nil || x.exist.dirty || len(x.last.vals) != len(x.vals)
+	dirty := x.last == nil || x.exist.dirty || len(x.last.vals) != len(x.vals) || x.anyVal.dirty
 	for _, ev := range x.vals {
 		dirty = dirty || ev.dirty
 	}
@@ -122,6 +153,11 @@ func (x *Events) View() *EventsView {
 		}
 		v.vals[i] = ev.last
 	}
+	if x.anyVal.dirty || x.anyVal.last == nil {
+		x.anyVal.last = x.anyVal.view()
+		x.anyVal.dirty = false
+	}
+	v.anyVal = x.anyVal.last
 	x.last = v
 	return v
 }
@@ -161,9 +197,10 @@ func (v *eventValueView) window(from, to Day) []*roaring.Bitmap {
 
 // EventsView is an immutable view of an Events index.
 type EventsView struct {
-	dict  dictView
-	vals  []*eventValueView
-	exist *roaring.Bitmap
+	dict   dictView
+	vals   []*eventValueView
+	anyVal *eventValueView
+	exist  *roaring.Bitmap
 }
 
 // Values lists the event values seen, in order of first sight.
@@ -176,7 +213,7 @@ func (v *EventsView) Exists() *roaring.Bitmap { return v.exist }
 // Unknown values match nothing.
 func (v *EventsView) pick(values []string) []*eventValueView {
 	if len(values) == 0 {
-		return v.vals
+		return []*eventValueView{v.anyVal}
 	}
 	out := make([]*eventValueView, 0, len(values))
 	for _, s := range values {
@@ -202,15 +239,38 @@ func (v *EventsView) Ever(values []string) *roaring.Bitmap {
 
 // Window returns the profiles with a matching event on a day in [from, to].
 func (v *EventsView) Window(values []string, from, to Day) *roaring.Bitmap {
+	return v.WindowWithin(values, from, to, nil)
+}
+
+// WindowWithin is Window restricted to the rows of within (nil: all).
+// When within is small next to the day bitmaps, each day is intersected
+// with it before the union, so the union runs over small bitmaps.
+func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
 	var bms []*roaring.Bitmap
+	var size uint64
 	for _, ev := range v.pick(values) {
 		for _, b := range ev.window(from, to) {
 			if b != nil {
 				bms = append(bms, b)
+				size += uint64(b.GetSizeInBytes())
 			}
 		}
 	}
-	return roaring.FastOr(bms...)
+	if within == nil {
+		return unionMany(bms)
+	}
+	if uint64(within.GetSizeInBytes())*4 < size {
+		parts := make([]*roaring.Bitmap, 0, len(bms))
+		for _, b := range bms {
+			if p := roaring.And(b, within); !p.IsEmpty() {
+				parts = append(parts, p)
+			}
+		}
+		return unionMany(parts)
+	}
+	r := unionMany(bms)
+	r.And(within)
+	return r
 }
 
 // AtLeast returns the profiles with matching events on at least n distinct
@@ -218,8 +278,14 @@ func (v *EventsView) Window(values []string, from, to Day) *roaring.Bitmap {
 // (a ripple-carry adder over bitmaps) and compares the counters with n, so
 // the cost depends on the window and the bitmaps, not on the profiles.
 func (v *EventsView) AtLeast(values []string, n int, from, to Day) *roaring.Bitmap {
+	return v.AtLeastWithin(values, n, from, to, nil)
+}
+
+// AtLeastWithin is AtLeast restricted to the rows of within (nil: all):
+// each day's bitmap is cut down to within before it enters the counters.
+func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
 	if n <= 1 {
-		return v.Window(values, from, to)
+		return v.WindowWithin(values, from, to, within)
 	}
 	vals := v.pick(values)
 	var counters []*roaring.Bitmap // counters[i] = bit i of each profile's day count
@@ -248,6 +314,12 @@ func (v *EventsView) AtLeast(values []string, n int, from, to Day) *roaring.Bitm
 		}
 		// A day counts once per profile however many values matched.
 		carry := roaring.FastOr(perDay...)
+		if within != nil {
+			carry.And(within)
+			if carry.IsEmpty() {
+				continue
+			}
+		}
 		any.Or(carry)
 		for i := 0; !carry.IsEmpty(); i++ {
 			if i == len(counters) {
@@ -267,11 +339,21 @@ func (v *EventsView) AtLeast(values []string, n int, from, to Day) *roaring.Bitm
 
 // AtMost returns the profiles of universe with matching events on at most
 // n distinct days in [from, to], including those with none.
+// The universe may be the running intersection of an AND.
 func (v *EventsView) AtMost(universe *roaring.Bitmap, values []string, n int, from, to Day) *roaring.Bitmap {
 	if n < 0 {
 		return roaring.New()
 	}
-	return roaring.AndNot(universe, v.AtLeast(values, n+1, from, to))
+	return roaring.AndNot(universe, v.AtLeastWithin(values, n+1, from, to, universe))
+}
+
+// EverWithin is Ever restricted to the rows of within (nil: all).
+func (v *EventsView) EverWithin(values []string, within *roaring.Bitmap) *roaring.Bitmap {
+	r := v.Ever(values)
+	if within != nil {
+		r.And(within)
+	}
+	return r
 }
 
 // RowDays lists, for one profile, the days of each value it has events on

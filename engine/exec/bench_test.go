@@ -1,0 +1,181 @@
+package exec_test
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/bench"
+	"github.com/cohortdb/cohort/bench/gen"
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/query"
+)
+
+// BenchQueries is the fixed query mix of the count benchmarks, by shape.
+var benchQueries = []struct{ name, q string }{
+	{"tag-eq", `city = '上海'`},
+	{"tag-2", `gender = 'female' AND city IN ('上海', '杭州')`},
+	{"tag-range-3", `gender = 'female' AND member_level IN ('L3', 'L4') AND age BETWEEN 25 AND 35`},
+	{"tag-range-5", `gender = 'female' AND city IN ('上海', '北京', '杭州') AND member_level != 'L0' AND age BETWEEN 25 AND 35 AND churn_score < 500`},
+	{"int-between", `age BETWEEN 25 AND 35`},
+	{"decimal-gt", `ltv > 1000`},
+	{"date-last-365", `registered_at IN LAST 365 DAYS`},
+	{"set-any", `channels HAS ANY ('wechat', 'app')`},
+	{"set-all", `channels HAS ALL ('wechat', 'app')`},
+	{"not-set", `NOT channels HAS 'wechat'`},
+	{"event-any-7", `purchase() IN LAST 7 DAYS`},
+	{"event-30", `view('skincare') IN LAST 30 DAYS`},
+	{"event-90", `purchase('milk_powder') IN LAST 90 DAYS`},
+	{"event-atleast-3-in-30", `purchase('coffee') AT LEAST 3 TIMES IN LAST 30 DAYS`},
+	{"design-example", `gender = 'female' AND age BETWEEN 25 AND 35 AND city IN ('上海', '杭州') AND purchase('milk_powder') IN LAST 90 DAYS AND lifecycle != 'churned'`},
+	{"cart-not-bought-7", `add_to_cart() IN LAST 7 DAYS AND NOT purchase() IN LAST 7 DAYS`},
+}
+
+var benchNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+type fixtureCache struct {
+	mu sync.Mutex
+	m  map[int]*engine.Snapshot
+}
+
+var fixtures = fixtureCache{m: map[int]*engine.Snapshot{}}
+
+func fixture(b *testing.B, n int) *engine.Snapshot {
+	fixtures.mu.Lock()
+	defer fixtures.mu.Unlock()
+	if sn, ok := fixtures.m[n]; ok {
+		return sn
+	}
+	s, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := engine.New(engine.Options{Clock: func() time.Time { return benchNow }}).Create("bench", s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bench.Load(ds, gen.Options{Profiles: n, Seed: 1, Now: benchNow}, engine.LoadOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	fixtures.m[n] = ds.Snapshot()
+	return fixtures.m[n]
+}
+
+func benchSizes() []int {
+	if os.Getenv("COHORT_BENCH_LARGE") != "" {
+		return []int{1_000_000, 10_000_000}
+	}
+	return []int{1_000_000}
+}
+
+// BenchmarkCount measures count latency per query shape, and beside each
+// the physical floor: AND (AND-NOT for subtracted terms) + popcount over
+// the dense, uncompressed form of each leaf condition's bitmap, the least
+// work any engine that reads those sets must do. Leaves are taken as
+// already computed (a range's slices or a window's days already
+// combined), so the floor is stricter than "read every bitmap touched".
+// An OR in the plan is treated as an AND of its terms, so the floor's
+// count differs for such queries; its time is still the floor.
+//
+//	go test -run=^$ -bench=BenchmarkCount -cpu=1 ./engine/exec/
+//	COHORT_BENCH_LARGE=1 go test -run=^$ -bench=BenchmarkCount -cpu=1 -timeout=60m ./engine/exec/
+func BenchmarkCount(b *testing.B) {
+	for _, n := range benchSizes() {
+		sn := fixture(b, n)
+		size := fmt.Sprintf("%dM", n/1_000_000)
+		for _, bq := range benchQueries {
+			q, err := exec.Compile(sn, bq.q, exec.Options{})
+			if err != nil {
+				b.Fatalf("%s: %v", bq.name, err)
+			}
+			var count uint64
+			b.Run(fmt.Sprintf("profiles=%s/query=%s/impl=cohort", size, bq.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					count, err = q.Count(context.Background())
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(count), "profiles")
+			})
+			dense, minus := denseLeaves(b, q)
+			b.Run(fmt.Sprintf("profiles=%s/query=%s/impl=floor", size, bq.name), func(b *testing.B) {
+				acc := make([]uint64, len(dense[0]))
+				var c int
+				for b.Loop() {
+					c = andPopcount(acc, dense, minus)
+				}
+				b.ReportMetric(float64(c), "profiles")
+			})
+		}
+	}
+}
+
+// denseLeaves evaluates every leaf of the plan and returns each as a
+// plain bitset of the dataset's rows, with whether it is subtracted.
+func denseLeaves(b *testing.B, q *exec.Query) ([][]uint64, []bool) {
+	var leaves []*roaring.Bitmap
+	var minus []bool
+	var walk func(n *query.Node, m bool)
+	walk = func(n *query.Node, m bool) {
+		if n.Op == query.NodeLeaf || n.Op == query.NodeAll {
+			one := &query.Plan{Root: n}
+			bm, err := q.WithPlan(one).Bitmap(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			leaves = append(leaves, bm)
+			minus = append(minus, m)
+		}
+		for _, c := range n.Children {
+			walk(c, false)
+		}
+		for _, c := range n.Minus {
+			walk(c, true)
+		}
+	}
+	walk(q.Plan.Root, false)
+	rows := q.Rows()
+	out := make([][]uint64, 0, len(leaves))
+	for _, l := range leaves {
+		words := make([]uint64, (rows+63)/64)
+		it := l.Iterator()
+		for it.HasNext() {
+			r := it.Next()
+			words[r/64] |= 1 << (r % 64)
+		}
+		out = append(out, words)
+	}
+	return out, minus
+}
+
+// andPopcount intersects (or, for AND-NOT terms, subtracts) the dense
+// leaves and counts the result.
+func andPopcount(acc []uint64, dense [][]uint64, minus []bool) int {
+	copy(acc, dense[0])
+	for j, d := range dense[1:] {
+		if minus[j+1] {
+			for i := range acc {
+				acc[i] &^= d[i]
+			}
+			continue
+		}
+		for i := range acc {
+			acc[i] &= d[i]
+		}
+	}
+	c := 0
+	for _, w := range acc {
+		c += bits.OnesCount64(w)
+	}
+	return c
+}

@@ -1,0 +1,87 @@
+package index
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// TestBSIAgainstPlainValues checks every comparison, with and without a
+// restricting bitmap of every size, against a plain map of values.
+func TestBSIAgainstPlainValues(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, bounds := range [][2]int64{{0, 120}, {-50, 50}, {0, 1 << 20}, {7, 7}} {
+		lo, hi := bounds[0], bounds[1]
+		x := NewBSI(lo, hi)
+		vals := map[uint32]int64{}
+		const rows = 40_000
+		for range 30_000 {
+			row := uint32(r.IntN(rows))
+			if r.IntN(10) == 0 {
+				x.Unset(row)
+				delete(vals, row)
+				continue
+			}
+			v := lo + r.Int64N(hi-lo+1)
+			x.Set(row, v)
+			vals[row] = v
+		}
+		view := x.View()
+		for range 25 {
+			c := lo - 2 + r.Int64N(hi-lo+5)
+			var within *roaring.Bitmap
+			switch r.IntN(3) {
+			case 1: // small: a few hundred rows
+				within = roaring.New()
+				for range 300 {
+					within.Add(uint32(r.IntN(rows)))
+				}
+			case 2: // large: half the rows
+				within = roaring.New()
+				within.AddRange(0, rows/2)
+			}
+			for _, op := range []Op{EQ, NE, LT, LE, GT, GE} {
+				got := view.CompareWithin(op, c, within)
+				want := roaring.New()
+				for row, v := range vals {
+					if (within == nil || within.Contains(row)) && holds(op, v, c) {
+						want.Add(row)
+					}
+				}
+				if !got.Equals(want) {
+					t.Fatalf("[%d,%d] value %s %d (within %v): %d rows, want %d", lo, hi, op, c, within != nil, got.GetCardinality(), want.GetCardinality())
+				}
+			}
+			c2 := c + r.Int64N(hi-lo+3)
+			got := view.BetweenWithin(c, c2, within)
+			want := roaring.New()
+			for row, v := range vals {
+				if (within == nil || within.Contains(row)) && c <= v && v <= c2 {
+					want.Add(row)
+				}
+			}
+			if !got.Equals(want) {
+				t.Fatalf("[%d,%d] between %d and %d: %d rows, want %d", lo, hi, c, c2, got.GetCardinality(), want.GetCardinality())
+			}
+		}
+	}
+}
+
+func holds(op Op, v, c int64) bool {
+	switch op {
+	case EQ:
+		return v == c
+	case NE:
+		return v != c
+	case LT:
+		return v < c
+	case LE:
+		return v <= c
+	case GT:
+		return v > c
+	case GE:
+		return v >= c
+	}
+	return false
+}
