@@ -38,8 +38,22 @@ type BSI struct {
 	lo, hi int64
 	slices []*cowBitmap // slices[i] holds rows whose offset has bit i set
 	exist  *cowBitmap
-	last   *BSIView
+	// eq holds one bitmap per value for fields with at most
+	// MaxEqualityValues values (age, scores on a small scale): a narrow
+	// range such as age 25–35 is then a union of a few sparse bitmaps
+	// instead of a pass over every slice. It costs about two bytes per
+	// profile.
+	eq   []*cowBitmap
+	last *BSIView
 }
+
+// MaxEqualityValues is the widest declared range that also gets one
+// bitmap per value.
+const MaxEqualityValues = 256
+
+// maxEqualityUnion is the widest range answered from the per-value
+// bitmaps; wider ranges read the slices.
+const maxEqualityUnion = 48
 
 // NewBSI returns an empty index for values in [lo, hi].
 func NewBSI(lo, hi int64) *BSI {
@@ -48,18 +62,41 @@ func NewBSI(lo, hi int64) *BSI {
 	for i := range x.slices {
 		x.slices[i] = newCOW()
 	}
+	if hi-lo < MaxEqualityValues {
+		x.eq = make([]*cowBitmap, hi-lo+1)
+		for i := range x.eq {
+			x.eq[i] = newCOW()
+		}
+	}
 	return x
+}
+
+// offset reads row's stored offset back from the writer's slices.
+func (x *BSI) offset(row uint32) uint64 {
+	var u uint64
+	for i, s := range x.slices {
+		if s.contains(row) {
+			u |= 1 << i
+		}
+	}
+	return u
 }
 
 // Set stores v for row. The caller has checked v against the bounds.
 func (x *BSI) Set(row uint32, v int64) {
 	u := uint64(v - x.lo)
 	if !x.exist.add(row) {
+		if x.eq != nil {
+			x.eq[x.offset(row)].remove(row)
+		}
 		for i, s := range x.slices {
 			if u&(1<<i) == 0 {
 				s.remove(row)
 			}
 		}
+	}
+	if x.eq != nil {
+		x.eq[u].add(row)
 	}
 	for u != 0 {
 		i := bits.TrailingZeros64(u)
@@ -70,9 +107,13 @@ func (x *BSI) Set(row uint32, v int64) {
 
 // Unset clears row's value.
 func (x *BSI) Unset(row uint32) {
-	if !x.exist.remove(row) {
+	if !x.exist.contains(row) {
 		return
 	}
+	if x.eq != nil {
+		x.eq[x.offset(row)].remove(row)
+	}
+	x.exist.remove(row)
 	for _, s := range x.slices {
 		s.remove(row)
 	}
@@ -88,6 +129,12 @@ func (x *BSI) View() *BSIView {
 		return x.last
 	}
 	v := &BSIView{lo: x.lo, hi: x.hi, exist: x.exist.publish(), slices: make([]*roaring.Bitmap, len(x.slices))}
+	if x.eq != nil {
+		v.eq = make([]*roaring.Bitmap, len(x.eq))
+		for i, b := range x.eq {
+			v.eq[i] = b.publish()
+		}
+	}
 	for i, s := range x.slices {
 		v.slices[i] = s.publish()
 		if !v.slices[i].IsEmpty() {
@@ -104,6 +151,7 @@ type BSIView struct {
 	slices []*roaring.Bitmap
 	depth  int // slices above depth are empty: no stored offset reaches them
 	exist  *roaring.Bitmap
+	eq     []*roaring.Bitmap // per value, for narrow fields (see BSI.eq)
 
 	rangeOnce      sync.Once
 	minVal, maxVal int64
@@ -157,44 +205,60 @@ func (v *BSIView) CompareWithin(op Op, c int64, within *roaring.Bitmap) *roaring
 	if v.depth < 64 && u>>v.depth != 0 {
 		return v.outside(op, false, within)
 	}
+	if v.eq != nil && op == EQ {
+		return v.valuesBetween(u, u, within)
+	}
 	if v.small(within) {
 		return compareSlices(v.slices[:v.depth], roaring.And(v.exist, within), op, u)
 	}
-	var r *roaring.Bitmap
-	switch op {
-	case GT:
-		r = greaterThan(v.slices[:v.depth], u)
-	case GE:
-		if u == 0 {
-			r = v.exist.Clone()
-		} else {
-			r = greaterThan(v.slices[:v.depth], u-1)
+	// base is every row the answer may hold.
+	base := func() *roaring.Bitmap {
+		if within != nil {
+			return roaring.And(v.exist, within)
 		}
-	case LE:
-		r = roaring.AndNot(v.exist, greaterThan(v.slices[:v.depth], u))
-	case LT:
-		if u == 0 {
+		return v.exist.Clone()
+	}
+	slices := v.slices[:v.depth]
+	switch op {
+	case GT, GE:
+		if op == GE && u == 0 {
+			return base()
+		}
+		if op == GE {
+			u--
+		}
+		r := greaterThan(slices, u)
+		if within != nil {
+			r.And(within)
+		}
+		return r
+	case LE, LT:
+		if op == LT && u == 0 {
 			return roaring.New()
 		}
-		r = roaring.AndNot(v.exist, greaterThan(v.slices[:v.depth], u-1))
+		if op == LT {
+			u--
+		}
+		r := base()
+		r.AndNot(greaterThan(slices, u))
+		return r
 	case EQ:
-		r = equalTo(v.slices[:v.depth], v.exist, u)
+		return equalTo(slices, base(), u)
 	case NE:
-		r = roaring.AndNot(v.exist, equalTo(v.slices[:v.depth], v.exist, u))
-	default:
-		return roaring.New()
+		r := base()
+		r.AndNot(equalTo(slices, r.Clone(), u))
+		return r
 	}
-	if within != nil {
-		r.And(within)
-	}
-	return r
+	return roaring.New()
 }
 
-// small reports whether within is small enough next to the profiles with
-// a value that restricting every slice operation to it beats running the
-// whole-index algorithm and intersecting at the end.
+// small reports whether within is sparse enough that restricting every
+// slice operation to it beats the whole-index algorithm. Restricted
+// operations run over arrays of row numbers (several per slice); whole
+// ones over 1024-word blocks (one per slice); below about one row in 128
+// the arrays are cheaper.
 func (v *BSIView) small(within *roaring.Bitmap) bool {
-	return within != nil && within.GetCardinality()*16 < v.exist.GetCardinality()
+	return within != nil && within.GetCardinality()*128 < v.exist.GetCardinality()
 }
 
 // greaterThan returns the rows whose stored offset exceeds c, walking the
@@ -216,9 +280,10 @@ func greaterThan(slices []*roaring.Bitmap, c uint64) *roaring.Bitmap {
 	return q
 }
 
-// equalTo returns the rows of exist whose stored offset equals c.
-func equalTo(slices []*roaring.Bitmap, exist *roaring.Bitmap, c uint64) *roaring.Bitmap {
-	eq := exist.Clone()
+// equalTo returns the rows of base (which it takes over) whose stored
+// offset equals c.
+func equalTo(slices []*roaring.Bitmap, base *roaring.Bitmap, c uint64) *roaring.Bitmap {
+	eq := base
 	for i := len(slices) - 1; i >= 0 && !eq.IsEmpty(); i-- {
 		if c&(1<<i) != 0 {
 			eq.And(slices[i])
@@ -251,6 +316,9 @@ func (v *BSIView) BetweenWithin(lo, hi int64, within *roaring.Bitmap) *roaring.B
 			return v.CompareWithin(LE, hi, within)
 		}
 	}
+	if v.eq != nil && hi-lo < maxEqualityUnion {
+		return v.valuesBetween(uint64(max(lo, v.lo)-v.lo), uint64(min(hi, v.hi)-v.lo), within)
+	}
 	if v.small(within) || lo <= v.lo || hi >= v.hi {
 		r := v.CompareWithin(GE, lo, within)
 		if r.IsEmpty() {
@@ -266,6 +334,26 @@ func (v *BSIView) BetweenWithin(lo, hi int64, within *roaring.Bitmap) *roaring.B
 	if v.depth >= 64 || uhi>>v.depth == 0 {
 		r.AndNot(greaterThan(v.slices[:v.depth], uhi))
 	}
+	if within != nil {
+		r.And(within)
+	}
+	return r
+}
+
+// valuesBetween unions the per-value bitmaps of offsets ulo..uhi.
+func (v *BSIView) valuesBetween(ulo, uhi uint64, within *roaring.Bitmap) *roaring.Bitmap {
+	if ulo > uhi || ulo >= uint64(len(v.eq)) {
+		return roaring.New()
+	}
+	bms := v.eq[ulo : min(uhi, uint64(len(v.eq)-1))+1]
+	if within != nil && within.GetCardinality()*8 < v.exist.GetCardinality() {
+		parts := make([]*roaring.Bitmap, 0, len(bms))
+		for _, b := range bms {
+			parts = append(parts, roaring.And(b, within))
+		}
+		return roaring.FastOr(parts...)
+	}
+	r := unionMany(bms)
 	if within != nil {
 		r.And(within)
 	}

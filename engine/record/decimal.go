@@ -10,22 +10,26 @@ import (
 // so 1234.10 is stored as exactly 123410. More decimals than the scale is
 // an error rather than a silent rounding.
 func ParseDecimal(s string, scale int) (int64, error) {
-	bad := fmt.Errorf("a decimal takes a number with at most %d decimals, found %s", scale, describe([]byte(s)))
+	// The error is built only when needed: decimals are on the bulk load
+	// path, and formatting it up front cost more than the parse.
+	bad := func() error {
+		return fmt.Errorf("a decimal takes a number with at most %d decimals, found %s", scale, describe([]byte(s)))
+	}
 	neg := strings.HasPrefix(s, "-")
 	digits := strings.TrimPrefix(s, "-")
 	intPart, frac, hasDot := strings.Cut(digits, ".")
 	if intPart == "" || (hasDot && frac == "") || len(intPart)+scale > 18 {
-		return 0, bad
+		return 0, bad()
 	}
 	if len(frac) > scale {
-		return 0, bad
+		return 0, bad()
 	}
 	var n int64
 	for _, part := range []string{intPart, frac} {
 		for i := 0; i < len(part); i++ {
 			c := part[i]
 			if c < '0' || c > '9' {
-				return 0, bad
+				return 0, bad()
 			}
 			n = n*10 + int64(c-'0')
 		}

@@ -67,7 +67,8 @@ type Update struct {
 	Events []Event
 }
 
-// wire is the JSON shape of a record. Keys other than these are errors.
+// wire is the JSON shape of a record, as the reference decoder reads it.
+// Keys other than these are errors.
 type wire struct {
 	ID     *string                    `json:"id"`
 	IDs    map[string]string          `json:"ids"`
@@ -86,7 +87,22 @@ type wireEvent struct {
 
 // Decode parses one record line and validates it against s. The error
 // names the field and the reason.
+//
+// Most lines take a hand-written fast path (fast.go). Anything it does not
+// handle, and every line that turns out to be wrong, goes through
+// decodeReference, the encoding/json decoder that defines the format, so
+// errors read the same whichever path a line took.
 func Decode(line []byte, s *schema.Schema) (Update, error) {
+	if u, ok := decodeFast(line, s); ok {
+		return u, nil
+	}
+	return decodeReference(line, s)
+}
+
+// decodeReference is the definition of the format: encoding/json reads the
+// line into a wire, and validate checks it. The fast path must agree with it
+// on every line it accepts.
+func decodeReference(line []byte, s *schema.Schema) (Update, error) {
 	if len(line) > MaxLineBytes {
 		return Update{}, fmt.Errorf("record is %d bytes, more than the limit of %d", len(line), MaxLineBytes)
 	}
@@ -99,10 +115,13 @@ func Decode(line []byte, s *schema.Schema) (Update, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Update{}, jsonError(err)
 	}
-	if _, err := dec.Token(); err == nil {
+	// Only whitespace may follow the object: anything else, even a stray
+	// brace or half a token, means the line is not one record.
+	if rest := bytes.TrimLeft(line[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
 		return Update{}, errors.New("unexpected data after the record object")
 	}
-	return w.validate(s)
+	p := w.parsed()
+	return p.validate(s)
 }
 
 func jsonError(err error) error {
@@ -115,7 +134,7 @@ func jsonError(err error) error {
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
+		return fmt.Errorf("malformed JSON at byte %d: %w", se.Offset, se)
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 		return fmt.Errorf("unknown key %s (a record has id, ids, set, add, remove, unset, events)", strings.TrimPrefix(msg, "json: unknown field "))
@@ -126,42 +145,155 @@ func jsonError(err error) error {
 	return fmt.Errorf("malformed JSON: %w", err)
 }
 
-func (w *wire) validate(s *schema.Schema) (Update, error) {
-	var u Update
-	if w.ID == nil {
-		return u, errors.New("id is missing")
+// parsed is a record between JSON and the schema: what the line says, with
+// field values still JSON text. Both decoders produce one and validate
+// checks it, so the two paths can differ only in how they read JSON.
+//
+// Its strings and raw values may alias the input line, which the caller
+// reuses after Decode: validate copies whatever it keeps. (That also keeps
+// escape analysis from moving the fast path's buffers to the heap, which a
+// string flowing from a parsed into the Update would.)
+type parsed struct {
+	id     string
+	hasID  bool
+	hasIDs bool     // "ids" has members
+	set    []member // sorted by name; names are distinct
+	add    []member
+	remove []member
+	unset  []string
+	events []parsedEvent
+}
+
+// member is one name and value of the "set", "add" or "remove" object.
+type member struct {
+	name string
+	raw  []byte // the value's JSON text
+}
+
+type parsedEvent struct {
+	field, value, time          string
+	hasField, hasValue, hasTime bool
+}
+
+func (w *wire) parsed() parsed {
+	p := parsed{
+		hasIDs: len(w.IDs) > 0,
+		set:    members(w.Set),
+		add:    members(w.Add),
+		remove: members(w.Remove),
+		unset:  w.Unset,
 	}
-	if err := checkID(*w.ID); err != nil {
-		return u, err
+	if w.ID != nil {
+		p.id, p.hasID = *w.ID, true
 	}
-	u.ID = *w.ID
-	if len(w.IDs) > 0 {
-		return u, errors.New("ids: additional identifiers are not supported yet; address the profile by id")
-	}
-	// Fields are visited in sorted order so that the first error reported
-	// for a record is the same on every run.
-	touched := map[int]string{}
-	claim := func(fi int, part string) error {
-		if prev, ok := touched[fi]; ok && (prev != part || part == "set" || part == "unset") {
-			if prev == part {
-				return fmt.Errorf("field %s appears twice in %s", s.Fields[fi].Name, part)
+	if len(w.Events) > 0 {
+		p.events = make([]parsedEvent, len(w.Events))
+		for i, e := range w.Events {
+			pe := &p.events[i]
+			if e.Field != nil {
+				pe.field, pe.hasField = *e.Field, true
 			}
-			if !(prev == "add" && part == "remove" || prev == "remove" && part == "add") {
-				return fmt.Errorf("field %s: cannot both %s and %s it in one record", s.Fields[fi].Name, prev, part)
+			if e.Value != nil {
+				pe.value, pe.hasValue = *e.Value, true
+			}
+			if e.Time != nil {
+				pe.time, pe.hasTime = *e.Time, true
 			}
 		}
-		touched[fi] = part
+	}
+	return p
+}
+
+// members lists m by name, in sorted order so that the first error reported
+// for a record is the same on every run.
+func members(m map[string]json.RawMessage) []member {
+	if len(m) == 0 {
 		return nil
 	}
-	for _, name := range sortedKeys(w.Set) {
-		fi, f, err := lookup(s, name)
+	out := make([]member, 0, len(m))
+	for k, v := range m {
+		out = append(out, member{name: k, raw: v})
+	}
+	slices.SortFunc(out, compareMembers)
+	return out
+}
+
+func compareMembers(a, b member) int { return strings.Compare(a.name, b.name) }
+
+// part is the part of a record that touches a field, for the rules about
+// which parts may touch the same field.
+type part uint8
+
+const (
+	partNone part = iota
+	partSet
+	partUnset
+	partAdd
+	partRemove
+)
+
+func (p part) String() string {
+	switch p {
+	case partSet:
+		return "set"
+	case partUnset:
+		return "unset"
+	case partAdd:
+		return "add"
+	case partRemove:
+		return "remove"
+	}
+	return "none"
+}
+
+// claim records that part touches field fi; touched holds, per field, the
+// last part that touched it. A field may be added to and removed from in
+// one record, but not otherwise touched twice.
+func claim(touched []part, s *schema.Schema, fi int, p part) error {
+	if prev := touched[fi]; prev != partNone && (prev != p || p == partSet || p == partUnset) {
+		if prev == p {
+			return fmt.Errorf("field %s appears twice in %s", s.Fields[fi].Name, p)
+		}
+		if !(prev == partAdd && p == partRemove || prev == partRemove && p == partAdd) {
+			return fmt.Errorf("field %s: cannot both %s and %s it in one record", s.Fields[fi].Name, prev, p)
+		}
+	}
+	touched[fi] = p
+	return nil
+}
+
+// validate checks p against s and builds the Update. The format's rules
+// live here and nowhere else, for both decoders.
+func (p *parsed) validate(s *schema.Schema) (Update, error) {
+	var u Update
+	if !p.hasID {
+		return u, errors.New("id is missing")
+	}
+	if err := checkID(p.id); err != nil {
+		return u, err
+	}
+	u.ID = strings.Clone(p.id)
+	if p.hasIDs {
+		return u, errors.New("ids: additional identifiers are not supported yet; address the profile by id")
+	}
+	// A slice indexed by field rather than a map: this runs for every
+	// record of a bulk load, and most schemas fit the stack buffer.
+	var buf [64]part
+	var touched []part
+	if n := len(s.Fields); n <= len(buf) {
+		touched = buf[:n]
+	} else {
+		touched = make([]part, n)
+	}
+	for _, m := range p.set {
+		fi, f, err := lookup(s, m.name)
 		if err != nil {
 			return u, fmt.Errorf("set: %w", err)
 		}
-		if err := claim(fi, "set"); err != nil {
+		if err := claim(touched, s, fi, partSet); err != nil {
 			return u, err
 		}
-		raw := bytes.TrimSpace(w.Set[name])
+		raw := bytes.TrimSpace(m.raw)
 		if string(raw) == "null" {
 			// null clears the field: the usual meaning in CDP feeds.
 			u.Unset = append(u.Unset, fi)
@@ -171,23 +303,26 @@ func (w *wire) validate(s *schema.Schema) (Update, error) {
 		if err != nil {
 			return u, fmt.Errorf("set: field %s: %w", f.Name, err)
 		}
+		if u.Set == nil {
+			u.Set = make([]Assign, 0, len(p.set))
+		}
 		u.Set = append(u.Set, Assign{Field: fi, Value: v})
 	}
-	for _, name := range w.Unset {
+	for _, name := range p.unset {
 		fi, _, err := lookup(s, name)
 		if err != nil {
 			return u, fmt.Errorf("unset: %w", err)
 		}
-		if err := claim(fi, "unset"); err != nil {
+		if err := claim(touched, s, fi, partUnset); err != nil {
 			return u, err
 		}
 		u.Unset = append(u.Unset, fi)
 	}
 	var err error
-	if u.Add, err = setChanges("add", w.Add, s, claim); err != nil {
+	if u.Add, err = setChanges(partAdd, p.add, s, touched); err != nil {
 		return u, err
 	}
-	if u.Remove, err = setChanges("remove", w.Remove, s, claim); err != nil {
+	if u.Remove, err = setChanges(partRemove, p.remove, s, touched); err != nil {
 		return u, err
 	}
 	for _, a := range u.Add {
@@ -195,24 +330,43 @@ func (w *wire) validate(s *schema.Schema) (Update, error) {
 			if a.Field != r.Field {
 				continue
 			}
-			for _, v := range a.Values {
-				if slices.Contains(r.Values, v) {
-					return u, fmt.Errorf("field %s: value %q is both added and removed", s.Fields[a.Field].Name, v)
-				}
+			if v, ok := firstCommon(a.Values, r.Values); ok {
+				return u, fmt.Errorf("field %s: value %q is both added and removed", s.Fields[a.Field].Name, v)
 			}
 		}
 	}
-	if len(w.Events) > MaxEvents {
-		return u, fmt.Errorf("events: %d events, at most %d per record", len(w.Events), MaxEvents)
+	if len(p.events) > MaxEvents {
+		return u, fmt.Errorf("events: %d events, at most %d per record", len(p.events), MaxEvents)
 	}
-	for i, e := range w.Events {
-		ev, err := decodeEvent(e, s)
+	var last lastEvent
+	for i := range p.events {
+		ev, err := decodeEvent(&p.events[i], s, &last)
 		if err != nil {
 			return u, fmt.Errorf("events[%d]: %w", i, err)
+		}
+		if u.Events == nil {
+			u.Events = make([]Event, 0, len(p.events))
 		}
 		u.Events = append(u.Events, ev)
 	}
 	return u, nil
+}
+
+// firstCommon returns the smallest value in both a and b, which are sorted.
+// A merge rather than a search per value: each list may hold
+// MaxValuesPerOp values.
+func firstCommon(a, b []string) (string, bool) {
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := strings.Compare(a[i], b[j]); {
+		case c == 0:
+			return a[i], true
+		case c < 0:
+			i++
+		default:
+			j++
+		}
+	}
+	return "", false
 }
 
 func checkID(id string) error {
@@ -225,15 +379,6 @@ func checkID(id string) error {
 		return errors.New("id contains a control character")
 	}
 	return nil
-}
-
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func lookup(s *schema.Schema, name string) (int, *schema.Field, error) {
@@ -250,35 +395,39 @@ func lookup(s *schema.Schema, name string) (int, *schema.Field, error) {
 	return 0, nil, fmt.Errorf("BUG: field %q not found by index", name)
 }
 
-func setChanges(part string, m map[string]json.RawMessage, s *schema.Schema, claim func(int, string) error) ([]SetChange, error) {
+func setChanges(p part, ms []member, s *schema.Schema, touched []part) ([]SetChange, error) {
 	var out []SetChange
-	for _, name := range sortedKeys(m) {
-		fi, f, err := lookup(s, name)
+	for _, m := range ms {
+		fi, f, err := lookup(s, m.name)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", part, err)
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		if f.Type != schema.Set {
-			return nil, fmt.Errorf("%s: field %s is %s; add and remove apply to set fields (use set)", part, f.Name, f.Type.Article())
+			return nil, fmt.Errorf("%s: field %s is %s; add and remove apply to set fields (use set)", p, f.Name, f.Type.Article())
 		}
-		if err := claim(fi, part); err != nil {
+		if err := claim(touched, s, fi, p); err != nil {
 			return nil, err
 		}
-		vals, err := decodeStrings(m[name])
+		vals, err := decodeStrings(m.raw)
 		if err != nil {
-			return nil, fmt.Errorf("%s: field %s: %w", part, f.Name, err)
+			return nil, fmt.Errorf("%s: field %s: %w", p, f.Name, err)
+		}
+		if out == nil {
+			out = make([]SetChange, 0, len(ms))
 		}
 		out = append(out, SetChange{Field: fi, Values: vals})
 	}
 	return out, nil
 }
 
+// decodeStrings reads a list of strings, or one string as a list of one.
+// Plain lists (no escapes) are read here; the rest goes to encoding/json.
 func decodeStrings(raw json.RawMessage) ([]string, error) {
-	var vals []string
-	if err := json.Unmarshal(raw, &vals); err != nil {
-		var one string
-		if json.Unmarshal(raw, &one) == nil {
-			vals = []string{one}
-		} else {
+	vals, ok := plainStrings(raw)
+	if !ok {
+		if one, ok := plainString(raw); ok {
+			vals = []string{string(one)}
+		} else if vals, ok = unmarshalStrings(raw); !ok {
 			return nil, errors.New("expected a list of strings")
 		}
 	}
@@ -292,6 +441,35 @@ func decodeStrings(raw json.RawMessage) ([]string, error) {
 	}
 	slices.Sort(vals)
 	return slices.Compact(vals), nil
+}
+
+// The unmarshal helpers are the encoding/json side of the plain* helpers in
+// fast.go, for values with escapes. They are functions of their own so
+// that the variables they hand to json.Unmarshal, which must live on the
+// heap, are allocated only when they run.
+
+func unmarshalStrings(raw json.RawMessage) ([]string, bool) {
+	var vals []string
+	if err := json.Unmarshal(raw, &vals); err != nil {
+		var one string
+		if json.Unmarshal(raw, &one) != nil {
+			return nil, false
+		}
+		vals = []string{one}
+	}
+	return vals, true
+}
+
+func unmarshalString(raw json.RawMessage) (string, error) {
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+func unmarshalBool(raw json.RawMessage) (bool, error) {
+	var b bool
+	err := json.Unmarshal(raw, &b)
+	return b, err
 }
 
 func checkValue(v string) error {
@@ -308,7 +486,11 @@ func decodeValue(f *schema.Field, raw json.RawMessage, s *schema.Schema) (Value,
 	var v Value
 	switch f.Type {
 	case schema.Tag:
-		if err := json.Unmarshal(raw, &v.Str); err != nil {
+		if str, ok := plainString(raw); ok {
+			v.Str = string(str)
+		} else if str, err := unmarshalString(raw); err == nil {
+			v.Str = str
+		} else {
 			return v, fmt.Errorf("a tag takes a string, found %s", describe(raw))
 		}
 		return v, checkValue(v.Str)
@@ -320,8 +502,16 @@ func decodeValue(f *schema.Field, raw json.RawMessage, s *schema.Schema) (Value,
 		v.Strs = vals
 		return v, nil
 	case schema.Bool:
-		if err := json.Unmarshal(raw, &v.Bool); err != nil {
-			return v, fmt.Errorf("a bool takes true or false, found %s", describe(raw))
+		switch string(raw) {
+		case "true":
+			v.Bool = true
+		case "false":
+		default:
+			b, err := unmarshalBool(raw)
+			if err != nil {
+				return v, fmt.Errorf("a bool takes true or false, found %s", describe(raw))
+			}
+			v.Bool = b
 		}
 		return v, nil
 	case schema.Int:
@@ -347,9 +537,16 @@ func decodeValue(f *schema.Field, raw json.RawMessage, s *schema.Schema) (Value,
 		v.Int = n
 		return v, nil
 	case schema.Date:
+		// The date text is only parsed, never kept, so a plain string is
+		// read in place.
 		var str string
-		if err := json.Unmarshal(raw, &str); err != nil {
-			return v, fmt.Errorf("a date takes a string YYYY-MM-DD, found %s", describe(raw))
+		if b, ok := plainString(raw); ok {
+			str = view(b)
+		} else {
+			var err error
+			if str, err = unmarshalString(raw); err != nil {
+				return v, fmt.Errorf("a date takes a string YYYY-MM-DD, found %s", describe(raw))
+			}
 		}
 		d, err := schema.ParseDayOrTime(str, s.Location())
 		if err != nil {
@@ -372,28 +569,51 @@ func describe(raw json.RawMessage) string {
 	return s
 }
 
-func decodeEvent(e wireEvent, s *schema.Schema) (Event, error) {
-	if e.Field == nil {
+// lastEvent remembers the previous event. Events come in runs on the same
+// field, and sessions repeat a value over several events: reusing the
+// lookup saves a map access per event, and reusing the copy of the value
+// an allocation.
+type lastEvent struct {
+	field, value string // as in the parsed event
+	fi           int
+	ok           bool
+	kept         string // the copy of value in the Update
+}
+
+func decodeEvent(e *parsedEvent, s *schema.Schema, last *lastEvent) (Event, error) {
+	if !e.hasField {
 		return Event{}, errors.New("field is missing")
 	}
-	fi, f, err := lookup(s, *e.Field)
-	if err != nil {
-		return Event{}, err
+	var (
+		fi int
+		f  *schema.Field
+	)
+	if last.ok && last.field == e.field {
+		fi, f = last.fi, &s.Fields[last.fi]
+	} else {
+		var err error
+		if fi, f, err = lookup(s, e.field); err != nil {
+			return Event{}, err
+		}
+		last.field, last.fi, last.ok = e.field, fi, true
 	}
 	if f.Type != schema.Event {
 		return Event{}, fmt.Errorf("field %s is %s, not an event field", f.Name, f.Type.Article())
 	}
 	ev := Event{Field: fi}
-	if e.Value != nil {
-		if err := checkValue(*e.Value); err != nil {
+	if e.hasValue {
+		if err := checkValue(e.value); err != nil {
 			return Event{}, fmt.Errorf("field %s: %w", f.Name, err)
 		}
-		ev.Value = *e.Value
+		if e.value != last.value || last.kept == "" {
+			last.value, last.kept = e.value, strings.Clone(e.value)
+		}
+		ev.Value = last.kept
 	}
-	if e.Time == nil {
+	if !e.hasTime {
 		return Event{}, fmt.Errorf("field %s: time is missing", f.Name)
 	}
-	d, err := schema.ParseDayOrTime(*e.Time, s.Location())
+	d, err := schema.ParseDayOrTime(e.time, s.Location())
 	if err != nil {
 		return Event{}, fmt.Errorf("field %s: %w", f.Name, err)
 	}
