@@ -139,7 +139,7 @@ func usage(f FieldInfo) string {
 	case TypeSet:
 		return "use HAS, HAS ANY or HAS ALL"
 	case TypeBool:
-		return "use " + n + " or NOT " + n
+		return "use " + n + " or " + n + " = FALSE"
 	case TypeInt, TypeDecimal:
 		return "use =, !=, <, <=, >, >=, BETWEEN or IN"
 	case TypeDate:

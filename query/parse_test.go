@@ -496,3 +496,11 @@ func TestHostileQueries(t *testing.T) {
 		})
 	}
 }
+
+func TestUnquotedDateHint(t *testing.T) {
+	_, err := Parse(`registered_at >= 2025-01-01`, Options{})
+	want := "line 1, column 22: expected AND, OR or the end of the query after 2025, found -01; write dates in quotes: '2025-01-01'"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+}

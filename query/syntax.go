@@ -72,7 +72,25 @@ func describeAt(toks []lexer.Token, i int) *Error {
 		// 'it''s': SQL's doubled quote, which this language spells \'.
 		h = "; to put a quote inside text, escape it with a backslash: " + clip(quoteString(unquote(prev.Value)+prev.Value[:1]+unquote(t.Value)))
 	}
+	if d, ok := unquotedDate(toks, i); ok {
+		// 2025-01-01 without quotes lexes as 2025, -01, -01.
+		h = "; write dates in quotes: '" + d + "'"
+	}
 	return errorf(pos, "expected %s after %s, found %s%s", want, describeToken(toks[i-1]), found, h)
+}
+
+// unquotedDate recognises a date written without quotes around toks[i]:
+// a four-digit number followed by -MM and -DD.
+func unquotedDate(toks []lexer.Token, i int) (string, bool) {
+	if i < 1 || i+1 >= len(toks) {
+		return "", false
+	}
+	y, m, d := toks[i-1], toks[i], toks[i+1]
+	if y.Type != tokNumber || len(y.Value) != 4 || m.Type != tokNumber || d.Type != tokNumber ||
+		len(m.Value) != 3 || len(d.Value) != 3 || m.Value[0] != '-' || d.Value[0] != '-' {
+		return "", false
+	}
+	return y.Value + m.Value + d.Value, true
 }
 
 // expected says what may follow the tokens seen so far.

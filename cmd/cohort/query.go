@@ -81,7 +81,26 @@ func pointAt(text string, qe *query.Error) string {
 		return ""
 	}
 	line := lines[qe.Line-1]
-	return "  " + line + "\n  " + strings.Repeat(" ", max(0, qe.Column-1)) + "^"
+	pad := 0
+	for i, r := range []rune(line) {
+		if i >= qe.Column-1 {
+			break
+		}
+		pad += displayWidth(r)
+	}
+	return "  " + line + "\n  " + strings.Repeat(" ", pad) + "^"
+}
+
+// displayWidth is how many terminal columns a rune takes: two for the
+// wide East Asian scripts (上海 is four columns), one otherwise.
+func displayWidth(r rune) int {
+	switch {
+	case r >= 0x1100 && r <= 0x115F, r >= 0x2E80 && r <= 0xA4CF, r >= 0xAC00 && r <= 0xD7A3,
+		r >= 0xF900 && r <= 0xFAFF, r >= 0xFE30 && r <= 0xFE4F, r >= 0xFF00 && r <= 0xFF60,
+		r >= 0xFFE0 && r <= 0xFFE6, r >= 0x20000 && r <= 0x3FFFD:
+		return 2
+	}
+	return 1
 }
 
 // loadDir loads a directory written by 'cohort gen' into a fresh
