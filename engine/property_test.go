@@ -161,11 +161,11 @@ func (h *harness) randomOp() op {
 		desc := fmt.Sprintf("%s(%v) in [%d,%d]", name, vals, from-today, to-today)
 		switch r.IntN(3) {
 		case 0:
-			n := 1 + r.IntN(4)
+			n := 1 + r.IntN(7)
 			return op{fmt.Sprintf("%s at least %d", desc, n), func(sn *engine.Snapshot) *roaring.Bitmap { return field(sn, name).Events.AtLeast(vals, n, from, to) },
 				reference.EventAtLeast(fi, vals, n, from, to)}
 		case 1:
-			n := r.IntN(4)
+			n := r.IntN(7)
 			return op{fmt.Sprintf("%s at most %d", desc, n), func(sn *engine.Snapshot) *roaring.Bitmap {
 				return field(sn, name).Events.AtMost(sn.All(), vals, n, from, to)
 			},

@@ -115,9 +115,9 @@ func (g *queryGen) cond() string {
 		s := f + vals
 		switch r.IntN(3) {
 		case 0:
-			s += fmt.Sprintf(" AT LEAST %d TIMES", 1+r.IntN(4))
+			s += fmt.Sprintf(" AT LEAST %d TIMES", 1+r.IntN(7))
 		case 1:
-			s += fmt.Sprintf(" AT MOST %d TIMES", r.IntN(4))
+			s += fmt.Sprintf(" AT MOST %d TIMES", r.IntN(7))
 		}
 		if r.IntN(4) != 0 {
 			s += " " + g.window(45)

@@ -607,6 +607,9 @@ func (ev *evaluator) event(x *index.EventsView, p *query.PredEvent, within *roar
 		if from > to {
 			return universe.Clone()
 		}
+		if within != nil {
+			return x.AtMostWithin(within, p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi)
+		}
 		return x.AtMost(universe, p.Values, int(min(p.Freq.N, math.MaxInt32)), lo, hi)
 	}
 }

@@ -316,7 +316,10 @@ func (v *BSIView) BetweenWithin(lo, hi int64, within *roaring.Bitmap) *roaring.B
 			return v.CompareWithin(LE, hi, within)
 		}
 	}
-	if v.eq != nil && hi-lo < maxEqualityUnion {
+	// Per-value bitmaps pay inside an AND (each is cut to the running
+	// result before the union) or for a handful of values; a wide range
+	// over everyone is cheaper from the slices.
+	if v.eq != nil && (within != nil && hi-lo < maxEqualityUnion || hi-lo < 4) {
 		return v.valuesBetween(uint64(max(lo, v.lo)-v.lo), uint64(min(hi, v.hi)-v.lo), within)
 	}
 	if v.small(within) || lo <= v.lo || hi >= v.hi {

@@ -288,6 +288,9 @@ func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within 
 		return v.WindowWithin(values, from, to, within)
 	}
 	vals := v.pick(values)
+	if n <= maxSaturating {
+		return v.atLeastSaturating(vals, n, from, to, within)
+	}
 	var counters []*roaring.Bitmap // counters[i] = bit i of each profile's day count
 	any := roaring.New()
 	perDay := make([]*roaring.Bitmap, 0, len(vals))
@@ -339,12 +342,20 @@ func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within 
 
 // AtMost returns the profiles of universe with matching events on at most
 // n distinct days in [from, to], including those with none.
-// The universe may be the running intersection of an AND.
 func (v *EventsView) AtMost(universe *roaring.Bitmap, values []string, n int, from, to Day) *roaring.Bitmap {
 	if n < 0 {
 		return roaring.New()
 	}
-	return roaring.AndNot(universe, v.AtLeastWithin(values, n+1, from, to, universe))
+	return roaring.AndNot(universe, v.AtLeast(values, n+1, from, to))
+}
+
+// AtMostWithin is AtMost over the rows of within (the running
+// intersection of an AND): counting is restricted to them too.
+func (v *EventsView) AtMostWithin(within *roaring.Bitmap, values []string, n int, from, to Day) *roaring.Bitmap {
+	if n < 0 {
+		return roaring.New()
+	}
+	return roaring.AndNot(within, v.AtLeastWithin(values, n+1, from, to, within))
 }
 
 // EverWithin is Ever restricted to the rows of within (nil: all).
@@ -377,4 +388,64 @@ func (v *EventsView) RowDays(row uint32) map[string][]Day {
 		out[v.dict.names[i]] = days
 	}
 	return out
+}
+
+// maxSaturating is the largest n counted with saturating counters.
+const maxSaturating = 4
+
+// dayBitmaps returns, for each day in [from, to] with a matching event,
+// the profiles with one (a day counts once however many values matched),
+// restricted to within.
+func dayBitmaps(vals []*eventValueView, from, to Day, within *roaring.Bitmap, each func(*roaring.Bitmap)) {
+	lo, hi := to, from
+	for _, ev := range vals {
+		if len(ev.days) > 0 {
+			lo, hi = min(lo, ev.first), max(hi, ev.first+Day(len(ev.days))-1)
+		}
+	}
+	lo, hi = max(lo, from), min(hi, to)
+	perDay := make([]*roaring.Bitmap, 0, len(vals))
+	for d := lo; d <= hi; d++ {
+		perDay = perDay[:0]
+		for _, ev := range vals {
+			if d >= ev.first && d < ev.first+Day(len(ev.days)) {
+				if b := ev.days[d-ev.first]; b != nil {
+					perDay = append(perDay, b)
+				}
+			}
+		}
+		switch {
+		case len(perDay) == 0:
+			continue
+		case len(perDay) == 1 && within != nil:
+			each(roaring.And(perDay[0], within))
+		case len(perDay) == 1:
+			each(perDay[0]) // shared: callers only read it
+		default:
+			b := roaring.FastOr(perDay...)
+			if within != nil {
+				b.And(within)
+			}
+			each(b)
+		}
+	}
+}
+
+// atLeastSaturating keeps ge[k] = profiles with at least k+1 matching
+// days so far, for k < n: a day D moves ge[k-1] ∩ D up into ge[k]. For
+// small n this is n operations a day with nothing carried further.
+func (v *EventsView) atLeastSaturating(vals []*eventValueView, n int, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
+	ge := make([]*roaring.Bitmap, n)
+	for k := range ge {
+		ge[k] = roaring.New()
+	}
+	dayBitmaps(vals, from, to, within, func(d *roaring.Bitmap) {
+		for k := n - 1; k >= 1; k-- {
+			if !ge[k-1].IsEmpty() {
+				ge[k].Or(roaring.And(ge[k-1], d))
+			}
+		}
+		ge[0].Or(d)
+	})
+	return ge[n-1]
 }
