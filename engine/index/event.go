@@ -293,37 +293,9 @@ func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within 
 	}
 	var counters []*roaring.Bitmap // counters[i] = bit i of each profile's day count
 	any := roaring.New()
-	perDay := make([]*roaring.Bitmap, 0, len(vals))
-	// Clip the window to the days that hold events, so an open window
-	// ("ever") walks only the days kept.
-	lo, hi := to, from
-	for _, ev := range vals {
-		if len(ev.days) > 0 {
-			lo, hi = min(lo, ev.first), max(hi, ev.first+Day(len(ev.days))-1)
-		}
-	}
-	lo, hi = max(lo, from), min(hi, to)
-	for d := lo; d <= hi; d++ {
-		perDay = perDay[:0]
-		for _, ev := range vals {
-			if d >= ev.first && d < ev.first+Day(len(ev.days)) {
-				if b := ev.days[d-ev.first]; b != nil {
-					perDay = append(perDay, b)
-				}
-			}
-		}
-		if len(perDay) == 0 {
-			continue
-		}
-		// A day counts once per profile however many values matched.
-		carry := roaring.FastOr(perDay...)
-		if within != nil {
-			carry.And(within)
-			if carry.IsEmpty() {
-				continue
-			}
-		}
-		any.Or(carry)
+	dayBitmaps(vals, from, to, within, func(d *roaring.Bitmap) {
+		any.Or(d)
+		carry := d.Clone() // d may be the index's own bitmap
 		for i := 0; !carry.IsEmpty(); i++ {
 			if i == len(counters) {
 				counters = append(counters, carry)
@@ -333,7 +305,7 @@ func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within 
 			counters[i].Xor(carry)
 			carry = next
 		}
-	}
+	})
 	if len(counters) < 64 && uint64(n)>>len(counters) != 0 {
 		return roaring.New() // no profile can reach n
 	}
@@ -393,9 +365,12 @@ func (v *EventsView) RowDays(row uint32) map[string][]Day {
 // maxSaturating is the largest n counted with saturating counters.
 const maxSaturating = 4
 
-// dayBitmaps returns, for each day in [from, to] with a matching event,
-// the profiles with one (a day counts once however many values matched),
-// restricted to within.
+// dayBitmaps calls each, for every day in [from, to] with a matching
+// event, with the profiles that had one (a day counts once however many
+// values matched), restricted to within. The window is first clipped to
+// the days that hold events, so an open window ("ever") walks only the
+// days kept. The bitmap passed may be the index's own: each must not
+// change it.
 func dayBitmaps(vals []*eventValueView, from, to Day, within *roaring.Bitmap, each func(*roaring.Bitmap)) {
 	lo, hi := to, from
 	for _, ev := range vals {
