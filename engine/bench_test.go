@@ -101,6 +101,8 @@ func BenchmarkApply(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 	})
+	// Batches of 65,536 like the bulk path (ApplyNDJSON), which publishes
+	// a snapshot that often.
 	b.Run("stage=apply/profiles=200K", func(b *testing.B) {
 		s := benchSchema(b)
 		var ups []record.Update
@@ -114,8 +116,8 @@ func BenchmarkApply(b *testing.B) {
 		b.ResetTimer()
 		for b.Loop() {
 			ds := newBenchDataset(b)
-			for i := 0; i < len(ups); i += 4096 {
-				ds.Apply(ups[i:min(i+4096, len(ups))])
+			for i := 0; i < len(ups); i += 1 << 16 {
+				ds.Apply(ups[i:min(i+1<<16, len(ups))])
 			}
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")

@@ -85,7 +85,9 @@ func (x *BSI) offset(row uint32) uint64 {
 // Set stores v for row. The caller has checked v against the bounds.
 func (x *BSI) Set(row uint32, v int64) {
 	u := uint64(v - x.lo)
-	if !x.exist.add(row) {
+	had := x.exist.contains(row)
+	x.exist.add(row)
+	if had {
 		if x.eq != nil {
 			x.eq[x.offset(row)].remove(row)
 		}

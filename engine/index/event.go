@@ -41,20 +41,16 @@ func newEventValue() *eventValue {
 	return &eventValue{days: map[Day]*cowBitmap{}, all: newCOW()}
 }
 
-// add records row on day; it reports whether the row was new there.
-func (ev *eventValue) add(row uint32, day Day) bool {
+// add records row on day (adding a bit twice is harmless).
+func (ev *eventValue) add(row uint32, day Day) {
 	b, ok := ev.days[day]
 	if !ok {
 		b = newCOW()
 		ev.days[day] = b
-		ev.dirty = true
 	}
-	if !b.add(row) {
-		return false
-	}
+	b.add(row)
 	ev.dirty = true
 	ev.all.add(row)
-	return true
 }
 
 // unset removes row from every day.
@@ -76,7 +72,7 @@ func (ev *eventValue) expire(cutoff Day) bool {
 		if d < cutoff {
 			delete(ev.days, d)
 		} else {
-			keep = append(keep, b.w)
+			keep = append(keep, b.writer())
 		}
 	}
 	if len(ev.days) == n {
@@ -96,10 +92,9 @@ func (x *Events) Add(row uint32, value string, day Day) {
 	if created {
 		x.vals = append(x.vals, newEventValue())
 	}
-	if x.vals[id].add(row, day) {
-		x.anyVal.add(row, day)
-		x.exist.add(row)
-	}
+	x.vals[id].add(row, day)
+	x.anyVal.add(row, day)
+	x.exist.add(row)
 }
 
 // Unset forgets every event of row.
@@ -124,7 +119,7 @@ func (x *Events) Expire(cutoff Day) bool {
 	if dropped {
 		alls := make([]*roaring.Bitmap, len(x.vals))
 		for i, ev := range x.vals {
-			alls[i] = ev.all.w
+			alls[i] = ev.all.writer()
 		}
 		x.exist.replace(roaring.FastOr(alls...))
 	}
