@@ -238,34 +238,37 @@ func (v *EventsView) Window(values []string, from, to Day) *roaring.Bitmap {
 }
 
 // WindowWithin is Window restricted to the rows of within (nil: all).
-// When within is small next to the day bitmaps, each day is intersected
-// with it before the union, so the union runs over small bitmaps.
 func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
 	var bms []*roaring.Bitmap
-	var size uint64
 	for _, ev := range v.pick(values) {
 		for _, b := range ev.window(from, to) {
 			if b != nil {
 				bms = append(bms, b)
-				size += uint64(b.GetSizeInBytes())
 			}
 		}
 	}
 	if within == nil {
 		return unionMany(bms)
 	}
-	if uint64(within.GetSizeInBytes())*4 < size {
-		parts := make([]*roaring.Bitmap, 0, len(bms))
-		for _, b := range bms {
-			if p := roaring.And(b, within); !p.IsEmpty() {
-				parts = append(parts, p)
-			}
-		}
-		return unionMany(parts)
+	// Inside an AND with a running result smaller than the days' members,
+	// cut each day down to it first: the union then runs over small
+	// pieces, with no dataset-sized buffer. Otherwise union, then cut.
+	var members uint64
+	for _, b := range bms {
+		members += b.GetCardinality()
 	}
-	r := unionMany(bms)
-	r.And(within)
-	return r
+	if within.GetCardinality() >= members {
+		r := unionMany(bms)
+		r.And(within)
+		return r
+	}
+	parts := make([]*roaring.Bitmap, 0, len(bms))
+	for _, b := range bms {
+		if p := roaring.And(b, within); !p.IsEmpty() {
+			parts = append(parts, p)
+		}
+	}
+	return unionMany(parts)
 }
 
 // AtLeast returns the profiles with matching events on at least n distinct
