@@ -1,5 +1,77 @@
-// Package storage will own Badger: schemas, the id dictionary, field
-// bitmaps, saved segments and the write-ahead record of applied updates,
-// with checkpoints and crash recovery. Nothing else in Cohort imports
-// Badger. (Issue 4; empty until then.)
+// Package storage keeps Cohort's datasets durable in Badger. It is the
+// only package that imports Badger.
+//
+// # What is stored
+//
+// The in-memory engine is rebuilt from a write-ahead log: every accepted
+// ingest line and every schema change is written, in order, before it is
+// applied and acknowledged (see Durable). Recover replays the log into a
+// fresh engine. Checkpoints of the bitmaps, which will let recovery start
+// from a snapshot and let the log be truncated, are not written yet; the
+// layout reserves room for them (applied-through marker, k/ key space).
+//
+// # Key layout
+//
+//	m/format                    store format record (JSON: format, created)
+//	m/next_id                   next dataset id (uint64)
+//	c/<name>                    catalog entry of a dataset (JSON: id, created)
+//	d/<id>/m                    dataset metadata: next sequence, applied-through (2 × uint64)
+//	d/<id>/s                    schema as of applied-through (schema JSON)
+//	d/<id>/w/<seq>              write-ahead entry starting at sequence seq
+//	d/<id>/g/<segment name>     saved segment (JSON)
+//	d/<id>/k/…                  reserved for checkpoints
+//
+// <id> is a dataset id as 8 big-endian bytes, <seq> a sequence as 8
+// big-endian bytes, so Badger's key order is sequence order and one
+// iterator streams a dataset's log. A dataset is addressed by name only in
+// its catalog entry; everything else lives under d/<id>/, so:
+//
+//   - dropping a dataset deletes its catalog entry in one transaction (the
+//     dataset is then gone) and then removes the prefix d/<id>/; a crash
+//     in between leaves keys that Open removes;
+//   - a dataset created again under a dropped name gets a new id and
+//     cannot see anything of the old one.
+//
+// Sequences are per dataset and start at 1. An entry of n ingest lines
+// covers n sequences (the lines are stored as received, after
+// validation); an added field covers one. Entries follow each other
+// without gaps and the metadata's next sequence is where the log ends;
+// recovery checks both, so a lost entry is reported, not skipped. The
+// metadata is written in the same transaction as the entries it counts.
+//
+// Applied-through is the last sequence a checkpoint covers (0 until
+// checkpoints exist). The schema at d/<id>/s is the schema as of that
+// point; fields added later are write-ahead entries, replayed in order
+// with the records. A checkpoint will write its blobs under d/<id>/k/,
+// then, in one transaction, the schema and metadata that point at it,
+// after which the entries it covers can be deleted.
+//
+// # Values
+//
+// Every value is an envelope: format version, kind, payload length,
+// payload and a CRC-32C of the key and all that precedes the CRC (see
+// envelope.go). A value that is truncated, damaged, of an unknown version,
+// of the wrong kind for its key or whose payload does not decode is
+// reported as a *CorruptError naming the dataset, the key and the reason;
+// nothing built from it is used and nothing panics.
+//
+// # Durability (fsync policy)
+//
+// Badger runs with SyncWrites: a transaction commit returns after its
+// memtable log and value log writes are synced to disk. All writes go
+// through one committer goroutine that puts the requests queued at the
+// time (waiting at most Options.CommitWindow for more) into one
+// transaction, so concurrent writers share one write and one fsync (group
+// commit). A write is acknowledged only after its transaction's fsync.
+//
+// What a crash (kill -9, power loss) can lose: writes not yet
+// acknowledged. It cannot lose an acknowledged write, and it cannot leave
+// half a write: a Badger transaction is applied whole or not at all on
+// restart, and one Append is one value in one transaction.
+//
+// If a commit fails (a write or fsync error, a full disk), the store
+// refuses all further writes until the process restarts: part of the
+// failed transaction may have reached the disk, and only a restart (which
+// replays what did) can say which. Nothing of a failed write is applied
+// to the engine.
 package storage

@@ -14,11 +14,12 @@ import (
 	"github.com/cohortdb/cohort/engine/exec"
 	"github.com/cohortdb/cohort/engine/schema"
 	"github.com/cohortdb/cohort/query"
+	"github.com/cohortdb/cohort/storage"
 )
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("query", stderr)
-	data := fs.String("data", "", "data directory: schema.json and *.ndjson files, as written by 'cohort gen' (required)")
+	data := fs.String("data", "", "data directory: a Cohort store (as written by 'cohort load'), or schema.json and *.ndjson files as written by 'cohort gen' (required)")
 	dataset := fs.String("dataset", "demo", "dataset name")
 	nowFlag := fs.String("now", "", "date YYYY-MM-DD that relative windows end on (default today in the dataset's time zone)")
 	explain := fs.Bool("explain", false, "print the plan with estimated and actual counts and time per node")
@@ -35,11 +36,11 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--data and a query are required")
 	}
 	text := strings.Join(fs.Args(), " ")
-	ds, err := loadDir(ctx, *data, *dataset, stderr)
+	ds, segs, err := loadDir(ctx, *data, *dataset, stderr)
 	if err != nil {
 		return err
 	}
-	opts := exec.Options{AnyValue: *anyValue}
+	opts := exec.Options{AnyValue: *anyValue, Segments: segs}
 	if *nowFlag != "" {
 		d, err := schema.ParseDay(*nowFlag)
 		if err != nil {
@@ -103,11 +104,47 @@ func displayWidth(r rune) int {
 	return 1
 }
 
-// loadDir loads a directory written by 'cohort gen' into a fresh
-// in-memory dataset. (With durable storage this becomes opening the
-// dataset on disk.)
-func loadDir(ctx context.Context, dir, name string, stderr io.Writer) (*engine.Dataset, error) {
+// loadDir loads a dataset into memory: from a store (recovering it; its
+// saved segments come along), or from a directory written by 'cohort
+// gen'.
+func loadDir(ctx context.Context, dir, name string, stderr io.Writer) (*engine.Dataset, exec.Segments, error) {
+	if storage.IsStore(dir) {
+		return loadStore(ctx, dir, name, stderr)
+	}
+	ds, err := loadGenDir(ctx, dir, name, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ds, nil, nil
+}
+
+// loadStore recovers one dataset of a store. The store is closed again
+// at once: the dataset lives on in memory, and the directory is free for
+// a loader.
+func loadStore(ctx context.Context, dir, name string, stderr io.Writer) (*engine.Dataset, exec.Segments, error) {
+	st, err := openStore(dir, false, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer st.Close()
+	_, ds, err := recoverDataset(ctx, st, name, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	segs, err := loadSegments(st, name, ds.Snapshot())
+	if err != nil {
+		return nil, nil, err
+	}
+	return ds, segs, nil
+}
+
+// loadGenDir loads a directory written by 'cohort gen' into a fresh
+// in-memory dataset.
+func loadGenDir(ctx context.Context, dir, name string, stderr io.Writer) (*engine.Dataset, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "schema.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, errNoData)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the schema: %w", err)
 	}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/storage"
+)
+
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("load", stderr)
+	data := fs.String("data", "", "data directory, a Cohort store; created if missing (required)")
+	dataset := fs.String("dataset", "", "dataset name (required)")
+	schemaFile := fs.String("schema", "", "schema JSON: creates the dataset if it does not exist; adds the fields it lacks if it does")
+	batch := fs.Int("batch", 8192, "records per durable batch (one write-ahead entry)")
+	ack := fs.Bool("ack", false, "after each durable batch print 'ACK n' on stdout: the first n records of the input are durable")
+	verbose := fs.Bool("verbose", false, "show Badger's log")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: cohort load --data DIR --dataset NAME [--schema FILE] FILE... ('-' reads standard input)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" || *dataset == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("--data, --dataset and at least one file are required")
+	}
+	if *batch < 1 {
+		return errors.New("--batch must be at least 1")
+	}
+	files := fs.Args()
+	for _, f := range files {
+		if strings.HasSuffix(strings.ToLower(f), ".csv") {
+			return fmt.Errorf("%s: CSV import is not implemented yet; load NDJSON (one record per line, DESIGN §3)", f)
+		}
+	}
+	var want *schema.Schema
+	if *schemaFile != "" {
+		raw, err := os.ReadFile(*schemaFile)
+		if err != nil {
+			return fmt.Errorf("reading the schema: %w", err)
+		}
+		if want, err = schema.Parse(raw); err != nil {
+			return fmt.Errorf("%s: %w", *schemaFile, err)
+		}
+	}
+
+	st, err := openStore(*data, *verbose, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, err := openDataset(ctx, st, *dataset, want, *schemaFile, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	l := &loader{d: d, dataset: *dataset, batch: *batch, progress: newProgress(stderr, totalSize(files))}
+	if *ack {
+		l.ack = stdout
+	}
+	start := time.Now()
+	runErr := l.run(ctx, files)
+	l.progress.stop()
+	l.summary(stdout, time.Since(start))
+	switch {
+	case runErr != nil && ctx.Err() != nil:
+		return fmt.Errorf("interrupted: %d records applied and durable; load the rest again (records are upserts, so repeating some is harmless)", l.applied)
+	case runErr != nil:
+		return runErr
+	case l.applied == 0 && l.rejected > 0:
+		return fmt.Errorf("no record applied: all %d were rejected", l.rejected)
+	}
+	return nil
+}
+
+// openDataset returns the durable write path of a dataset: recovered if
+// stored (and given the fields the schema file adds), created from the
+// schema file if not.
+func openDataset(ctx context.Context, st *storage.Store, name string, want *schema.Schema, schemaFile string, stderr io.Writer) (*storage.Durable, error) {
+	if _, ok := st.Dataset(name); !ok {
+		if want == nil {
+			return nil, fmt.Errorf("%s has no dataset %s: give --schema FILE to create it", st.Dir(), name)
+		}
+		d := storage.NewDurable(st, engine.New(engine.Options{}))
+		if _, err := d.Create(ctx, name, want); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "created dataset %s in %s\n", name, st.Dir())
+		return d, nil
+	}
+	e, ds, err := recoverDataset(ctx, st, name, stderr)
+	if err != nil {
+		return nil, err
+	}
+	d := storage.NewDurable(st, e)
+	if want == nil {
+		return d, nil
+	}
+	added, err := newFields(ds.Schema(), want, schemaFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range added {
+		if err := d.AddField(ctx, name, f); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "added field %s (%s) to %s\n", f.Name, f.Type, name)
+	}
+	return d, nil
+}
+
+// newFields returns the fields of want beyond those of cur, refusing a
+// schema file that changes, drops or reorders fields (a schema only
+// grows) or the time zone.
+func newFields(cur, want *schema.Schema, file string) ([]schema.Field, error) {
+	if cur.Timezone != want.Timezone {
+		return nil, fmt.Errorf("%s: time zone %q differs from the dataset's %q, and a dataset's time zone cannot change", file, want.Timezone, cur.Timezone)
+	}
+	for i, f := range cur.Fields {
+		if i >= len(want.Fields) {
+			return nil, fmt.Errorf("%s lacks the dataset's field %s: fields can be added, never removed", file, f.Name)
+		}
+		if w := want.Fields[i]; !sameField(f, w) {
+			return nil, fmt.Errorf("%s: field %d is %s %s, but the dataset's is %s %s: fields can be added at the end, never changed or reordered",
+				file, i+1, w.Name, w.Type, f.Name, f.Type)
+		}
+	}
+	return want.Fields[len(cur.Fields):], nil
+}
+
+// sameField compares what decides a field's index; the description may
+// differ.
+func sameField(a, b schema.Field) bool {
+	eq := func(x, y *int64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return a.Name == b.Name && a.Type == b.Type && eq(a.Min, b.Min) && eq(a.Max, b.Max) &&
+		a.Scale == b.Scale && a.RetentionDays == b.RetentionDays
+}
+
+// totalSize sums the sizes of the regular files among paths, for an
+// ETA; -1 if any size is unknown (standard input, a pipe).
+func totalSize(paths []string) int64 {
+	var n int64
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if p == "-" || err != nil || !fi.Mode().IsRegular() {
+			return -1
+		}
+		n += fi.Size()
+	}
+	return n
+}
+
+// summary prints what the load did and the first rejections.
+func (l *loader) summary(w io.Writer, took time.Duration) {
+	fmt.Fprintf(w, "%s: %d records applied (%d new profiles), %d rejected, in %s (%.0f records/s)\n",
+		l.dataset, l.applied, l.created, l.rejected, took.Round(time.Millisecond), float64(l.applied)/max(took.Seconds(), 1e-9))
+	if l.expired > 0 {
+		fmt.Fprintf(w, "%d events were older than their field's retention and dropped\n", l.expired)
+	}
+	if len(l.rejections) > 0 {
+		fmt.Fprintf(w, "first rejections:\n")
+		for _, r := range l.rejections {
+			fmt.Fprintf(w, "  %s\n", r)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cohortdb/cohort/engine/record"
+)
+
+// read cuts files into chunks and passes them to emit, which reports
+// whether to go on.
+func (l *loader) read(ctx context.Context, files []string, emit func(*chunk) bool) error {
+	records := 0
+	for _, path := range files {
+		if ctx.Err() != nil {
+			return nil
+		}
+		more, err := l.readFile(path, &records, emit)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFile reads one file ("-": standard input) into chunks; records
+// counts the records of the whole input.
+func (l *loader) readFile(path string, records *int, emit func(*chunk) bool) (bool, error) {
+	var r io.Reader = os.Stdin
+	name := "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return false, err
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	c := &chunk{file: name, ready: make(chan struct{})}
+	var ends []int // end of each line in c.buf
+	flush := func() bool {
+		if len(ends) == 0 && len(c.tooLong) == 0 {
+			return true
+		}
+		start := 0
+		for _, end := range ends {
+			c.lines = append(c.lines, c.buf[start:end:end])
+			start = end
+		}
+		c.end = *records
+		ok := emit(c)
+		c, ends = &chunk{file: name, ready: make(chan struct{})}, nil
+		return ok
+	}
+	more := true
+	err := readLines(r, func(no int, line []byte, tooLong bool) bool {
+		*records++
+		l.progress.read(len(line) + 1)
+		if tooLong {
+			c.tooLong = append(c.tooLong, no)
+			return true
+		}
+		// Copied: the reader's slice is only valid until its next read.
+		c.buf = append(c.buf, line...)
+		ends = append(ends, len(c.buf))
+		c.nos = append(c.nos, no)
+		if len(ends) == l.batch || len(c.buf) >= maxChunkBytes {
+			more = flush()
+		}
+		return more
+	})
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", name, err)
+	}
+	if more {
+		more = flush()
+	}
+	return more, nil
+}
+
+// readLines calls f with each non-blank line of r (without its line end)
+// and its 1-based number. A line longer than a record may be is passed as
+// tooLong, without its content, and skipped, rather than ending the load.
+// f returns false to stop.
+func readLines(r io.Reader, f func(no int, line []byte, tooLong bool) bool) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var long []byte
+	no := 0
+	for {
+		part, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Part of a line longer than the buffer: gather it, up to
+			// the limit.
+			if len(long) <= record.MaxLineBytes {
+				long = append(long, part...)
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		line := part
+		if long != nil {
+			line = append(long, part...)
+			long = nil
+		}
+		if len(line) > 0 || err == nil {
+			no++
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) > record.MaxLineBytes:
+			if !f(no, nil, true) {
+				return nil
+			}
+		case len(bytes.TrimSpace(line)) > 0:
+			if !f(no, line, false) {
+				return nil
+			}
+		}
+		if err != nil {
+			return nil // EOF
+		}
+	}
+}

@@ -1,0 +1,270 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+// A write-ahead entry holds either a batch of ingest lines (kindRecords)
+// or one field added to the schema (kindField). An entry of n lines covers
+// sequences seq…seq+n-1, a field entry one sequence, and entries follow
+// each other without gaps, which recovery checks.
+//
+// A records payload is uvarint(n) followed by n times uvarint(len), line.
+// Lines are stored as they arrived (after validation), so replay decodes
+// them with the same decoder and schema as the live path.
+
+// presealRecords builds the envelope of a records entry (without its
+// CRC, see preseal) in one pass: a batch is megabytes, and copying it
+// once more would show.
+func presealRecords(lines [][]byte) []byte {
+	size := binary.MaxVarintLen64
+	for _, l := range lines {
+		size += binary.MaxVarintLen32 + len(l)
+	}
+	b := make([]byte, envelopeHeader, envelopeSize+size)
+	b = binary.AppendUvarint(b, uint64(len(lines)))
+	for _, l := range lines {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		b = append(b, l...)
+	}
+	return presealHeader(b, kindRecords)
+}
+
+// recordLines splits a records payload, calling f for each line (a
+// sub-slice of p).
+func recordLines(p []byte, f func(line []byte)) error {
+	n, k := binary.Uvarint(p)
+	if k <= 0 {
+		return errors.New("records entry: bad line count")
+	}
+	p = p[k:]
+	for i := uint64(0); i < n; i++ {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l > uint64(len(p)-k) {
+			return fmt.Errorf("records entry: line %d of %d runs past the end", i+1, n)
+		}
+		f(p[k : k+int(l)])
+		p = p[k+int(l):]
+	}
+	if len(p) != 0 {
+		return fmt.Errorf("records entry: %d bytes after the last line", len(p))
+	}
+	return nil
+}
+
+// walEntry is one decoded write-ahead entry.
+type walEntry struct {
+	key   []byte
+	seq   uint64
+	kind  kind
+	lines [][]byte      // kindRecords: sub-slices of the entry's value
+	field *schema.Field // kindField
+}
+
+// span is how many sequences the entry covers.
+func (e *walEntry) span() uint64 {
+	if e.kind == kindRecords {
+		return uint64(len(e.lines))
+	}
+	return 1
+}
+
+// walScanner reads a dataset's write-ahead entries in sequence order,
+// one value in memory at a time, checking each envelope and that the
+// entries follow each other without gaps.
+type walScanner struct {
+	ctx     context.Context
+	dataset string
+	id      uint64
+	it      *badger.Iterator
+	buf     []byte
+	next    uint64 // the sequence the next entry must start at (0: first entry)
+	from    uint64 // sequences before this are covered by a checkpoint
+	started bool
+}
+
+func newWALScanner(ctx context.Context, txn *badger.Txn, dataset string, id, appliedThrough uint64) *walScanner {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: walPrefix(id)})
+	it.Rewind()
+	return &walScanner{ctx: ctx, dataset: dataset, id: id, it: it, from: appliedThrough + 1}
+}
+
+func (w *walScanner) close() { w.it.Close() }
+
+// scan returns the next entry, or nil at the end. Lines of an entry that
+// fall before the checkpoint are left out. The entry's memory is reused
+// by the next call.
+func (w *walScanner) scan() (*walEntry, error) {
+	for {
+		if err := w.ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !w.it.Valid() {
+			return nil, nil
+		}
+		item := w.it.Item()
+		key := item.KeyCopy(nil)
+		seq, ok := walSeq(key, w.id)
+		if !ok {
+			return nil, corrupt(w.dataset, key, errors.New("malformed write-ahead key"))
+		}
+		var err error
+		if w.buf, err = item.ValueCopy(w.buf[:0]); err != nil {
+			return nil, fmt.Errorf("dataset %s: cannot read %s: %w", w.dataset, keyString(key), err)
+		}
+		w.it.Next()
+		e, err := decodeEntry(key, seq, w.buf)
+		if err != nil {
+			return nil, corrupt(w.dataset, key, err)
+		}
+		end := seq + e.span()
+		switch {
+		case !w.started && seq > w.from:
+			return nil, corrupt(w.dataset, key, fmt.Errorf("the log starts at sequence %d, but %s %s in no checkpoint", seq, seqRange(w.from, seq-1), areOrIs(w.from, seq-1)))
+		case w.started && seq != w.next:
+			if seq > w.next {
+				return nil, corrupt(w.dataset, key, fmt.Errorf("%s %s missing before this entry", seqRange(w.next, seq-1), areOrIs(w.next, seq-1)))
+			}
+			return nil, corrupt(w.dataset, key, fmt.Errorf("entry starts at sequence %d, inside the previous entry (which ends at %d)", seq, w.next-1))
+		}
+		w.started = true
+		w.next = end
+		if end <= w.from {
+			continue // wholly in the checkpoint
+		}
+		if seq < w.from {
+			// Straddles the checkpoint: only a records entry can (a
+			// field entry covers one sequence).
+			e.lines = e.lines[w.from-seq:]
+		}
+		return e, nil
+	}
+}
+
+// seqRange renders sequences a..b for messages.
+func seqRange(a, b uint64) string {
+	if a == b {
+		return fmt.Sprintf("sequence %d", a)
+	}
+	return fmt.Sprintf("sequences %d..%d", a, b)
+}
+
+func areOrIs(a, b uint64) string {
+	if a == b {
+		return "is"
+	}
+	return "are"
+}
+
+// end checks that the log ended where the metadata says it does.
+func (w *walScanner) end(nextSeq uint64) error {
+	last := w.next
+	if !w.started {
+		last = w.from
+	}
+	if last != nextSeq {
+		return &CorruptError{Dataset: w.dataset, Key: keyString(walPrefix(w.id)), Reason: fmt.Sprintf(
+			"the log ends before sequence %d but the metadata says the next sequence is %d", last, nextSeq)}
+	}
+	return nil
+}
+
+func decodeEntry(key []byte, seq uint64, v []byte) (*walEntry, error) {
+	k, p, err := open(key, v)
+	if err != nil {
+		return nil, err
+	}
+	e := &walEntry{key: key, seq: seq, kind: k}
+	switch k {
+	case kindRecords:
+		err = recordLines(p, func(l []byte) { e.lines = append(e.lines, l) })
+		if err == nil && len(e.lines) == 0 {
+			err = errors.New("records entry with no lines")
+		}
+	case kindField:
+		var f schema.Field
+		if err = json.Unmarshal(p, &f); err == nil {
+			e.field = &f
+		}
+	default:
+		err = fmt.Errorf("holds a %s where a write-ahead entry belongs", k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// recordReader presents the runs of record entries of a scanner as NDJSON
+// (each line followed by a newline) for engine.Dataset.ApplyNDJSON, which
+// decodes in parallel. It stops at the first entry that is not records
+// and keeps it for the caller. Lines are copied straight out of the
+// scanner's buffer: one entry in memory at a time.
+type recordReader struct {
+	w       *walScanner
+	lines   [][]byte // lines of the current entry not yet started
+	cur     []byte   // the rest of the line being read
+	nl      bool     // a newline is owed after cur
+	stopped *walEntry
+	records int
+	err     error // io.EOF at the end of the log
+}
+
+func (r *recordReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		switch {
+		case len(r.cur) > 0:
+			c := copy(p[n:], r.cur)
+			n += c
+			r.cur = r.cur[c:]
+		case r.nl:
+			p[n] = '\n'
+			n++
+			r.nl = false
+		case len(r.lines) > 0 || r.fill():
+			r.cur, r.lines = r.lines[0], r.lines[1:]
+			r.nl = true
+			r.records++
+		default:
+			if n > 0 {
+				return n, nil
+			}
+			if r.err != nil {
+				return 0, r.err
+			}
+			return 0, io.EOF
+		}
+	}
+	return n, nil
+}
+
+// fill reads the next entry; it reports whether it holds lines.
+func (r *recordReader) fill() bool {
+	if r.err != nil || r.stopped != nil {
+		return false
+	}
+	e, err := r.w.scan()
+	switch {
+	case err != nil:
+		r.err = err
+		return false
+	case e == nil:
+		r.err = io.EOF
+		return false
+	case e.kind != kindRecords:
+		r.stopped = e
+		return false
+	}
+	r.lines = e.lines
+	return true
+}
