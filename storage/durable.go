@@ -25,6 +25,7 @@ import (
 type Durable struct {
 	store *Store
 	eng   *engine.Engine
+	opts  DurableOptions
 
 	ddl  sync.Mutex // serialises Create and Drop
 	mu   sync.Mutex // guards sets
@@ -43,12 +44,29 @@ type durableSet struct {
 	mu   sync.Mutex
 	cond *sync.Cond
 	turn uint64 // the sequence to apply next
+
+	unpublished int // records applied since the last snapshot (applies run in turn)
+}
+
+// DurableOptions tune a Durable.
+type DurableOptions struct {
+	// PublishEvery, when above zero, lets up to that many applied records
+	// wait before readers see them (a snapshot is published then, and at
+	// Close). Zero publishes after every batch, so a reader sees a batch
+	// as soon as it is acknowledged. Bulk loads set it: publishing costs
+	// a copy-on-write clone of every bitmap the batch touched.
+	PublishEvery int
 }
 
 // NewDurable returns the write path over s and e. e must hold the datasets
 // of s, as Recover leaves it.
 func NewDurable(s *Store, e *engine.Engine) *Durable {
-	return &Durable{store: s, eng: e, sets: map[string]*durableSet{}}
+	return NewDurableWith(s, e, DurableOptions{})
+}
+
+// NewDurableWith is NewDurable with options.
+func NewDurableWith(s *Store, e *engine.Engine, opts DurableOptions) *Durable {
+	return &Durable{store: s, eng: e, opts: opts, sets: map[string]*durableSet{}}
 }
 
 // Engine returns the engine the Durable applies to.
@@ -57,9 +75,19 @@ func (d *Durable) Engine() *engine.Engine { return d.eng }
 // Store returns the store the Durable logs to.
 func (d *Durable) Store() *Store { return d.store }
 
-// Close waits for batches that were logged to be applied. It does not
-// close the store.
-func (d *Durable) Close() { d.wg.Wait() }
+// Close waits for batches that were logged to be applied and publishes
+// what is still unpublished. It does not close the store.
+func (d *Durable) Close() {
+	d.wg.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, st := range d.sets {
+		if st.unpublished > 0 {
+			st.ds.Publish()
+			st.unpublished = 0
+		}
+	}
+}
 
 func newDurableSet(name string, id uint64, ds *engine.Dataset, next uint64) *durableSet {
 	st := &durableSet{name: name, id: id, ds: ds, turn: next}
@@ -241,7 +269,7 @@ func (d *Durable) Submit(ctx context.Context, b *Batch) (*Pending, error) {
 			return
 		}
 		var res engine.Result
-		b.st.inTurn(r.seq, uint64(len(b.lines)), func() { res = b.st.ds.Apply(b.ups) })
+		b.st.inTurn(r.seq, uint64(len(b.lines)), func() { res = d.apply(b.st, b.ups) })
 		for i := range res.Errors {
 			res.Errors[i].Index = b.at[res.Errors[i].Index]
 		}
@@ -250,6 +278,21 @@ func (d *Durable) Submit(ctx context.Context, b *Batch) (*Pending, error) {
 		p.res = res
 	}()
 	return p, nil
+}
+
+// apply applies a logged batch, publishing by the options' policy. It
+// runs in turn, so the unpublished count needs no other lock.
+func (d *Durable) apply(st *durableSet, ups []record.Update) engine.Result {
+	if d.opts.PublishEvery <= 0 {
+		return st.ds.Apply(ups)
+	}
+	res := st.ds.ApplyUnpublished(ups)
+	st.unpublished += len(ups)
+	if st.unpublished >= d.opts.PublishEvery {
+		st.ds.Publish()
+		st.unpublished = 0
+	}
+	return res
 }
 
 // Wait returns the batch's result once it is logged and applied. If ctx

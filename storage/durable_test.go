@@ -233,3 +233,38 @@ func TestFailedCommitStopsWrites(t *testing.T) {
 		t.Fatalf("next sequence %d after a failed commit", info.NextSeq)
 	}
 }
+
+// TestDurablePublishEvery checks that a Durable with PublishEvery holds
+// snapshots back until the threshold or Close, and applies everything.
+func TestDurablePublishEvery(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	d := NewDurableWith(st, testEngine(), DurableOptions{PublishEvery: 3})
+	ds, err := d.Create(context.Background(), "shop", parseSchema(t, testSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest := func(ids ...string) {
+		t.Helper()
+		var lines [][]byte
+		for _, id := range ids {
+			lines = append(lines, line(id, 30))
+		}
+		if _, err := d.Ingest(context.Background(), "shop", lines); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest("a", "b")
+	if n := ds.Snapshot().Rows(); n != 0 {
+		t.Fatalf("published after 2 of 3 records: %d rows", n)
+	}
+	ingest("c")
+	if n := ds.Snapshot().Rows(); n != 3 {
+		t.Fatalf("not published at the threshold: %d rows", n)
+	}
+	ingest("d")
+	d.Close()
+	if n := ds.Snapshot().Rows(); n != 4 {
+		t.Fatalf("Close did not publish: %d rows", n)
+	}
+}

@@ -86,12 +86,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // openDataset returns the durable write path of a dataset: recovered if
 // stored (and given the fields the schema file adds), created from the
 // schema file if not.
+//
+// A bulk load publishes a snapshot every 65,536 records, not every batch:
+// nothing reads the engine until the load ends.
 func openDataset(ctx context.Context, st *storage.Store, name string, want *schema.Schema, schemaFile string, stderr io.Writer) (*storage.Durable, error) {
 	if _, ok := st.Dataset(name); !ok {
 		if want == nil {
 			return nil, fmt.Errorf("%s has no dataset %s: give --schema FILE to create it", st.Dir(), name)
 		}
-		d := storage.NewDurable(st, engine.New(engine.Options{}))
+		d := storage.NewDurableWith(st, engine.New(engine.Options{}), bulkLoad)
 		if _, err := d.Create(ctx, name, want); err != nil {
 			return nil, err
 		}
@@ -102,7 +105,7 @@ func openDataset(ctx context.Context, st *storage.Store, name string, want *sche
 	if err != nil {
 		return nil, err
 	}
-	d := storage.NewDurable(st, e)
+	d := storage.NewDurableWith(st, e, bulkLoad)
 	if want == nil {
 		return d, nil
 	}
@@ -174,3 +177,5 @@ func (l *loader) summary(w io.Writer, took time.Duration) {
 		}
 	}
 }
+
+var bulkLoad = storage.DurableOptions{PublishEvery: 1 << 16}
