@@ -23,10 +23,13 @@ type DatasetInfo struct {
 	// NextSeq is the sequence the next write-ahead record will get;
 	// sequences start at 1.
 	NextSeq uint64
-	// AppliedThrough is the last sequence covered by a checkpoint (0:
-	// none). Until checkpoints exist it stays 0 and recovery replays the
-	// whole log.
+	// AppliedThrough is the last sequence covered by the checkpoint (0:
+	// none; recovery then replays the whole log).
 	AppliedThrough uint64
+	// Checkpoint is the generation of the current checkpoint (0: none).
+	// Each checkpoint is written under a new generation, so the one that
+	// recovery reads is never overwritten while being replaced.
+	Checkpoint uint64
 }
 
 // catalogEntry is the JSON payload of c/<name>.
@@ -35,26 +38,42 @@ type catalogEntry struct {
 	Created time.Time `json:"created"`
 }
 
-// metaRecord is the payload of d/<id>/m: two big-endian uint64s. It is
-// rewritten by every commit that appends to the dataset, so it is kept
-// small and fixed.
+// metaRecord is the payload of d/<id>/m: big-endian uint64s next
+// sequence, applied-through and, once a checkpoint exists, its
+// generation. It is rewritten by every commit that appends to the
+// dataset, so it is kept small and fixed; stores written before
+// checkpoints have the 16-byte form, which means generation 0.
 type metaRecord struct {
 	NextSeq        uint64
 	AppliedThrough uint64
+	Generation     uint64
 }
 
 func (m metaRecord) encode() []byte {
 	b := binary.BigEndian.AppendUint64(nil, m.NextSeq)
-	return binary.BigEndian.AppendUint64(b, m.AppliedThrough)
+	b = binary.BigEndian.AppendUint64(b, m.AppliedThrough)
+	if m.Generation != 0 {
+		b = binary.BigEndian.AppendUint64(b, m.Generation)
+	}
+	return b
 }
 
 func decodeMeta(p []byte) (metaRecord, error) {
-	if len(p) != 16 {
-		return metaRecord{}, fmt.Errorf("metadata is %d bytes, want 16", len(p))
+	if len(p) != 16 && len(p) != 24 {
+		return metaRecord{}, fmt.Errorf("metadata is %d bytes, want 16 or 24", len(p))
 	}
 	m := metaRecord{NextSeq: binary.BigEndian.Uint64(p), AppliedThrough: binary.BigEndian.Uint64(p[8:])}
+	if len(p) == 24 {
+		m.Generation = binary.BigEndian.Uint64(p[16:])
+		if m.Generation == 0 {
+			return metaRecord{}, errors.New("metadata names checkpoint generation 0")
+		}
+	}
 	if m.NextSeq == 0 || m.AppliedThrough >= m.NextSeq {
 		return metaRecord{}, fmt.Errorf("metadata out of order: next sequence %d, applied through %d", m.NextSeq, m.AppliedThrough)
+	}
+	if m.Generation == 0 && m.AppliedThrough != 0 {
+		return metaRecord{}, fmt.Errorf("metadata says applied through %d but names no checkpoint", m.AppliedThrough)
 	}
 	return m, nil
 }
@@ -148,7 +167,7 @@ func loadCatalog(txn *badger.Txn) (*catalog, error) {
 		if err != nil {
 			return nil, corrupt(name, mk, err)
 		}
-		c.byName[name] = DatasetInfo{Name: name, ID: ce.ID, Created: ce.Created, NextSeq: m.NextSeq, AppliedThrough: m.AppliedThrough}
+		c.byName[name] = DatasetInfo{Name: name, ID: ce.ID, Created: ce.Created, NextSeq: m.NextSeq, AppliedThrough: m.AppliedThrough, Checkpoint: m.Generation}
 	}
 	return c, nil
 }

@@ -290,7 +290,7 @@ func (st *stager) writeMeta() error {
 			continue
 		}
 		k := metaKey(d.ID)
-		if err := st.set(k, seal(k, kindMeta, metaRecord{NextSeq: d.NextSeq, AppliedThrough: d.AppliedThrough}.encode())); err != nil {
+		if err := st.set(k, seal(k, kindMeta, metaRecord{NextSeq: d.NextSeq, AppliedThrough: d.AppliedThrough, Generation: d.Checkpoint}.encode())); err != nil {
 			return err
 		}
 	}

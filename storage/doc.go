@@ -5,21 +5,22 @@
 //
 // The in-memory engine is rebuilt from a write-ahead log: every accepted
 // ingest line and every schema change is written, in order, before it is
-// applied and acknowledged (see Durable). Recover replays the log into a
-// fresh engine. Checkpoints of the bitmaps, which will let recovery start
-// from a snapshot and let the log be truncated, are not written yet; the
-// layout reserves room for them (applied-through marker, k/ key space).
+// applied and acknowledged (see Durable). A checkpoint writes a dataset's
+// whole state (every bitmap and external id) as of an applied-through
+// sequence and drops the log it covers; Recover loads the latest
+// checkpoint into a fresh engine and replays the log after it (see
+// checkpoint.go for the steps and what a crash between them leaves).
 //
 // # Key layout
 //
 //	m/format                    store format record (JSON: format, created)
 //	m/next_id                   next dataset id (uint64)
 //	c/<name>                    catalog entry of a dataset (JSON: id, created)
-//	d/<id>/m                    dataset metadata: next sequence, applied-through (2 × uint64)
+//	d/<id>/m                    dataset metadata: next sequence, applied-through[, checkpoint generation] (2 or 3 × uint64)
 //	d/<id>/s                    schema as of applied-through (schema JSON)
 //	d/<id>/w/<seq>              write-ahead entry starting at sequence seq
 //	d/<id>/g/<segment name>     saved segment (JSON)
-//	d/<id>/k/…                  reserved for checkpoints
+//	d/<id>/k/<gen>/<key>        checkpoint blob (engine key, see engine/checkpoint.go) of generation gen
 //
 // <id> is a dataset id as 8 big-endian bytes, <seq> a sequence as 8
 // big-endian bytes, so Badger's key order is sequence order and one
@@ -39,12 +40,13 @@
 // recovery checks both, so a lost entry is reported, not skipped. The
 // metadata is written in the same transaction as the entries it counts.
 //
-// Applied-through is the last sequence a checkpoint covers (0 until
-// checkpoints exist). The schema at d/<id>/s is the schema as of that
-// point; fields added later are write-ahead entries, replayed in order
-// with the records. A checkpoint will write its blobs under d/<id>/k/,
-// then, in one transaction, the schema and metadata that point at it,
-// after which the entries it covers can be deleted.
+// Applied-through is the last sequence the current checkpoint covers (0
+// and no generation: none). The schema at d/<id>/s is the schema as of
+// that point; fields added later are write-ahead entries, replayed in
+// order with the records. A checkpoint writes its blobs under a new
+// generation d/<id>/k/<gen>/, then, in one transaction, the schema and
+// metadata that point at it, then deletes the old generation and the
+// entries it covers.
 //
 // # Values
 //

@@ -44,6 +44,10 @@ type durableSet struct {
 	mu   sync.Mutex
 	cond *sync.Cond
 	turn uint64 // the sequence to apply next
+	// applying is set while an inTurn function runs: turn moves only
+	// after it, so Checkpoint waits for it to be clear to see a state
+	// that is exactly "every sequence before turn".
+	applying bool
 
 	unpublished int // records applied since the last snapshot (applies run in turn)
 }
@@ -124,9 +128,11 @@ func (st *durableSet) inTurn(seq, n uint64, f func()) {
 	for st.turn < seq {
 		st.cond.Wait()
 	}
+	st.applying = true
 	st.mu.Unlock()
 	f()
 	st.mu.Lock()
+	st.applying = false
 	st.turn = max(st.turn, seq+n)
 	st.cond.Broadcast()
 	st.mu.Unlock()
@@ -323,4 +329,28 @@ func (d *Durable) Ingest(ctx context.Context, dataset string, lines [][]byte) (e
 		return engine.Result{}, err
 	}
 	return p.Wait(ctx)
+}
+
+// Checkpoint writes a checkpoint of dataset and drops the log it covers.
+// Between two applies (no apply of the dataset runs while it holds the
+// turn lock), it publishes everything applied and takes the snapshot and
+// the last applied sequence together, so they agree; the checkpoint is
+// then written outside the turn, while ingest goes on.
+func (d *Durable) Checkpoint(ctx context.Context, dataset string) error {
+	st, err := d.set(dataset)
+	if err != nil {
+		return fmt.Errorf("cannot checkpoint: %w", err)
+	}
+	st.mu.Lock()
+	for st.applying {
+		st.cond.Wait()
+	}
+	st.ds.Publish()
+	st.unpublished = 0
+	sn, through := st.ds.Snapshot(), st.turn-1
+	st.mu.Unlock()
+	if info, ok := d.store.Dataset(dataset); ok && info.Checkpoint != 0 && info.AppliedThrough == through {
+		return nil // nothing new since the last checkpoint
+	}
+	return d.store.Checkpoint(ctx, dataset, sn, through)
 }

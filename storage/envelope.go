@@ -26,14 +26,15 @@ const (
 type kind byte
 
 const (
-	kindFormat  kind = 'V' // m/format
-	kindNextID  kind = 'I' // m/next_id
-	kindCatalog kind = 'C' // c/<name>
-	kindMeta    kind = 'M' // d/<id>/m
-	kindSchema  kind = 'S' // d/<id>/s
-	kindRecords kind = 'R' // d/<id>/w/<seq>: ingest lines
-	kindField   kind = 'F' // d/<id>/w/<seq>: a field added to the schema
-	kindSegment kind = 'G' // d/<id>/g/<name>
+	kindFormat     kind = 'V' // m/format
+	kindNextID     kind = 'I' // m/next_id
+	kindCatalog    kind = 'C' // c/<name>
+	kindMeta       kind = 'M' // d/<id>/m
+	kindSchema     kind = 'S' // d/<id>/s
+	kindRecords    kind = 'R' // d/<id>/w/<seq>: ingest lines
+	kindField      kind = 'F' // d/<id>/w/<seq>: a field added to the schema
+	kindSegment    kind = 'G' // d/<id>/g/<name>
+	kindCheckpoint kind = 'K' // d/<id>/k/<generation>/<key>: checkpoint blob
 )
 
 func (k kind) String() string {
@@ -54,6 +55,8 @@ func (k kind) String() string {
 		return "write-ahead add-field"
 	case kindSegment:
 		return "saved segment"
+	case kindCheckpoint:
+		return "checkpoint value"
 	}
 	return fmt.Sprintf("unknown kind 0x%02x", byte(k))
 }

@@ -20,7 +20,7 @@ const (
 	partSchema     = 's' // d/<id>/s → schema as of applied-through
 	partWAL        = 'w' // d/<id>/w/<seq:8> → write-ahead entry
 	partSegment    = 'g' // d/<id>/g/<name> → saved segment
-	partCheckpoint = 'k' // d/<id>/k/… → reserved for checkpoints
+	partCheckpoint = 'k' // d/<id>/k/<generation:8>/<key> → checkpoint blob
 )
 
 func catalogKey(name string) []byte { return append([]byte(prefixCatalog), name...) }
@@ -49,9 +49,14 @@ func segmentPrefix(id uint64) []byte { return append(partKey(id, partSegment), '
 
 func segmentKey(id uint64, name string) []byte { return append(segmentPrefix(id), name...) }
 
-// checkpointPrefix is reserved: checkpoint blobs will live under it, so
-// that a drop removes them with the rest of the dataset.
+// checkpointPrefix is d/<id>/k/: checkpoint blobs live under it, so that
+// a drop removes them with the rest of the dataset.
 func checkpointPrefix(id uint64) []byte { return append(partKey(id, partCheckpoint), '/') }
+
+// generationPrefix is d/<id>/k/<gen:8>/, the blobs of one checkpoint.
+func generationPrefix(id, gen uint64) []byte {
+	return append(binary.BigEndian.AppendUint64(checkpointPrefix(id), gen), '/')
+}
 
 // walSeq returns the sequence at the end of a WAL key.
 func walSeq(key []byte, id uint64) (uint64, bool) {
@@ -81,6 +86,9 @@ func keyString(key []byte) string {
 	s := prefixData + strconv.FormatUint(id, 10)
 	if len(rest) == 11 && rest[1] == partWAL && rest[2] == '/' {
 		return fmt.Sprintf("%s/w/%d", s, binary.BigEndian.Uint64(rest[3:]))
+	}
+	if len(rest) >= 12 && rest[1] == partCheckpoint && rest[2] == '/' && rest[11] == '/' {
+		return fmt.Sprintf("%s/k/%d/%s", s, binary.BigEndian.Uint64(rest[3:]), printable(rest[12:]))
 	}
 	return s + printable(rest)
 }

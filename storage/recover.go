@@ -26,7 +26,10 @@ type DatasetRecovery struct {
 	Rejected       int
 	FirstRejection string
 	Expired        int // events dropped because they have left retention since
-	Duration       time.Duration
+	// Checkpoint is the last sequence of the checkpoint loaded (0: none;
+	// the whole log was replayed).
+	Checkpoint uint64
+	Duration   time.Duration
 }
 
 // Recovery reports Recover.
@@ -44,10 +47,11 @@ func (r Recovery) Records() int {
 	return n
 }
 
-// Recover rebuilds every stored dataset in e: it creates the dataset from
-// its stored schema and replays its write-ahead log in sequence order,
-// schema changes included. Call it on an engine without those datasets,
-// before any write to the store. On error, the engine holds partial state
+// Recover rebuilds every stored dataset in e: it loads the dataset from
+// its latest checkpoint (or creates it empty from its stored schema if it
+// has none) and replays the write-ahead log after the checkpoint in
+// sequence order, schema changes included. Call it on an engine without
+// those datasets, before any write to the store. On error, the engine holds partial state
 // and must be discarded; the error names the dataset and, for damaged
 // data, the key (see CorruptError).
 func (s *Store) Recover(ctx context.Context, e *engine.Engine) (Recovery, error) {
@@ -77,7 +81,13 @@ func (s *Store) RecoverDataset(ctx context.Context, e *engine.Engine, name strin
 		if err != nil {
 			return err
 		}
-		ds, err := e.Create(name, sc)
+		var ds *engine.Dataset
+		if meta.Generation != 0 {
+			ds, err = loadCheckpoint(ctx, txn, e, name, info.ID, meta.Generation, sc)
+			rec.Checkpoint = meta.AppliedThrough
+		} else {
+			ds, err = e.Create(name, sc)
+		}
 		if err != nil {
 			return err
 		}

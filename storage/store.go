@@ -38,6 +38,10 @@ type Store struct {
 	broken error
 
 	commits, writes atomic.Uint64
+
+	// checkpointMu serialises checkpoints: each picks the next
+	// generation from the catalog and must not race another for it.
+	checkpointMu sync.Mutex
 }
 
 // Stats counts the store's work since Open.

@@ -22,8 +22,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	batch := fs.Int("batch", 8192, "records per durable batch (one write-ahead entry)")
 	ack := fs.Bool("ack", false, "after each durable batch print 'ACK n' on stdout: the first n records of the input are durable")
 	verbose := fs.Bool("verbose", false, "show Badger's log")
+	noCheckpoint := fs.Bool("no-checkpoint", false, "do not write a checkpoint at the end (the next start then replays this load from the log)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cohort load --data DIR --dataset NAME [--schema FILE] FILE... ('-' reads standard input)")
+		fmt.Fprintln(stderr, "Usage: cohort load --data DIR --dataset NAME [--schema FILE] [--no-checkpoint] FILE... ('-' reads standard input)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +80,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return runErr
 	case l.applied == 0 && l.rejected > 0:
 		return fmt.Errorf("no record applied: all %d were rejected", l.rejected)
+	}
+	if !*noCheckpoint {
+		// A checkpoint at the end is what lets the next start load the
+		// bitmaps instead of replaying everything just loaded, and it
+		// drops the log it covers. The load is already durable without
+		// it, so a failure here is reported but loses nothing.
+		cpStart := time.Now()
+		if err := d.Checkpoint(ctx, *dataset); err != nil {
+			return fmt.Errorf("the load is durable, but writing a checkpoint failed (the next start replays the log): %w", err)
+		}
+		fmt.Fprintf(stderr, "%s: checkpoint written in %s\n", *dataset, time.Since(cpStart).Round(time.Millisecond))
 	}
 	return nil
 }

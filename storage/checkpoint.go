@@ -1,0 +1,236 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+// A checkpoint is written in three steps, so that a crash at any point
+// leaves a store that recovers to the same state:
+//
+//  1. its blobs are written under a new generation, d/<id>/k/<gen>/…,
+//     which nothing reads yet (a crash here leaves unused keys that the
+//     next checkpoint of the dataset clears);
+//  2. one transaction through the committer switches the metadata's
+//     applied-through and generation and writes the schema as of
+//     applied-through; before it commits, recovery uses the old
+//     checkpoint and the whole log after it, which is still there;
+//  3. the old generation and the log entries wholly covered are deleted.
+//     Left over after a crash they are harmless: recovery reads only the
+//     current generation and skips covered entries.
+
+// Checkpoint writes sn, the state of dataset after every sequence up to
+// throughSeq has been applied, as the dataset's new checkpoint, then drops
+// the previous checkpoint and the log it covers. The caller guarantees
+// that sn and throughSeq agree (see Durable.Checkpoint).
+func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snapshot, throughSeq uint64) error {
+	s.checkpointMu.Lock()
+	defer s.checkpointMu.Unlock()
+	if sn.Dataset() != dataset {
+		return fmt.Errorf("cannot checkpoint %s: snapshot is of dataset %s", dataset, sn.Dataset())
+	}
+	info, ok := s.Dataset(dataset)
+	if !ok {
+		return fmt.Errorf("cannot checkpoint %s: %w", dataset, engine.ErrNotFound)
+	}
+	body, err := sn.Schema().MarshalIndent()
+	if err != nil {
+		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
+	}
+	gen := info.Checkpoint + 1
+	prefix := generationPrefix(info.ID, gen)
+	// An interrupted checkpoint may have left keys under this
+	// generation; a stale key would make the new one fail its key count.
+	if err := s.deleteKeys(prefix, nil); err != nil {
+		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	if err := sn.WriteCheckpoint(&checkpointWriter{wb: wb, prefix: prefix}); err != nil {
+		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("cannot checkpoint %s: writing blobs: %w", dataset, err)
+	}
+	r := &request{size: len(body)}
+	r.stage = func(st *stager) error {
+		d, ok := st.cat.get(dataset)
+		switch {
+		case !ok || d.ID != info.ID:
+			return fmt.Errorf("dataset %s: %w", dataset, engine.ErrNotFound)
+		case d.Checkpoint != info.Checkpoint:
+			return fmt.Errorf("dataset %s: another checkpoint was written meanwhile", dataset)
+		case throughSeq >= d.NextSeq || throughSeq < d.AppliedThrough:
+			return fmt.Errorf("dataset %s: checkpoint through sequence %d, but the log holds %d..%d",
+				dataset, throughSeq, d.AppliedThrough+1, d.NextSeq-1)
+		}
+		sk := schemaKey(d.ID)
+		if err := st.set(sk, seal(sk, kindSchema, body)); err != nil {
+			return err
+		}
+		d.AppliedThrough, d.Checkpoint = throughSeq, gen
+		st.cat.byName[dataset] = d
+		st.touched[dataset] = true
+		return nil
+	}
+	if err := s.do(ctx, r); err != nil {
+		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
+	}
+	// The checkpoint is in force. What follows only frees space.
+	cur := generationPrefix(info.ID, gen)
+	if err := s.deleteKeys(checkpointPrefix(info.ID), func(k []byte) bool { return !bytes.HasPrefix(k, cur) }); err != nil {
+		return fmt.Errorf("dataset %s: checkpoint written, but removing the old one failed: %w", dataset, err)
+	}
+	if err := s.truncateLog(info.ID, throughSeq); err != nil {
+		return fmt.Errorf("dataset %s: checkpoint written, but truncating the log failed: %w", dataset, err)
+	}
+	return nil
+}
+
+// checkpointWriter seals each checkpoint value into an envelope under the
+// generation's prefix.
+type checkpointWriter struct {
+	wb     *badger.WriteBatch
+	prefix []byte
+}
+
+func (w *checkpointWriter) Put(key string, value []byte) error {
+	k := append(bytes.Clone(w.prefix), key...)
+	return w.wb.Set(k, seal(k, kindCheckpoint, value))
+}
+
+// deleteKeys deletes the keys under prefix for which del is nil or
+// true, in batches (a checkpoint can exceed one transaction).
+func (s *Store) deleteKeys(prefix []byte, del func([]byte) bool) error {
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if del == nil || del(k) {
+				keys = append(keys, k)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// truncateLog deletes the write-ahead entries that lie wholly at or
+// before through. An entry's end is where the next one starts; the last
+// entry ends at the next sequence, read from the catalog before the keys
+// are listed (the log only grows, so an entry listed later starts at or
+// after it). An entry that straddles through is kept: replay skips its
+// covered lines.
+func (s *Store) truncateLog(id, through uint64) error {
+	var next uint64
+	for _, d := range s.Datasets() {
+		if d.ID == id {
+			next = d.NextSeq
+		}
+	}
+	var seqs []uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: walPrefix(id)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			seq, ok := walSeq(it.Item().Key(), id)
+			if !ok || seq > through {
+				break
+			}
+			seqs = append(seqs, seq)
+		}
+		if len(seqs) > 0 && it.Valid() {
+			if seq, ok := walSeq(it.Item().Key(), id); ok {
+				seqs = append(seqs, seq) // the end of the last listed entry
+				return nil
+			}
+		}
+		seqs = append(seqs, next)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i := 0; i+1 < len(seqs); i++ {
+		if seqs[i+1] <= through+1 {
+			if err := wb.Delete(walKey(id, seqs[i])); err != nil {
+				return err
+			}
+		}
+	}
+	return wb.Flush()
+}
+
+// checkpointReader streams a checkpoint's values out of Badger, opening
+// each envelope; the engine decodes and validates what is inside.
+type checkpointReader struct {
+	ctx     context.Context
+	dataset string
+	prefix  []byte
+	it      *badger.Iterator
+	started bool
+	buf     []byte
+}
+
+func (r *checkpointReader) Next() (string, []byte, error) {
+	if err := r.ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	if r.started {
+		r.it.Next()
+	} else {
+		r.it.Rewind()
+		r.started = true
+	}
+	if !r.it.Valid() {
+		return "", nil, io.EOF
+	}
+	item := r.it.Item()
+	key := item.KeyCopy(nil)
+	var err error
+	if r.buf, err = item.ValueCopy(r.buf[:0]); err != nil {
+		return "", nil, fmt.Errorf("cannot read %s: %w", keyString(key), err)
+	}
+	p, err := openAs(key, r.buf, kindCheckpoint)
+	if err != nil {
+		return "", nil, corrupt(r.dataset, key, err)
+	}
+	return string(key[len(r.prefix):]), p, nil
+}
+
+// loadCheckpoint creates the dataset in e from its checkpoint of
+// generation gen. Damage is reported as a CorruptError naming the
+// dataset and the full key.
+func loadCheckpoint(ctx context.Context, txn *badger.Txn, e *engine.Engine, name string, id, gen uint64, sc *schema.Schema) (*engine.Dataset, error) {
+	prefix := generationPrefix(id, gen)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	ds, err := e.LoadCheckpoint(name, sc, &checkpointReader{ctx: ctx, dataset: name, prefix: prefix, it: it})
+	var ce *engine.CheckpointError
+	if errors.As(err, &ce) {
+		return nil, corrupt(name, append(bytes.Clone(prefix), ce.Key...), ce.Err)
+	}
+	return ds, err
+}
