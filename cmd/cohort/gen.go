@@ -30,12 +30,20 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts.Now = t.Add(12 * time.Hour)
 	}
 	start := time.Now()
+	// On a terminal one line is redrawn; in a log, a line per million.
+	tty := isTerminal(stderr)
 	err := gen.WriteDir(*out, opts, func(done int) {
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case tty:
 			fmt.Fprintf(stderr, "\r%d / %d profiles", done, *profiles)
+		case done%1_000_000 == 0 || done == *profiles:
+			fmt.Fprintf(stderr, "%d / %d profiles\n", done, *profiles)
 		}
 	})
-	fmt.Fprintln(stderr)
+	if tty {
+		fmt.Fprintln(stderr)
+	}
 	if err != nil {
 		return err
 	}
