@@ -2,7 +2,6 @@ package reference
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/cohortdb/cohort/engine/schema"
@@ -118,44 +117,50 @@ func (q *Query) match(pred query.Pred, row uint32, p *Profile, path []string) (b
 		return ok && slices.Contains(x.Values, v) != x.Negated, nil
 	case *query.PredWindow:
 		v, ok := p.Nums[q.field(x.Field)]
-		lo, hi := q.window(&x.Window)
-		return ok && lo <= v && v <= hi, nil
+		return ok && q.inWindow(&x.Window, v), nil
 	case *query.PredEvent:
-		lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
-		if x.Window != nil {
-			lo, hi = q.window(x.Window)
-		}
-		lo, hi = max(lo, math.MinInt32), min(hi, math.MaxInt32)
-		days := 0
-		if lo <= hi {
-			days = EventDays(p, q.field(x.Field), x.Values, schema.Day(lo), schema.Day(hi))
+		// Distinct days with a matching event inside the window (any
+		// kept day without a window), counted profile by profile.
+		days := map[schema.Day]bool{}
+		for v, ds := range p.Events[q.field(x.Field)] {
+			if len(x.Values) > 0 && !slices.Contains(x.Values, v) {
+				continue
+			}
+			for d := range ds {
+				if x.Window == nil || q.inWindow(x.Window, int64(d)) {
+					days[d] = true
+				}
+			}
 		}
 		switch {
 		case x.Freq == nil:
-			return days >= 1, nil
+			return len(days) >= 1, nil
 		case x.Freq.AtLeast:
-			return days >= int(x.Freq.N), nil
+			return len(days) >= int(x.Freq.N), nil
 		default:
-			return days <= int(x.Freq.N), nil
+			return len(days) <= int(x.Freq.N), nil
 		}
 	}
 	return false, fmt.Errorf("reference: unhandled condition %T", pred)
 }
 
-// window returns the inclusive day range of w as of q.Now.
-func (q *Query) window(w *query.CheckedWindow) (lo, hi int64) {
+// inWindow says whether day d lies in w as of q.Now, in the words of
+// DESIGN §2: windows include both ends except BEFORE, and IN LAST n DAYS
+// is the n days ending with now. (Stated day by day on purpose: the
+// executor turns windows into ranges, and the two must agree.)
+func (q *Query) inWindow(w *query.CheckedWindow, d int64) bool {
 	now := int64(q.Now)
 	switch w.Kind {
 	case query.WindowLast:
-		return now - w.Days + 1, now
+		return d <= now && now-d < w.Days
 	case query.WindowSince:
-		return w.From, math.MaxInt64
+		return d >= w.From
 	case query.WindowBefore:
-		return math.MinInt64, w.From - 1
+		return d < w.From
 	case query.WindowBetween:
-		return w.From, w.To
+		return w.From <= d && d <= w.To
 	case query.WindowOn:
-		return w.From, w.From
+		return d == w.From
 	}
-	return 1, 0
+	return false
 }
