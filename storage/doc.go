@@ -57,6 +57,14 @@
 // reported as a *CorruptError naming the dataset, the key and the reason;
 // nothing built from it is used and nothing panics.
 //
+// # Backup and restore
+//
+// Store.Backup writes Badger's backup stream, read at one timestamp, in
+// checksummed chunks after a "COHORTBK" header and before an end marker
+// (see backup.go); Restore refuses a non-empty target, loads the checked
+// chunks into a temporary directory next to it, opens the result as a
+// store and only then renames it into place.
+//
 // # Durability (fsync policy)
 //
 // Badger runs with SyncWrites: a transaction commit returns after its

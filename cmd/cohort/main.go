@@ -25,6 +25,8 @@ func commands() []command {
 		{"load", "load NDJSON files durably into a dataset of a data directory", runLoad},
 		{"query", "count (or explain) a segment query over a data directory", runQuery},
 		{"segment", "save, list or delete saved segments of a dataset", runSegment},
+		{"backup", "write a consistent backup of a data directory to a file", runBackup},
+		{"restore", "create a data directory from a backup file", runRestore},
 	}
 }
 
