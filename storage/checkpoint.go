@@ -92,7 +92,25 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	if err := s.truncateLog(info.ID, throughSeq); err != nil {
 		return fmt.Errorf("dataset %s: checkpoint written, but truncating the log failed: %w", dataset, err)
 	}
+	s.collectGarbage()
 	return nil
+}
+
+// maxGCRounds bounds one collection: each round rewrites at most one
+// value-log file.
+const maxGCRounds = 16
+
+// collectGarbage rewrites value-log files that are mostly deleted
+// entries (old checkpoints, truncated log), so disk space comes back
+// after a checkpoint. Badger only frees a file once at least half of it
+// is garbage; a failure here frees nothing but loses nothing, so it is
+// not an error of the checkpoint.
+func (s *Store) collectGarbage() {
+	for range maxGCRounds {
+		if err := s.db.RunValueLogGC(0.5); err != nil {
+			return // badger.ErrNoRewrite: nothing (more) worth rewriting
+		}
+	}
 }
 
 // checkpointWriter seals each checkpoint value into an envelope under the
