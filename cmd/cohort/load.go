@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/cohortdb/cohort/engine"
@@ -22,9 +21,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	batch := fs.Int("batch", 8192, "records per durable batch (one write-ahead entry)")
 	ack := fs.Bool("ack", false, "after each durable batch print 'ACK n' on stdout: the first n records of the input are durable")
 	verbose := fs.Bool("verbose", false, "show Badger's log")
+	format := fs.String("format", "", "input format, csv or ndjson (default: csv for files named *.csv, else ndjson; see docs/csv.md)")
 	noCheckpoint := fs.Bool("no-checkpoint", false, "do not write a checkpoint at the end (the next start then replays this load from the log)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: cohort load --data DIR --dataset NAME [--schema FILE] [--no-checkpoint] FILE... ('-' reads standard input)")
+		fmt.Fprintln(stderr, "Usage: cohort load --data DIR --dataset NAME [--schema FILE] [--format csv|ndjson] [--no-checkpoint] FILE... ('-' reads standard input)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -37,12 +37,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *batch < 1 {
 		return errors.New("--batch must be at least 1")
 	}
-	files := fs.Args()
-	for _, f := range files {
-		if strings.HasSuffix(strings.ToLower(f), ".csv") {
-			return fmt.Errorf("%s: CSV import is not implemented yet; load NDJSON (one record per line, DESIGN §3)", f)
-		}
+	if *format != "" && *format != formatCSV && *format != formatNDJSON {
+		return fmt.Errorf("--format %q: want csv or ndjson", *format)
 	}
+	files := fs.Args()
 	var want *schema.Schema
 	if *schemaFile != "" {
 		raw, err := os.ReadFile(*schemaFile)
@@ -65,7 +63,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer d.Close()
 
-	l := &loader{d: d, dataset: *dataset, batch: *batch, progress: newProgress(stderr, totalSize(files))}
+	ds, err := d.Engine().Dataset(*dataset)
+	if err != nil {
+		return err
+	}
+	sc := ds.Schema()
+	if err := checkCSVHeaders(files, *format, sc, *dataset); err != nil {
+		return err
+	}
+	l := &loader{d: d, dataset: *dataset, batch: *batch, format: *format, schema: sc, progress: newProgress(stderr, totalSize(files))}
 	if *ack {
 		l.ack = stdout
 	}

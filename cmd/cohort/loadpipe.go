@@ -10,6 +10,7 @@ import (
 
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/record"
+	"github.com/cohortdb/cohort/engine/schema"
 	"github.com/cohortdb/cohort/storage"
 )
 
@@ -39,6 +40,8 @@ type chunk struct {
 	// tooLong are lines refused while reading (longer than a record may
 	// be); their line numbers.
 	tooLong []int
+	// refused are CSV rows that could not become a record.
+	refused []refusedRow
 	// end is the number of records of the whole input read through this
 	// chunk: once it is durable, so are the first end records.
 	end int
@@ -46,6 +49,11 @@ type chunk struct {
 	ready chan struct{} // closed when batch/err are set
 	batch *storage.Batch
 	err   error
+}
+
+type refusedRow struct {
+	no  int
+	err error
 }
 
 type submitted struct {
@@ -60,6 +68,8 @@ type loader struct {
 	batch    int
 	ack      io.Writer // nil: no acknowledgements
 	progress *progress
+	format   string         // --format: forces the input format; "" decides by extension
+	schema   *schema.Schema // the dataset's, for CSV headers
 
 	// Results, kept by the acknowledger.
 	applied, created, rejected, expired int
@@ -172,14 +182,18 @@ func (l *loader) account(c *chunk, applied, created, expired int, errs []engine.
 	l.applied += applied
 	l.created += created
 	l.expired += expired
-	l.rejected += len(errs) + len(c.tooLong)
+	bad := len(errs) + len(c.tooLong) + len(c.refused)
+	l.rejected += bad
 	for _, no := range c.tooLong {
 		l.reject(fmt.Sprintf("%s:%d: record is longer than %d bytes", c.file, no, record.MaxLineBytes))
+	}
+	for _, r := range c.refused {
+		l.reject(fmt.Sprintf("%s:%d: %v", c.file, r.no, r.err))
 	}
 	for _, e := range errs {
 		l.reject(fmt.Sprintf("%s:%d: %v", c.file, c.nos[e.Index-1], e.Err))
 	}
-	l.progress.done(applied, len(errs)+len(c.tooLong))
+	l.progress.done(applied, bad)
 }
 
 func (l *loader) reject(msg string) {

@@ -44,7 +44,7 @@ func (l *loader) readFile(path string, records *int, emit func(*chunk) bool) (bo
 	c := &chunk{file: name, ready: make(chan struct{})}
 	var ends []int // end of each line in c.buf
 	flush := func() bool {
-		if len(ends) == 0 && len(c.tooLong) == 0 {
+		if len(ends) == 0 && len(c.tooLong) == 0 && len(c.refused) == 0 {
 			return true
 		}
 		start := 0
@@ -58,11 +58,13 @@ func (l *loader) readFile(path string, records *int, emit func(*chunk) bool) (bo
 		return ok
 	}
 	more := true
-	err := readLines(r, func(no int, line []byte, tooLong bool) bool {
+	// add takes one record line (or the reason it has none) of either
+	// format; size is the input bytes it came from.
+	add := func(no int, line []byte, bad error, size int) bool {
 		*records++
-		l.progress.read(len(line) + 1)
-		if tooLong {
-			c.tooLong = append(c.tooLong, no)
+		l.progress.read(size)
+		if bad != nil {
+			c.refused = append(c.refused, refusedRow{no, bad})
 			return true
 		}
 		// Copied: the reader's slice is only valid until its next read.
@@ -73,7 +75,21 @@ func (l *loader) readFile(path string, records *int, emit func(*chunk) bool) (bo
 			more = flush()
 		}
 		return more
-	})
+	}
+	var err error
+	if fileFormat(path, l.format) == formatCSV {
+		err = readCSV(r, l.schema, l.dataset, add)
+	} else {
+		err = readLines(r, func(no int, line []byte, tooLong bool) bool {
+			if tooLong {
+				*records++
+				l.progress.read(len(line) + 1)
+				c.tooLong = append(c.tooLong, no)
+				return true
+			}
+			return add(no, line, nil, len(line)+1)
+		})
+	}
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", name, err)
 	}

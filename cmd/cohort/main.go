@@ -22,7 +22,7 @@ func commands() []command {
 	return []command{
 		{"demo", "load a generated demo dataset in memory and query it", runDemo},
 		{"gen", "write a deterministic synthetic dataset (schema + NDJSON)", runGen},
-		{"load", "load NDJSON files durably into a dataset of a data directory", runLoad},
+		{"load", "load NDJSON or CSV files durably into a dataset of a data directory", runLoad},
 		{"query", "count (or explain) a segment query over a data directory", runQuery},
 		{"segment", "save, list or delete saved segments of a dataset", runSegment},
 		{"backup", "write a consistent backup of a data directory to a file", runBackup},
