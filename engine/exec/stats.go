@@ -123,6 +123,19 @@ func (s stats) rangeEstimate(field string, lo, hi int64) uint64 {
 	if lo > hi {
 		return 0
 	}
+	// Narrow fields keep a bitmap per value: count exactly (the counts are
+	// stored per container, so this is cheap) instead of assuming values
+	// spread evenly — ages cluster, and the guess decides the AND order.
+	if eq := fv.BSI.EqualityBitmaps(); eq != nil {
+		base, _ := fv.BSI.Bounds()
+		var n uint64
+		for v := lo; v <= hi; v++ {
+			if i := v - base; i >= 0 && i < int64(len(eq)) {
+				n += eq[i].GetCardinality()
+			}
+		}
+		return n
+	}
 	exist := fv.Exists().GetCardinality()
 	return max(1, uint64(float64(exist)*(float64(hi-lo)+1)/(float64(mx-mn)+1)))
 }
