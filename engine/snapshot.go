@@ -69,16 +69,11 @@ func (s *Snapshot) Today() schema.Day { return schema.DayOf(s.clock(), s.schema.
 
 // Field returns the index of a field, looked up case-insensitively.
 func (s *Snapshot) Field(name string) (*FieldView, error) {
-	f, ok := s.schema.Field(name)
+	i, ok := s.schema.Index(name)
 	if !ok {
 		return nil, fmt.Errorf("dataset %s has no field %q", s.name, name)
 	}
-	for i := range s.fields {
-		if s.fields[i].Field == f {
-			return &s.fields[i], nil
-		}
-	}
-	return nil, fmt.Errorf("BUG: field %q has no index", name)
+	return &s.fields[i], nil
 }
 
 // Fields returns every field's index in schema order.

@@ -382,17 +382,11 @@ func checkID(id string) error {
 }
 
 func lookup(s *schema.Schema, name string) (int, *schema.Field, error) {
-	f, ok := s.Field(name)
+	i, ok := s.Index(name)
 	if !ok {
 		return 0, nil, fmt.Errorf("unknown field %q", name)
 	}
-	// Field returns a pointer into s.Fields; recover its index.
-	for i := range s.Fields {
-		if &s.Fields[i] == f {
-			return i, f, nil
-		}
-	}
-	return 0, nil, fmt.Errorf("BUG: field %q not found by index", name)
+	return i, &s.Fields[i], nil
 }
 
 func setChanges(p part, ms []member, s *schema.Schema, touched []part) ([]SetChange, error) {

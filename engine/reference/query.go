@@ -40,16 +40,11 @@ func (q *Query) Rows(c *query.Checked) ([]uint32, error) {
 }
 
 func (q *Query) field(f query.FieldInfo) int {
-	sf, ok := q.M.Schema.Field(f.Name)
+	i, ok := q.M.Schema.Index(f.Name)
 	if !ok {
 		panic("BUG: reference: unknown field " + f.Name)
 	}
-	for i := range q.M.Schema.Fields {
-		if &q.M.Schema.Fields[i] == sf {
-			return i
-		}
-	}
-	panic("unreachable")
+	return i
 }
 
 func (q *Query) match(pred query.Pred, row uint32, p *Profile, path []string) (bool, error) {

@@ -284,11 +284,18 @@ func Key(name string) string {
 
 // Field looks a field up by name, case-insensitively.
 func (s *Schema) Field(name string) (*Field, bool) {
-	i, ok := s.byKey[Key(name)]
+	i, ok := s.Index(name)
 	if !ok {
 		return nil, false
 	}
 	return &s.Fields[i], true
+}
+
+// Index returns the position of a field in Fields, looked up
+// case-insensitively. Indexes and decoded updates refer to fields by it.
+func (s *Schema) Index(name string) (int, bool) {
+	i, ok := s.byKey[Key(name)]
+	return i, ok
 }
 
 // Location is the dataset's time zone.
