@@ -43,9 +43,7 @@ func (s *Snapshot) Describe(top int) []FieldSummary {
 			fs.Distinct, fs.Top = topValues(f.Values.Values(), f.Values.Count, top)
 		case f.Events != nil:
 			ev := f.Events
-			fs.Distinct, fs.Top = topValues(ev.Values(), func(v string) uint64 {
-				return ev.Ever([]string{v}).GetCardinality()
-			}, top)
+			fs.Distinct, fs.Top = topValues(ev.Values(), ev.Count, top)
 		case f.Bool != nil:
 			n := f.Bool.True().GetCardinality()
 			fs.True = &n

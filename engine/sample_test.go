@@ -91,6 +91,11 @@ func TestSampleDataset(t *testing.T) {
 				if v == "" {
 					vals = nil
 				}
+				if v != "" {
+					if got, want := fv.Events.Count(v), len(ref.Filter(reference.EventAtLeast(fi, vals, 1, schema.MinDay, schema.MaxDay))); got != uint64(want) {
+						t.Fatalf("%s(%s) count %d, reference %d", f.Name, v, got, want)
+					}
+				}
 				for _, days := range []schema.Day{7, 30, 90, 400} {
 					got := fv.Events.Window(vals, today-days+1, today).ToArray()
 					nonEmpty += min(len(got), 1)

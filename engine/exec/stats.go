@@ -82,7 +82,7 @@ func (s stats) Estimate(p query.Pred) uint64 {
 			n = fv.Exists().GetCardinality()
 		} else {
 			for _, v := range p.Values {
-				n += fv.Events.Ever([]string{v}).GetCardinality()
+				n += fv.Events.Count(v)
 			}
 		}
 		if p.Window != nil && p.Window.Kind == query.WindowLast {

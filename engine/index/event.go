@@ -329,12 +329,30 @@ func (v *EventsView) AtMostWithin(within *roaring.Bitmap, values []string, n int
 }
 
 // EverWithin is Ever restricted to the rows of within (nil: all).
+// Each all-time bitmap is cut down to within before the union, so no
+// copy of a whole all-time bitmap is made.
 func (v *EventsView) EverWithin(values []string, within *roaring.Bitmap) *roaring.Bitmap {
-	r := v.Ever(values)
-	if within != nil {
-		r.And(within)
+	switch {
+	case within == nil:
+		return v.Ever(values)
+	case len(values) == 0:
+		return roaring.And(v.exist, within)
 	}
-	return r
+	vals := v.pick(values)
+	parts := make([]*roaring.Bitmap, len(vals))
+	for i, ev := range vals {
+		parts[i] = roaring.And(ev.all, within)
+	}
+	return roaring.FastOr(parts...)
+}
+
+// Count returns how many profiles have an event of value on a kept day,
+// from the all-time bitmap's stored counts (no copy).
+func (v *EventsView) Count(value string) uint64 {
+	if id, ok := v.dict.ids[value]; ok {
+		return v.vals[id].all.GetCardinality()
+	}
+	return 0
 }
 
 // RowDays lists, for one profile, the days of each value it has events on
