@@ -40,20 +40,12 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opts := exec.Options{AnyValue: *anyValue, Segments: segs}
-	if *nowFlag != "" {
-		d, err := schema.ParseDay(*nowFlag)
-		if err != nil {
-			return fmt.Errorf("--now: %w", err)
-		}
-		opts.Now = &d
-	}
-	q, err := exec.Compile(ds.Snapshot(), text, opts)
+	now, err := parseNow(*nowFlag)
 	if err != nil {
-		var qe *query.Error
-		if errors.As(err, &qe) {
-			return fmt.Errorf("%w\n%s", err, pointAt(text, qe))
-		}
+		return err
+	}
+	q, err := compile(ds.Snapshot(), text, exec.Options{AnyValue: *anyValue, Segments: segs, Now: now})
+	if err != nil {
 		return err
 	}
 	if *explain {
@@ -72,6 +64,29 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "%d\n", n)
 	fmt.Fprintf(stderr, "counted in %s\n", time.Since(start).Round(time.Microsecond))
 	return nil
+}
+
+// compile compiles a query, pointing at the error in the text if it does
+// not compile.
+func compile(sn *engine.Snapshot, text string, opts exec.Options) (*exec.Query, error) {
+	q, err := exec.Compile(sn, text, opts)
+	var qe *query.Error
+	if errors.As(err, &qe) {
+		return nil, fmt.Errorf("%w\n%s", err, pointAt(text, qe))
+	}
+	return q, err
+}
+
+// parseNow reads the --now flag; empty means today.
+func parseNow(s string) (*schema.Day, error) {
+	if s == "" {
+		return nil, nil
+	}
+	d, err := schema.ParseDay(s)
+	if err != nil {
+		return nil, fmt.Errorf("--now: %w", err)
+	}
+	return &d, nil
 }
 
 // pointAt shows the query line an error refers to with a caret under

@@ -12,7 +12,6 @@ import (
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/exec"
 	"github.com/cohortdb/cohort/engine/schema"
-	"github.com/cohortdb/cohort/query"
 	"github.com/cohortdb/cohort/storage"
 )
 
@@ -75,17 +74,6 @@ func (f segmentFlags) parse(args []string, minArgs int) error {
 	return nil
 }
 
-func parseNow(s string) (*schema.Day, error) {
-	if s == "" {
-		return nil, nil
-	}
-	d, err := schema.ParseDay(s)
-	if err != nil {
-		return nil, fmt.Errorf("--now: %w", err)
-	}
-	return &d, nil
-}
-
 // segmentSave compiles the query against the recovered dataset (so a
 // typo is refused now, not when the segment is used) and stores it.
 func segmentSave(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -133,15 +121,10 @@ func segmentSave(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// countSegment compiles and counts a query, pointing at the error in the
-// text if it does not compile.
+// countSegment compiles and counts a query.
 func countSegment(ctx context.Context, sn *engine.Snapshot, text string, segs exec.Segments, now *schema.Day) (uint64, error) {
-	q, err := exec.Compile(sn, text, exec.Options{Segments: segs, Now: now})
+	q, err := compile(sn, text, exec.Options{Segments: segs, Now: now})
 	if err != nil {
-		var qe *query.Error
-		if errors.As(err, &qe) {
-			return 0, fmt.Errorf("%w\n%s", err, pointAt(text, qe))
-		}
 		return 0, err
 	}
 	return q.Count(ctx)
