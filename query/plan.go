@@ -475,8 +475,7 @@ func asRange(p Pred) (*PredBetween, bool) {
 func costClass(n *Node) int {
 	switch n.Op {
 	case NodeLeaf:
-		switch n.Leaf.(type) {
-		case *PredCompare, *PredBetween, *PredNumIn, *PredWindow, *PredEvent:
+		if Computed(n.Leaf) {
 			return 2
 		}
 		return 0
@@ -484,6 +483,19 @@ func costClass(n *Node) int {
 		return 0
 	}
 	return 1
+}
+
+// Computed reports whether a condition is computed from its index (a
+// range over bit slices, a window over day bitmaps) rather than read as a
+// bitmap the index already holds. Computed conditions run last in an AND,
+// inside the running result; the planner orders by it and the executor
+// pushes the running result into them.
+func Computed(p Pred) bool {
+	switch p.(type) {
+	case *PredCompare, *PredBetween, *PredNumIn, *PredWindow, *PredEvent:
+		return true
+	}
+	return false
 }
 
 // orderRule estimates every node and orders AND terms cheapest class

@@ -453,14 +453,7 @@ var indexOps = map[query.Op]index.Op{
 // intersection than on its own: ranges and events do, value bitmaps are
 // already there to be read.
 func pushable(n *query.Node) bool {
-	if n.Op != query.NodeLeaf || n.Shared {
-		return false
-	}
-	switch n.Leaf.(type) {
-	case *query.PredCompare, *query.PredBetween, *query.PredNumIn, *query.PredWindow, *query.PredEvent:
-		return true
-	}
-	return false
+	return n.Op == query.NodeLeaf && !n.Shared && query.Computed(n.Leaf)
 }
 
 // leaf answers one condition from its field's index. With within set (a
