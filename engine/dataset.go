@@ -350,3 +350,22 @@ func (d *Dataset) publishLocked() {
 	}
 	d.snap.Store(s)
 }
+
+// LookupRows returns the rows of the profiles with the given external ids
+// and how many ids the dataset does not hold. Rows never change once
+// assigned, so the result stays right for every later snapshot; a reader
+// of an older snapshot must cut it to that snapshot's rows. It takes the
+// writers' lock because the id dictionary's hash table is the writer's.
+func (d *Dataset) LookupRows(ids []string) (rows *roaring.Bitmap, missing int) {
+	rows = roaring.New()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ids {
+		if row, ok := d.ids.Lookup(id); ok {
+			rows.Add(row)
+		} else {
+			missing++
+		}
+	}
+	return rows, missing
+}

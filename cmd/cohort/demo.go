@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -11,29 +15,83 @@ import (
 	"github.com/cohortdb/cohort/bench"
 	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
-	"github.com/cohortdb/cohort/engine/exec"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/storage"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
-	profiles := fs.Int("profiles", 200_000, "number of generated profiles")
+	profiles := fs.Int("profiles", 1_000_000, "number of generated profiles")
 	seed := fs.Int64("seed", 1, "generator seed")
+	data := fs.String("data", "", "data directory to keep the demo in (default: a temporary directory, removed at exit); an existing demo there is reused")
+	once := fs.Bool("once", false, "exit after the example queries instead of serving until interrupted")
+	sf := addServeFlags(fs, "127.0.0.1:7070")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	dir := *data
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "cohort-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	st, err := openStore(dir, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e := engine.New(engine.Options{})
+	if _, err := st.Recover(ctx, e); err != nil {
+		return err
+	}
+	if _, err := e.Dataset("demo"); err != nil {
+		if err := loadDemo(ctx, st, e, *profiles, *seed, stdout); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "Reusing the demo dataset in %s\n", dir)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	return serveStore(ctx, st, e, sf, stderr, func(addr string) {
+		base := "http://" + addr
+		fmt.Fprintf(stdout, "\nServing the demo dataset at %s\n  console: %s/\n  data:    %s\n\nTry:\n", base, base, dir)
+		for _, ex := range curlExamples(base) {
+			fmt.Fprintf(stdout, "  %s\n", ex)
+		}
+		fmt.Fprintln(stdout)
+		if err := demoSegments(ctx, base, stdout); err != nil {
+			fmt.Fprintf(stderr, "demo queries: %v\n", err)
+		}
+		if *once {
+			stop()
+		} else {
+			fmt.Fprintln(stdout, "Serving until interrupted (Ctrl-C).")
+		}
+	})
+}
+
+// loadDemo generates the demo dataset in memory at full speed and makes
+// it durable with one checkpoint, which is quicker than logging every
+// generated record.
+func loadDemo(ctx context.Context, st *storage.Store, e *engine.Engine, profiles int, seed int64, stdout io.Writer) error {
 	s, err := schema.Parse(gen.SchemaJSON())
 	if err != nil {
 		return fmt.Errorf("demo schema: %w", err)
 	}
-	e := engine.New(engine.Options{})
+	if err := st.CreateDataset(ctx, "demo", s); err != nil {
+		return err
+	}
 	ds, err := e.Create("demo", s)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Generating and loading %d demo profiles (seed %d)…\n", *profiles, *seed)
+	fmt.Fprintf(stdout, "Generating and loading %d demo profiles (seed %d)…\n", profiles, seed)
 	start := time.Now()
-	res, err := bench.Load(ds, gen.Options{Profiles: *profiles, Seed: *seed, Now: time.Now()}, engine.LoadOptions{})
+	res, err := bench.Load(ds, gen.Options{Profiles: profiles, Seed: seed, Now: time.Now()}, engine.LoadOptions{})
 	if err != nil {
 		return err
 	}
@@ -41,16 +99,25 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(stdout, "Loaded %d profiles (%d records applied, %d rejected) in %s: %.0f records/s, heap %.1f MiB (%.0f B/profile)\n\n",
-		ds.Snapshot().Rows(), res.Applied, len(res.Errors), took.Round(time.Millisecond),
-		float64(res.Applied)/took.Seconds(), float64(ms.HeapAlloc)/(1<<20), float64(ms.HeapAlloc)/float64(max(1, ds.Snapshot().Rows())))
-	for i, ie := range res.Errors {
-		if i == 3 {
-			break
-		}
-		fmt.Fprintf(stdout, "  line %d: %v\n", ie.Index, ie.Err)
+	rows := ds.Snapshot().Rows()
+	fmt.Fprintf(stdout, "Loaded %d profiles (%d records) in %s: %.0f records/s, heap %.1f MiB (%.0f B/profile)\n",
+		rows, res.Applied, took.Round(time.Millisecond), float64(res.Applied)/took.Seconds(),
+		float64(ms.HeapAlloc)/(1<<20), float64(ms.HeapAlloc)/float64(max(1, rows)))
+	start = time.Now()
+	if err := st.Checkpoint(ctx, "demo", ds.Snapshot(), 0); err != nil {
+		return err
 	}
-	return demoSegments(ctx, ds.Snapshot(), stdout)
+	fmt.Fprintf(stdout, "Checkpointed to disk in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func curlExamples(base string) []string {
+	ds := base + "/v1/datasets/demo"
+	return []string{
+		fmt.Sprintf(`curl -s %s/count -H 'Content-Type: application/json' -d '{"q":"gender = '\''female'\'' AND city IN ('\''上海'\'', '\''杭州'\'')"}'`, ds),
+		fmt.Sprintf(`curl -s %s/explain -H 'Content-Type: application/json' -d '{"q":"purchase('\''milk_powder'\'') IN LAST 90 DAYS AND NOT lifecycle = '\''churned'\''"}'`, ds),
+		fmt.Sprintf(`curl -s %s/export -H 'Content-Type: application/json' -d '{"q":"is_vip","fields":["city","ltv"],"format":"csv"}' | head`, ds),
+	}
 }
 
 // demoQueries are the DESIGN's example segments, in the segment language.
@@ -66,27 +133,40 @@ var demoQueries = []string{
 	`registered_at IN LAST 365 DAYS AND ltv > 5000`,
 }
 
-// demoSegments counts the example segments and explains the first.
-func demoSegments(ctx context.Context, sn *engine.Snapshot, stdout io.Writer) error {
-	for i, text := range demoQueries {
-		q, err := exec.Compile(sn, text, exec.Options{})
-		if err != nil {
-			return fmt.Errorf("demo query %d: %w", i+1, err)
-		}
-		start := time.Now()
-		n, err := q.Count(ctx)
+// demoSegments counts the example segments through the API, as any
+// client would.
+func demoSegments(ctx context.Context, base string, stdout io.Writer) error {
+	client := &http.Client{Timeout: time.Minute}
+	for _, text := range demoQueries {
+		body, err := json.Marshal(map[string]string{"q": text})
 		if err != nil {
 			return err
 		}
-		took := time.Since(start)
-		fmt.Fprintf(stdout, "%s\n  → %d profiles (%s)\n\n", strings.Join(strings.Fields(text), " "), n, took.Round(time.Microsecond))
-		if i == 0 {
-			e, err := q.Explain(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "EXPLAIN of the first:\n%s\n", indent(e.Text()))
+		req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/datasets/demo/count", bytes.NewReader(body))
+		if err != nil {
+			return err
 		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Count  uint64 `json:"count"`
+			TookUS int64  `json:"took_us"`
+			Error  *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if out.Error != nil {
+			return fmt.Errorf("%s: %s", text, out.Error.Message)
+		}
+		fmt.Fprintf(stdout, "%s\n  → %d profiles (%d µs on the server)\n\n", strings.Join(strings.Fields(text), " "), out.Count, out.TookUS)
 	}
 	return nil
 }

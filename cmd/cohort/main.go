@@ -20,7 +20,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "load a generated demo dataset in memory and query it", runDemo},
+		{"demo", "generate a demo dataset, serve it over HTTP and query it", runDemo},
+		{"serve", "serve the HTTP API over a data directory", runServe},
 		{"gen", "write a deterministic synthetic dataset (schema + NDJSON)", runGen},
 		{"load", "load NDJSON or CSV files durably into a dataset of a data directory", runLoad},
 		{"query", "count (or explain) a segment query over a data directory", runQuery},
