@@ -45,6 +45,9 @@ type apiError struct {
 	status       int
 	code, msg    string
 	line, column int
+	// applied and rejected report what an ingest that failed part-way
+	// did before it stopped (those applied lines are durable).
+	applied, rejected *int
 }
 
 func (e *apiError) Error() string { return e.msg }

@@ -50,10 +50,9 @@ func (s *Server) export(r *request) error {
 	switch encoding {
 	case "", "none":
 		encoding = ""
-	case "gzip":
-		ext += ".gz"
-	case "zstd":
-		ext += ".zst"
+	case "gzip", "zstd":
+		// Content-Encoding: clients that decode it (browsers, curl
+		// --compressed) save plain CSV/NDJSON, so the name says that.
 	default:
 		return errorf(http.StatusBadRequest, codeBadRequest, `"compression" must be none, gzip or zstd, not %q`, b.Compression)
 	}

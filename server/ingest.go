@@ -151,8 +151,11 @@ func (s *Server) ingest(r *request) error {
 		} else {
 			tl = classify(failure)
 		}
-		tl.msg += fmt.Sprintf(" (lines applied before this: %d, rejected: %d; applied lines are durable)", rep.Applied, rep.Rejected)
-		return tl
+		// A copy: classify may return a shared error value.
+		out := *tl
+		out.msg += " (the lines counted as applied before this are durable)"
+		out.applied, out.rejected = &rep.Applied, &rep.Rejected
+		return &out
 	}
 	return r.reply(http.StatusOK, rep)
 }

@@ -36,24 +36,54 @@ func (r *request) compile(p queryParams) (*exec.Query, *engine.Snapshot, error) 
 }
 
 func (r *request) compileOn(ds *engine.Dataset, sn *engine.Snapshot, p queryParams) (*exec.Query, error) {
-	return r.compileOnWith(ds, sn, p, r.s.segs.resolver(r.ctx, r.s.store, ds, sn, nil))
+	return r.compileOnWith(ds, sn, p, nil)
 }
 
-// compileOnWith compiles with segs resolving SEGMENT('name') (it reads
-// the store only when the query names a segment).
+// compileOnWith compiles with segs resolving SEGMENT('name'); nil means
+// the dataset's saved segments, and allows the query cache.
 func (r *request) compileOnWith(ds *engine.Dataset, sn *engine.Snapshot, p queryParams, segs exec.Segments) (*exec.Query, error) {
 	if strings.TrimSpace(p.Q) == "" {
 		return nil, errorf(http.StatusBadRequest, codeInvalidQuery, `"q" is required: the segment query, e.g. "city = '上海'" (ALL selects every profile)`)
 	}
-	opts := exec.Options{Limits: r.s.cfg.Limits, AnyValue: p.AnyValue, Segments: segs}
-	if p.Now != "" {
-		d, err := schema.ParseDayOrTime(p.Now, sn.Schema().Location())
-		if err != nil {
-			return nil, errorf(http.StatusBadRequest, codeBadRequest, `"now" must be a date YYYY-MM-DD or an RFC 3339 time: %v`, err)
-		}
-		opts.Now = &d
+	now, err := parseNow(sn, p.Now)
+	if err != nil {
+		return nil, err
 	}
-	return exec.Compile(sn, p.Q, opts)
+	key := queryKey{dataset: ds.Name(), text: p.Q, now: now, anyValue: p.AnyValue}
+	cacheable := segs == nil
+	if cacheable {
+		if q := r.s.queries.get(key, sn); q != nil {
+			return q, nil
+		}
+		// The resolver reads the store only if the query names a segment.
+		segs = r.s.segs.resolver(r.ctx, r.s.store, ds, sn, nil)
+	}
+	q, err := exec.Compile(sn, p.Q, exec.Options{Limits: r.s.cfg.Limits, AnyValue: p.AnyValue, Segments: segs, Now: &now})
+	if err != nil {
+		return nil, err
+	}
+	if cacheable {
+		r.s.queries.put(key, q)
+	}
+	return q, nil
+}
+
+// parseNow reads a request's "now": a date, or an RFC 3339 time read in
+// the dataset's time zone; "" is today there.
+func parseNow(sn *engine.Snapshot, text string) (schema.Day, error) {
+	if text == "" {
+		return sn.Today(), nil
+	}
+	d, err := schema.ParseDayOrTime(text, sn.Schema().Location())
+	if err != nil {
+		return 0, errorf(http.StatusBadRequest, codeBadRequest, `"now" must be a date YYYY-MM-DD or an RFC 3339 time: %v`, err)
+	}
+	return d, nil
+}
+
+func checkNow(sn *engine.Snapshot, text string) error {
+	_, err := parseNow(sn, text)
+	return err
 }
 
 func (s *Server) count(r *request) error {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -154,17 +155,23 @@ func (s *Server) putSegment(r *request) error {
 	}
 	sn := ds.Snapshot()
 	g := storage.Segment{Name: name, Query: b.Q, Members: b.Members, Description: b.Description, Created: time.Now().UTC()}
+	if err := g.Validate(); err != nil {
+		return errorf(http.StatusBadRequest, codeInvalidSegment, "%v", err)
+	}
+	if err := checkNow(sn, b.Now); err != nil {
+		return err
+	}
 	info, err := s.segmentInfo(r, ds, sn, g, queryParams{Q: b.Q, Now: b.Now}, &g)
 	if err != nil {
 		return err // a query that does not compile is not stored
 	}
 	_, getErr := s.store.Segment(r.dataset, name)
 	if err := s.store.PutSegment(r.ctx, r.dataset, g); err != nil {
-		return errorf(http.StatusBadRequest, codeInvalidSegment, "%v", err)
+		return err
 	}
 	s.segs.forgetOne(r.dataset, name)
 	status := http.StatusOK
-	if getErr != nil {
+	if errors.Is(getErr, storage.ErrSegmentNotFound) {
 		status = http.StatusCreated
 	}
 	return r.reply(status, info)
@@ -213,6 +220,9 @@ func (s *Server) getSegment(r *request) error {
 		return err
 	}
 	now := string(r.c.QueryArgs().Peek("now"))
+	if err := checkNow(ds.Snapshot(), now); err != nil {
+		return err
+	}
 	info, err := s.segmentInfo(r, ds, ds.Snapshot(), g, queryParams{Now: now}, nil)
 	if err != nil {
 		return err
@@ -231,6 +241,9 @@ func (s *Server) listSegments(r *request) error {
 	}
 	sn := ds.Snapshot()
 	now := string(r.c.QueryArgs().Peek("now"))
+	if err := checkNow(sn, now); err != nil {
+		return err
+	}
 	out := []segmentInfo{}
 	for _, g := range list {
 		info, err := s.segmentInfo(r, ds, sn, g, queryParams{Now: now}, nil)

@@ -94,6 +94,7 @@ type Server struct {
 	metrics *metrics
 	heavy   chan struct{}
 	segs    *segmentCache
+	queries *queryCache
 
 	http     *fasthttp.Server
 	base     context.Context // cancelled when a shutdown gives up waiting
@@ -124,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger,
 		heavy:   make(chan struct{}, cfg.MaxHeavy),
 		segs:    newSegmentCache(),
+		queries: newQueryCache(),
 		base:    base,
 		cancel:  cancel,
 		ridBase: hex.EncodeToString(rid[:]),
@@ -319,8 +321,9 @@ func (s *Server) authorize(r *request) error {
 	return nil
 }
 
-// checkContentType refuses a body of the wrong type (an empty body with
-// no type is left to the handler, which says what it needs).
+// checkContentType refuses a body of another type, or of none: a JSON
+// body sent as a form (curl -d without -H) would otherwise be read by
+// guesswork.
 func checkContentType(c *fasthttp.RequestCtx, want string) error {
 	ct := string(c.Request.Header.ContentType())
 	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
@@ -486,8 +489,10 @@ func (r *request) fail(err error) {
 		Column  int    `json:"column,omitempty"`
 	}
 	b, _ := json.Marshal(struct {
-		Error body `json:"error"`
-	}{body{ae.code, ae.msg, ae.line, ae.column}})
+		Error    body `json:"error"`
+		Applied  *int `json:"applied,omitempty"`
+		Rejected *int `json:"rejected,omitempty"`
+	}{body{ae.code, ae.msg, ae.line, ae.column}, ae.applied, ae.rejected})
 	r.writeJSON(ae.status, b)
 }
 

@@ -31,7 +31,9 @@ var ErrSegmentNotFound = errors.New("segment not found")
 // quotes, no spaces, no path separators.
 var segmentName = regexp.MustCompile(`^[\p{L}\p{N}_.-]{1,128}$`)
 
-func (g *Segment) validate() error {
+// Validate checks the segment's name and that it has exactly one of a
+// query and a member list, as PutSegment will.
+func (g *Segment) Validate() error {
 	if !segmentName.MatchString(g.Name) {
 		return fmt.Errorf("segment name %q must be 1–128 letters, digits, _, . and -", g.Name)
 	}
@@ -44,7 +46,7 @@ func (g *Segment) validate() error {
 // PutSegment saves (or replaces) a segment of a dataset. A zero Created
 // is set to now.
 func (s *Store) PutSegment(ctx context.Context, dataset string, g Segment) error {
-	if err := g.validate(); err != nil {
+	if err := g.Validate(); err != nil {
 		return err
 	}
 	if g.Created.IsZero() {

@@ -164,7 +164,7 @@ func (s segments) Segment(name string) (exec.Saved, bool) { v, ok := s[name]; re
 // over random data and compares the executor's count and bitmap with
 // the reference model's row-by-row answer.
 func TestDifferentialAgainstReference(t *testing.T) {
-	queries, nonEmpty := 0, 0
+	queries, nonEmpty, rebound := 0, 0, 0
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 77))
@@ -180,6 +180,10 @@ func TestDifferentialAgainstReference(t *testing.T) {
 			model := reference.New(s)
 			today := schema.DayOf(now, s.Location())
 			lines := &testgen.Lines{R: r, Today: func() schema.Day { return today }}
+			// prev holds queries compiled on an earlier snapshot: rebound
+			// to the current one, they must count what the reference
+			// does now.
+			var prev []*exec.Query
 			for round := range 25 {
 				var ups []record.Update
 				for range 20 + r.IntN(60) {
@@ -217,6 +221,27 @@ func TestDifferentialAgainstReference(t *testing.T) {
 						refq.Segments[name] = reference.SavedSegment{Query: c}
 					}
 				}
+				for _, old := range prev {
+					q, ok := old.Rebind(sn)
+					if !ok {
+						continue
+					}
+					rebound++
+					ref := *refq
+					ref.Now = q.Now()
+					want, err := ref.Rows(q.Checked)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := q.Bitmap(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if gotRows := got.ToArray(); !slices.Equal(gotRows, want) && len(gotRows)+len(want) > 0 {
+						t.Fatalf("rebound %s\nplan:\n%sengine %d rows %v\nreference %d rows %v", q.Text, q.Plan, len(gotRows), head(gotRows), len(want), head(want))
+					}
+				}
+				prev = prev[:0]
 				g := &queryGen{r: r, today: qnow, unknown: opts.AnyValue}
 				for range 30 {
 					text := g.expr(3)
@@ -230,6 +255,9 @@ func TestDifferentialAgainstReference(t *testing.T) {
 						continue
 					}
 					queries++
+					if len(prev) < 10 {
+						prev = append(prev, q.Detached())
+					}
 					want, err := refq.Rows(q.Checked)
 					if err != nil {
 						t.Fatal(err)
@@ -255,6 +283,9 @@ func TestDifferentialAgainstReference(t *testing.T) {
 				}
 			}
 		})
+	}
+	if rebound < 500 {
+		t.Fatalf("only %d rebound queries compared", rebound)
 	}
 	if queries < 3000 || nonEmpty < queries/4 {
 		t.Fatalf("only %d queries compared, %d with a non-trivial answer", queries, nonEmpty)

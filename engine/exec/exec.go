@@ -50,6 +50,10 @@ type Query struct {
 	Plan    *query.Plan
 	sn      *engine.Snapshot
 	now     schema.Day
+	// schema and dataset identify what the plan was checked against, so
+	// Rebind can tell whether it still applies.
+	schema  *schema.Schema
+	dataset string
 	// segments holds the compiled saved segments this query uses,
 	// transitively, by name.
 	segments map[string]*compiledSegment
@@ -83,7 +87,7 @@ func compile(sn *engine.Snapshot, text string, opts Options, now schema.Day, seg
 	if err != nil {
 		return nil, err
 	}
-	q := &Query{Text: text, Checked: checked, sn: sn, now: now, segments: segs}
+	q := &Query{Text: text, Checked: checked, sn: sn, schema: sn.Schema(), dataset: sn.Dataset(), now: now, segments: segs}
 	if err := q.resolveSegments(checked.Root, opts, path); err != nil {
 		return nil, err
 	}
@@ -638,3 +642,28 @@ func (q *Query) WithPlan(plan *query.Plan) *Query {
 
 // Rows is the number of profiles in the snapshot the query is bound to.
 func (q *Query) Rows() uint32 { return q.sn.Rows() }
+
+// Rebind returns q bound to sn, a later snapshot of the same dataset,
+// without parsing, checking or planning again, or false when that would
+// not be the same query: the schema changed, or q uses saved segments
+// (which may have changed since). A plan's correctness never depends on
+// the data (estimates only order the work, and a value the check
+// accepted stays known), so the rebound query counts exactly what
+// compiling it afresh would; only its EXPLAIN estimates may be stale.
+func (q *Query) Rebind(sn *engine.Snapshot) (*Query, bool) {
+	if sn.Schema() != q.schema || sn.Dataset() != q.dataset || len(q.segments) > 0 {
+		return nil, false
+	}
+	c := *q
+	c.sn = sn
+	return &c, true
+}
+
+// Detached returns q without its snapshot, for keeping in a cache of
+// compiled queries without keeping the snapshot's bitmaps alive; only
+// Rebind may be called on it.
+func (q *Query) Detached() *Query {
+	c := *q
+	c.sn = nil
+	return &c
+}
