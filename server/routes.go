@@ -12,6 +12,8 @@ func (s *Server) routes() []*route {
 		{method: "GET", pattern: "/v1/openapi.json", handle: s.openAPI},
 		{method: "GET", pattern: "/debug/pprof/*", scope: auth.Admin, handle: s.pprof},
 
+		{method: "GET", pattern: "/v1/backup", scope: auth.Admin, heavy: true, handle: s.backup},
+
 		{method: "GET", pattern: "/v1/datasets", scope: auth.Read, handle: s.listDatasets},
 		{method: "PUT", pattern: "/v1/datasets/{ds}", scope: auth.Admin, body: bodyJSON, handle: s.createDataset},
 		{method: "GET", pattern: "/v1/datasets/{ds}", scope: auth.Read, handle: s.describeDataset},

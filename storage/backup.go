@@ -357,3 +357,22 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// VerifyBackup reads a whole backup from r and checks its header, every
+// chunk's checksum and the end marker, without loading it anywhere. A
+// backup received over the network is verified this way before it is
+// kept.
+func VerifyBackup(ctx context.Context, r io.Reader) error {
+	if err := readBackupHeader(r); err != nil {
+		return err
+	}
+	cr := &chunkReader{ctx: ctx, r: r, chunk: make([]byte, backupChunk)}
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return err
+	}
+	var extra [1]byte
+	if n, _ := io.ReadFull(r, extra[:]); n > 0 {
+		return fmt.Errorf("%w: data after the end marker", ErrBadBackup)
+	}
+	return nil
+}

@@ -337,3 +337,26 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	t.Logf("the backup holds %d of %d batches", n, batches)
 }
+
+func TestVerifyBackup(t *testing.T) {
+	src := backupFixture(t)
+	data, _ := backupOf(t, src)
+	ctx := context.Background()
+	if err := VerifyBackup(ctx, bytes.NewReader(data)); err != nil {
+		t.Fatalf("a good backup: %v", err)
+	}
+	damaged := bytes.Clone(data)
+	damaged[len(damaged)/2] ^= 0x40
+	for name, b := range map[string][]byte{
+		"truncated":    data[:len(data)-5],
+		"cut in half":  data[:len(data)/2],
+		"header only":  data[:12],
+		"damaged":      damaged,
+		"extra bytes":  append(bytes.Clone(data), 'x'),
+		"not a backup": []byte("hello"),
+	} {
+		if err := VerifyBackup(ctx, bytes.NewReader(b)); !errors.Is(err, ErrBadBackup) {
+			t.Errorf("%s: %v, want ErrBadBackup", name, err)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,16 +19,19 @@ const backupUsage = `Usage: cohort backup --data DIR --out FILE
 
 Writes a consistent snapshot of the data directory DIR (every dataset, its
 log, checkpoint and saved segments) to FILE, atomically: FILE appears only
-once the backup is complete and synced. Only one process may open a data
-directory, so this refuses ("in use by another cohort process") while a
-'cohort load' or anything else has DIR open; stop it first. (Backing up a
-running server will go through the server.)`
+once the backup is complete and synced. While 'cohort serve' has DIR open,
+the backup is taken online through the server (GET /v1/backup; the server
+writes its address into DIR/serve.url), with the key from --key or
+$COHORT_KEY if the server has keys; what arrives is verified (checksums,
+end marker) before it is kept. Any other process holding DIR ('cohort
+load') must be stopped first.`
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backup", stderr)
 	data := fs.String("data", "", "data directory, a Cohort store (required)")
 	out := fs.String("out", "", "backup file to write; replaced atomically if it exists (required)")
 	verbose := fs.Bool("verbose", false, "show Badger's log")
+	key := fs.String("key", os.Getenv("COHORT_KEY"), "API key (admin scope) for an online backup through a running server (default $COHORT_KEY)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, backupUsage)
 		fs.PrintDefaults()
@@ -44,6 +49,11 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%s is not a Cohort store", *data)
 	}
 	st, err := openStore(*data, *verbose, stderr)
+	if errors.Is(err, storage.ErrInUse) {
+		if url, ok := servingURL(*data); ok {
+			return onlineBackup(ctx, url, *key, *out, stdout)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -59,6 +69,72 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s: %s, %s\n", *data, *out, byteSize(info.Bytes), datasetList(info.Datasets))
 	return nil
+}
+
+// serveURLFile is where 'cohort serve' leaves its address in the data
+// directory, for commands that must go through it while it holds the
+// directory.
+const serveURLFile = "serve.url"
+
+func servingURL(dir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, serveURLFile))
+	if err != nil {
+		return "", false
+	}
+	url := strings.TrimSpace(string(b))
+	return url, url != ""
+}
+
+// onlineBackup fetches a backup from a running server, verifying it as
+// it is written, and keeps it only if it is complete.
+func onlineBackup(ctx context.Context, base, key, out string, stdout io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/backup", nil)
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("the data directory is in use by a server at %s, which cannot be reached: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+			return fmt.Errorf("online backup through %s: %s (HTTP %d)", base, e.Error.Message, resp.StatusCode)
+		}
+		return fmt.Errorf("online backup through %s: HTTP %d", base, resp.StatusCode)
+	}
+	var n int64
+	err = writeAtomically(out, func(w io.Writer) error {
+		cw := &countWriter{w: w}
+		if err := storage.VerifyBackup(ctx, io.TeeReader(resp.Body, cw)); err != nil {
+			return fmt.Errorf("online backup through %s: %w", base, err)
+		}
+		n = cw.n
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up the running server at %s to %s: %s (online, verified)\n", base, out, byteSize(n))
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // writeAtomically writes path through a temporary file next to it, synced

@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/cohortdb/cohort/engine"
@@ -104,6 +107,12 @@ func serveStore(ctx context.Context, st *storage.Store, e *engine.Engine, sf ser
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// Leave the address where 'cohort backup --data DIR' looks for it.
+	urlFile := filepath.Join(st.Dir(), serveURLFile)
+	if err := os.WriteFile(urlFile, []byte(localURL(ln.Addr())+"\n"), 0o644); err != nil {
+		fmt.Fprintf(stderr, "cannot write %s (online backup from the CLI will not find the server): %v\n", urlFile, err)
+	}
+	defer os.Remove(urlFile)
 	ready(ln.Addr().String())
 
 	var tick <-chan time.Time
@@ -133,6 +142,20 @@ func serveStore(ctx context.Context, st *storage.Store, e *engine.Engine, sf ser
 			return nil
 		}
 	}
+}
+
+// localURL is how a process on this machine reaches addr: a wildcard
+// listen address becomes loopback.
+func localURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 // newLogger logs JSON for machines and text for people.
