@@ -41,6 +41,12 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	if !ok {
 		return fmt.Errorf("cannot checkpoint %s: %w", dataset, engine.ErrNotFound)
 	}
+	// A checkpoint writes a copy of the whole dataset before it frees the
+	// log it covers: refuse it, rather than fill the disk, when that copy
+	// would not leave the reserve.
+	if err := s.checkSpace(); err != nil {
+		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
+	}
 	body, err := sn.Schema().MarshalIndent()
 	if err != nil {
 		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)

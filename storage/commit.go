@@ -212,6 +212,12 @@ func (s *Store) commitPrefix(group []*request) int {
 		}
 		return len(group)
 	}
+	if err := s.checkSpace(); err != nil {
+		for _, r := range group {
+			r.finish(err)
+		}
+		return len(group)
+	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	st := &stager{txn: txn, cat: s.catalog().clone(), touched: map[string]bool{}}

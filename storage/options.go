@@ -25,6 +25,15 @@ type Options struct {
 	// Writes that arrive while a group is being synced always join the
 	// next group, so the window matters only for lightly loaded stores.
 	CommitWindow time.Duration
+	// MinFreeBytes is the free space the data directory's file system must
+	// keep: below it, writes and checkpoints are refused with ErrDiskFull
+	// before anything is written, and accepted again once space returns.
+	// 0 means two value-log files, four memtables and 64 MiB (room for
+	// Badger to finish the files it has begun and to flush and compact);
+	// negative turns the guard off. Badger writes through memory maps, so
+	// running out of space inside a write is a SIGBUS, not an error: the
+	// guard is what turns a full disk into a clear refusal.
+	MinFreeBytes int64
 	// Log receives Badger's warnings and errors (and, with Verbose, its
 	// informational messages); nil discards them.
 	Log     io.Writer
@@ -44,6 +53,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ValueLogFileSize <= 0 {
 		o.ValueLogFileSize = defaultValueLogFile
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = 2*o.ValueLogFileSize + 4*o.MemTableSize + 64<<20
 	}
 	if o.CommitWindow == 0 {
 		o.CommitWindow = defaultCommitWindow
