@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -15,7 +16,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/cohortdb/cohort/bench/gen"
+	"github.com/cohortdb/cohort/engine/record"
+	"github.com/cohortdb/cohort/engine/schema"
 	"github.com/cohortdb/cohort/server"
+	"github.com/cohortdb/cohort/storage"
 )
 
 // TestAPI runs every route's happy path against one server holding a
@@ -54,9 +58,17 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("pprof", func(t *testing.T) {
+		for _, p := range []string{"/debug/pprof", "/debug/pprof/goroutine?debug=1"} {
+			r := e.send(t, req{method: "GET", path: p})
+			if r.status != 200 || !bytes.Contains(r.body, []byte("goroutine")) {
+				t.Errorf("GET %s: %d %s", p, r.status, trim(r.body))
+			}
+		}
+		// The index at /debug/pprof/ (fasthttp's pprofhandler alone answers
+		// 404 with an empty body for paths ending in /).
 		r := e.send(t, req{method: "GET", path: "/debug/pprof/"})
 		if r.status != 200 || !bytes.Contains(r.body, []byte("goroutine")) {
-			t.Fatalf("pprof index: %d %s", r.status, trim(r.body))
+			t.Errorf("GET /debug/pprof/ (the pprof index): %d %q", r.status, trim(r.body))
 		}
 	})
 
@@ -102,6 +114,66 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("describe-fields", func(t *testing.T) {
+		var d struct {
+			Fields []struct {
+				Name     string          `json:"name"`
+				Profiles int             `json:"profiles"`
+				Distinct int             `json:"distinct"`
+				Lowest   json.RawMessage `json:"lowest"`
+				Highest  json.RawMessage `json:"highest"`
+				True     *int            `json:"true"`
+			} `json:"fields"`
+		}
+		e.call(t, "GET", ds("shop")+"?top=0", "", nil).decode(t, 200, &d)
+		byName := map[string]int{}
+		for i, f := range d.Fields {
+			byName[f.Name] = i
+			q := f.Name + " IS NOT NULL"
+			if s.sc.Fields[i].Type == schema.Event {
+				q = f.Name + "()"
+			}
+			if want := len(e.expectIDs(t, s, q, "")); f.Profiles != want {
+				t.Errorf("%s: %d profiles, reference %d", f.Name, f.Profiles, want)
+			}
+		}
+		minMax := func(field string) (lo, hi int64) {
+			fi, _ := s.sc.Index(field)
+			first := true
+			for _, p := range s.model.Profiles {
+				if v, ok := p.Nums[fi]; ok {
+					if first || v < lo {
+						lo = v
+					}
+					if first || v > hi {
+						hi = v
+					}
+					first = false
+				}
+			}
+			return lo, hi
+		}
+		lo, hi := minMax("age")
+		if f := d.Fields[byName["age"]]; string(f.Lowest) != strconv.FormatInt(lo, 10) || string(f.Highest) != strconv.FormatInt(hi, 10) {
+			t.Errorf("age: %s..%s, reference %d..%d", f.Lowest, f.Highest, lo, hi)
+		}
+		lo, hi = minMax("ltv")
+		if f := d.Fields[byName["ltv"]]; string(f.Lowest) != record.FormatDecimal(lo, 2) || string(f.Highest) != record.FormatDecimal(hi, 2) {
+			t.Errorf("ltv: %s..%s, reference %d..%d", f.Lowest, f.Highest, lo, hi)
+		}
+		lo, hi = minMax("registered_at")
+		if f := d.Fields[byName["registered_at"]]; string(f.Lowest) != strconv.Quote(schema.FormatDay(schema.Day(lo))) || string(f.Highest) != strconv.Quote(schema.FormatDay(schema.Day(hi))) {
+			t.Errorf("registered_at: %s..%s", f.Lowest, f.Highest)
+		}
+		if f := d.Fields[byName["is_vip"]]; f.True == nil || *f.True != len(e.expectIDs(t, s, "is_vip", "")) {
+			t.Errorf("is_vip true: %v", f.True)
+		}
+		if f := d.Fields[byName["city"]]; f.Distinct != len(gen.Values("city")) && f.Distinct == 0 {
+			t.Errorf("city distinct %d", f.Distinct)
+		}
+		wantError(t, e.call(t, "GET", ds("shop")+"?top=1001", "", nil), 400, "bad_request")
+	})
+
 	t.Run("create-describe-drop", func(t *testing.T) {
 		r := e.call(t, "PUT", ds("tmp"), "", `{"fields":[{"name":"color","type":"tag"}]}`)
 		m := r.obj(t, 201)
@@ -125,11 +197,34 @@ func TestAPI(t *testing.T) {
 		if n := e.count(t, "tmp", "", "size = 3 AND color = 'red'"); n != 1 {
 			t.Fatalf("count on new field: %d", n)
 		}
+		e.call(t, "PUT", ds("tmp")+"/segments/red", "", `{"q":"color = 'red'"}`).obj(t, 201)
 		m = e.call(t, "DELETE", ds("tmp"), "", nil).obj(t, 200)
 		if m["dropped"] != "tmp" {
 			t.Fatalf("drop: %v", m)
 		}
 		wantError(t, e.call(t, "GET", ds("tmp"), "", nil), 404, "dataset_not_found")
+		wantError(t, e.call(t, "DELETE", ds("tmp"), "", nil), 404, "dataset_not_found")
+		// a new dataset of the same name starts empty, without the old segments
+		e.call(t, "PUT", ds("tmp"), "", `{"fields":[{"name":"color","type":"tag"}]}`).obj(t, 201)
+		var list struct{ Segments []any }
+		e.call(t, "GET", ds("tmp")+"/segments", "", nil).decode(t, 200, &list)
+		if len(list.Segments) != 0 || e.count(t, "tmp", "", "ALL") != 0 {
+			t.Fatalf("recreated dataset holds old data: %+v", list)
+		}
+		// Compiled queries are cached: a new schema under the same name
+		// must not reuse the old dataset's compiled query.
+		e.ingest(t, "tmp", "", []byte(`{"id":"b","set":{"color":"red"}}`+"\n"))
+		if n := e.count(t, "tmp", "", "color = 'red'"); n != 1 {
+			t.Fatalf("count %d", n)
+		}
+		e.call(t, "DELETE", ds("tmp"), "", nil).obj(t, 200)
+		e.call(t, "PUT", ds("tmp"), "", `{"fields":[{"name":"color","type":"set"}]}`).obj(t, 201)
+		wantError(t, e.call(t, "POST", ds("tmp")+"/count", "", `{"q":"color = 'red'"}`), 400, "invalid_query")
+		e.ingest(t, "tmp", "", []byte(`{"id":"c","add":{"color":["red"]}}`+"\n"+`{"id":"d","add":{"color":["blue"]}}`+"\n"))
+		if n := e.count(t, "tmp", "", "color HAS 'red' OR color HAS 'blue'"); n != 2 {
+			t.Fatalf("count %d", n)
+		}
+		e.call(t, "DELETE", ds("tmp"), "", nil).obj(t, 200)
 	})
 
 	t.Run("count", func(t *testing.T) {
@@ -366,11 +461,17 @@ func TestAPI(t *testing.T) {
 		if m["kind"] != "dynamic" || m["q"] != dq || m["count"] != float64(want) || m["description"] != "top tiers" || m["name"] != "vip" {
 			t.Fatalf("put dynamic: %v", m)
 		}
+		if n := e.count(t, "shop", "", "SEGMENT('vip')"); n != uint64(want) {
+			t.Fatalf("SEGMENT('vip') = %d, want %d", n, want)
+		}
 		dq = "member_level = 'L4'"
 		m = e.call(t, "PUT", path+"vip", "", map[string]any{"q": dq}).obj(t, 200)
 		want = len(e.expectIDs(t, s, dq, ""))
 		if m["count"] != float64(want) {
 			t.Fatalf("replace: %v", m)
+		}
+		if n := e.count(t, "shop", "", "SEGMENT('vip')"); n != uint64(want) {
+			t.Fatalf("SEGMENT('vip') after replacing it = %d, want %d", n, want)
 		}
 		m = e.call(t, "GET", path+"vip", "", nil).obj(t, 200)
 		if m["q"] != dq || m["count"] != float64(want) || m["kind"] != "dynamic" {
@@ -500,7 +601,7 @@ func TestDurability(t *testing.T) {
 	e.ingest(t, "shop", "", []byte(`{"id":"late","set":{"city":"上海","age":33}}`+"\n"))
 	e.call(t, "PUT", ds("shop")+"/segments/vip", "", map[string]any{"q": "member_level = 'L4'"}).obj(t, 201)
 	e.call(t, "PUT", ds("shop")+"/segments/picked", "", map[string]any{"members": []string{"late", "u000000001"}}).obj(t, 201)
-	e.call(t, "POST", ds("shop")+"/fields", "", `{"name":"score","type":"int"}`).obj(t, 200)
+	e.call(t, "POST", ds("shop")+"/fields", "", `{"name":"score","type":"int","min":0,"max":10}`).obj(t, 200)
 	e.ingest(t, "shop", "", []byte(`{"id":"late","set":{"score":5}}`+"\n"))
 	queries := []string{"ALL", "city = '上海' AND age BETWEEN 30 AND 40", "purchase() IN LAST 30 DAYS", "SEGMENT('vip')", "SEGMENT('picked')", "score = 5"}
 	before := map[string]uint64{}
@@ -525,5 +626,133 @@ func TestDurability(t *testing.T) {
 	e2.call(t, "GET", ds("shop")+"/segments", "", nil).decode(t, 200, &list)
 	if len(list.Segments) != 2 {
 		t.Fatalf("segments after restart: %+v", list)
+	}
+}
+
+// TestBackup: GET /v1/backup streams a backup that restores into a store
+// holding the same data.
+func TestBackup(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	e.loadShop(t, "shop", "", 300)
+	e.call(t, "PUT", ds("shop")+"/segments/vip", "", `{"q":"member_level = 'L4'"}`).obj(t, 201)
+	want := e.count(t, "shop", "", "SEGMENT('vip') OR city = '上海'")
+	r := e.send(t, req{method: "GET", path: "/v1/backup"})
+	if r.status != 200 || r.header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("backup: %d %q %s", r.status, r.header.Get("Content-Type"), trim(r.body))
+	}
+	if len(e.logs.records(t, "backup")) != 1 {
+		t.Fatal("no backup log line")
+	}
+	dir := t.TempDir() + "/restored"
+	if err := storage.Restore(context.Background(), dir, bytes.NewReader(r.body), storage.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// a backup cut short does not restore
+	if err := storage.Restore(context.Background(), t.TempDir()+"/cut", bytes.NewReader(r.body[:len(r.body)-10]), storage.Options{}); err == nil {
+		t.Fatal("a truncated backup restored")
+	}
+	e2 := startEnv(t, dir, server.Config{})
+	if n := e2.count(t, "shop", "", "SEGMENT('vip') OR city = '上海'"); n != want {
+		t.Fatalf("restored count %d, want %d", n, want)
+	}
+	if n := e2.count(t, "shop", "", "ALL"); n != 300 {
+		t.Fatalf("restored ALL %d", n)
+	}
+}
+
+// TestQueryCacheSeesNewValues: a query compiled (and cached) while a
+// value was unknown must count profiles that gain the value later.
+func TestQueryCacheSeesNewValues(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	e.createDataset(t, "shop", "", []byte(`{"fields":[{"name":"city","type":"tag"},{"name":"tags","type":"set"},{"name":"buy","type":"event","retention_days":30}]}`))
+	e.ingest(t, "shop", "", []byte(`{"id":"a","set":{"city":"上海"},"add":{"tags":["x"]}}`+"\n"))
+	queries := []string{
+		"city = 'Nowhere'",
+		"city IN ('Nowhere', 'Elsewhere')",
+		"tags HAS 'new'",
+		"tags HAS ANY ('new', 'x')",
+		"buy('milk')",
+		"NOT city = 'Nowhere'",
+		"city != 'Nowhere'",
+	}
+	before := map[string]uint64{}
+	for _, q := range queries {
+		before[q] = e.countBody(t, "shop", "", map[string]any{"q": q, "any_value": true})
+		e.countBody(t, "shop", "", map[string]any{"q": q, "any_value": true}) // served from the cache
+	}
+	e.ingest(t, "shop", "", []byte(`{"id":"b","set":{"city":"Nowhere"},"add":{"tags":["new"]},"events":[{"field":"buy","value":"milk","time":"2026-11-20"}]}`+"\n"))
+	want := map[string]uint64{
+		"city = 'Nowhere'":                 1,
+		"city IN ('Nowhere', 'Elsewhere')": 1,
+		"tags HAS 'new'":                   1,
+		"tags HAS ANY ('new', 'x')":        2,
+		"buy('milk')":                      1,
+		"NOT city = 'Nowhere'":             1,
+		"city != 'Nowhere'":                1,
+	}
+	for _, q := range queries {
+		got := e.countBody(t, "shop", "", map[string]any{"q": q, "any_value": true})
+		if got != want[q] {
+			t.Errorf("%s (any_value): %d after the value arrived (was %d), want %d", q, got, before[q], want[q])
+		}
+		if strings.Contains(q, "Elsewhere") {
+			continue // still unknown: refused without any_value
+		}
+		if got2 := e.count(t, "shop", "", q); got2 != want[q] {
+			t.Errorf("%s: %d, want %d", q, got2, want[q])
+		}
+	}
+}
+
+// TestCursorAcrossIngest: a cursor stays valid while ingest goes on; the
+// walk sees every profile that was there at the start exactly once, and
+// the ones added behind the cursor too.
+func TestCursorAcrossIngest(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	e.createDataset(t, "shop", "", []byte(`{"fields":[{"name":"n","type":"int","min":0,"max":1000}]}`))
+	var body strings.Builder
+	for i := range 50 {
+		body.WriteString(`{"id":"p` + strconv.Itoa(i) + `","set":{"n":` + strconv.Itoa(i) + `}}` + "\n")
+	}
+	e.ingest(t, "shop", "", []byte(body.String()))
+	var seen []string
+	cursor := ""
+	for page := 0; ; page++ {
+		var p struct {
+			IDs    []string `json:"ids"`
+			Cursor string   `json:"cursor"`
+		}
+		e.call(t, "POST", ds("shop")+"/query", "", map[string]any{"q": "n >= 10", "limit": 7, "cursor": cursor}).decode(t, 200, &p)
+		seen = append(seen, p.IDs...)
+		if page == 1 {
+			// new matching profiles, and old ones that stop matching
+			e.ingest(t, "shop", "", []byte(`{"id":"q1","set":{"n":500}}`+"\n"+`{"id":"p49","set":{"n":1}}`+"\n"+`{"id":"p12","set":{"n":2}}`+"\n"))
+		}
+		if p.Cursor == "" {
+			break
+		}
+		cursor = p.Cursor
+	}
+	var want []string
+	for i := 10; i < 49; i++ {
+		want = append(want, "p"+strconv.Itoa(i))
+	}
+	want = append(want, "q1")
+	// p12 was on page 0 (before it changed); p49 had not been reached.
+	if !slices.Equal(seen, want) {
+		t.Fatalf("walk: %v\nwant %v", seen, want)
+	}
+}
+
+// TestHead: HEAD is answered on GET routes, without a body.
+func TestHead(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	r := e.send(t, req{method: "HEAD", path: "/healthz"})
+	if r.status != 200 || len(r.body) != 0 {
+		t.Fatalf("HEAD /healthz: %d %q", r.status, r.body)
+	}
+	r = e.send(t, req{method: "HEAD", path: "/v1/datasets/nope/count"})
+	if r.status != 405 || r.header.Get("Allow") != "POST" {
+		t.Fatalf("HEAD on a POST route: %d %q", r.status, r.header.Get("Allow"))
 	}
 }

@@ -296,7 +296,8 @@ func wantError(t *testing.T, r reply, status int, code string) apiErr {
 		t.Fatalf("error body is not a JSON object: %v: %s", err, trim(r.body))
 	}
 	for k := range top {
-		if k != "error" && k != "took_us" {
+		// applied and rejected: what an ingest that failed part-way did
+		if k != "error" && k != "took_us" && k != "applied" && k != "rejected" {
 			t.Fatalf("error body has unexpected key %q: %s", k, r.body)
 		}
 	}
@@ -331,12 +332,14 @@ func wantError(t *testing.T, r reply, status int, code string) apiErr {
 
 // ingestReply is the reply of the ingest endpoint.
 type ingestReply struct {
-	Applied  int `json:"applied"`
-	Rejected int `json:"rejected"`
-	Errors   []struct {
-		Line    int    `json:"line"`
-		Message string `json:"message"`
-	} `json:"errors"`
+	Applied  int       `json:"applied"`
+	Rejected int       `json:"rejected"`
+	Errors   []lineErr `json:"errors"`
+}
+
+type lineErr struct {
+	Line    int    `json:"line"`
+	Message string `json:"message"`
 }
 
 func (e *env) ingest(t *testing.T, ds, key string, ndjson []byte) ingestReply {
@@ -524,7 +527,8 @@ const keyFile = `{"keys": [
   {"name": "writer", "key": "writer-key-0123456789", "scopes": ["write"]},
   {"name": "exporter", "key": "exporter-key-0123456789", "scopes": ["read", "export"]},
   {"name": "shop-only", "key": "shoponly-key-0123456789", "scopes": ["read", "write", "export"], "datasets": ["shop"]},
-  {"name": "other-only", "key": "otheronly-key-0123456789", "scopes": ["read", "write", "export"], "datasets": ["other"]}
+  {"name": "other-only", "key": "otheronly-key-0123456789", "scopes": ["read", "write", "export"], "datasets": ["other"]},
+  {"name": "shop-admin", "key": "shopadmin-key-0123456789", "scopes": ["admin"], "datasets": ["shop"]}
 ]}`
 
 const (
@@ -534,6 +538,7 @@ const (
 	exporterKey  = "exporter-key-0123456789"
 	shopOnlyKey  = "shoponly-key-0123456789"
 	otherOnlyKey = "otheronly-key-0123456789"
+	shopAdminKey = "shopadmin-key-0123456789"
 )
 
 func parseKeys(t *testing.T) *auth.Keys {

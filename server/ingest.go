@@ -3,6 +3,8 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"cmp"
+	"slices"
 	"errors"
 	"fmt"
 	"io"
@@ -114,7 +116,7 @@ func (s *Server) ingest(r *request) error {
 	var failure error
 	for failure == nil {
 		line, tooLong, err := readLine(br, record.MaxLineBytes)
-		if len(line) > 0 || tooLong {
+		if len(line) > 0 || tooLong || err == nil { // err == nil: a line end was read, so even an empty line counts
 			lineNo++
 			switch {
 			case tooLong:
@@ -157,6 +159,9 @@ func (s *Server) ingest(r *request) error {
 		out.applied, out.rejected = &rep.Applied, &rep.Rejected
 		return &out
 	}
+	// Lines refused while reading (too long) were noted before the
+	// errors of earlier lines came back with their batch.
+	slices.SortStableFunc(rep.Errors, func(a, b lineError) int { return cmp.Compare(a.Line, b.Line) })
 	return r.reply(http.StatusOK, rep)
 }
 

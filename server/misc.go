@@ -35,6 +35,9 @@ func (s *Server) openAPI(r *request) error {
 // pprof serves the runtime profiles (admin scope: they reveal the code
 // and the load, and a CPU profile costs CPU).
 func (s *Server) pprof(r *request) error {
+	if string(r.c.Path()) == "/debug/pprof/" { // the index: pprofhandler 404s paths ending in /
+		r.c.URI().SetPath("/debug/pprof")
+	}
 	pprofhandler.PprofHandler(r.c)
 	return nil
 }

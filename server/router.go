@@ -15,6 +15,9 @@ type route struct {
 	pattern string     // e.g. /v1/datasets/{ds}/count; {x} matches one non-empty segment
 	scope   auth.Scope // "" = public (no key needed)
 	heavy   bool       // counts against the cap on concurrent heavy requests
+	// global marks a route whose answer spans every dataset (backup,
+	// metrics, pprof): a key limited to some datasets may not use it.
+	global bool
 	// body is the content type a request body must have ("" = no body
 	// checked); JSON routes accept application/json, ingest NDJSON.
 	body   string

@@ -8,11 +8,11 @@ func (s *Server) routes() []*route {
 	return []*route{
 		{method: "GET", pattern: "/", handle: s.console},
 		{method: "GET", pattern: "/healthz", handle: s.healthz},
-		{method: "GET", pattern: "/metrics", scope: auth.Read, handle: s.serveMetrics},
+		{method: "GET", pattern: "/metrics", scope: auth.Read, global: true, handle: s.serveMetrics},
 		{method: "GET", pattern: "/v1/openapi.json", handle: s.openAPI},
-		{method: "GET", pattern: "/debug/pprof/*", scope: auth.Admin, handle: s.pprof},
+		{method: "GET", pattern: "/debug/pprof/*", scope: auth.Admin, global: true, handle: s.pprof},
 
-		{method: "GET", pattern: "/v1/backup", scope: auth.Admin, heavy: true, handle: s.backup},
+		{method: "GET", pattern: "/v1/backup", scope: auth.Admin, heavy: true, global: true, handle: s.backup},
 
 		{method: "GET", pattern: "/v1/datasets", scope: auth.Read, handle: s.listDatasets},
 		{method: "PUT", pattern: "/v1/datasets/{ds}", scope: auth.Admin, body: bodyJSON, handle: s.createDataset},

@@ -315,6 +315,9 @@ func (s *Server) authorize(r *request) error {
 	if !k.Allows(r.route.scope) {
 		return errorf(http.StatusForbidden, codeForbidden, "key %q lacks the %q scope needed for %s %s", k.Name, r.route.scope, r.route.method, r.route.pattern)
 	}
+	if r.route.global && len(k.Datasets()) > 0 {
+		return errorf(http.StatusForbidden, codeForbidden, "key %q is limited to datasets %s, and %s %s covers every dataset", k.Name, strings.Join(k.Datasets(), ", "), r.route.method, r.route.pattern)
+	}
 	if r.dataset != "" && !k.AllowsDataset(r.dataset) {
 		return errorf(http.StatusForbidden, codeForbidden, "key %q may not use dataset %q", k.Name, r.dataset)
 	}

@@ -158,6 +158,10 @@ func Parse(data []byte) (*Schema, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("schema: invalid UTF-8")
 	}
+	// null would decode into an empty schema without complaint.
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("schema: expected a JSON object {\"timezone\": …, \"fields\": [...]}")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var s Schema

@@ -23,6 +23,8 @@ func TestParseErrors(t *testing.T) {
 	f(`{"fields":[{"name":"x","type":"int","min":5,"max":1}]}`, `schema: field 1 ("x"): min 5 is greater than max 1`)
 	f(`{"timezone":"Mars/Olympus","fields":[]}`, `schema: unknown time zone "Mars/Olympus": unknown time zone Mars/Olympus`)
 	f(`{"fields":[],"retention":90}`, `schema: json: unknown field "retention"`)
+	f(`null`, `schema: expected a JSON object {"timezone": …, "fields": [...]}`)
+	f(` [] `, `schema: expected a JSON object {"timezone": …, "fields": [...]}`)
 }
 
 func TestFieldLookupAndBounds(t *testing.T) {
