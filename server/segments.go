@@ -46,7 +46,10 @@ func (c *segmentCache) members(ds *engine.Dataset, sn *engine.Snapshot, g storag
 	c.mu.Unlock()
 	if e == nil || !e.created.Equal(g.Created) || (e.missing > 0 && sn.Rows() > e.at) {
 		at := sn.Rows()
-		rows, missing := ds.LookupRows(g.Members)
+		rows, missing := g.Rows, 0
+		if rows == nil {
+			rows, missing = ds.LookupRows(g.Members)
+		}
 		e = &segmentRows{created: g.Created, rows: rows, missing: missing, at: at}
 		c.mu.Lock()
 		c.entries[k] = e
@@ -102,7 +105,7 @@ func (rv *resolver) Segment(name string) (exec.Saved, bool) {
 			return exec.Saved{}, false
 		}
 	}
-	if g.Members == nil {
+	if g.Query != "" {
 		return exec.Saved{Query: g.Query}, true
 	}
 	return exec.Saved{Members: rv.cache.members(rv.ds, rv.sn, g)}, true
@@ -181,7 +184,13 @@ func (s *Server) putSegment(r *request) error {
 // when strict, else reported in the info.
 func (s *Server) segmentInfo(r *request, ds *engine.Dataset, sn *engine.Snapshot, g storage.Segment, p queryParams, override *storage.Segment) (segmentInfo, error) {
 	info := segmentInfo{Name: g.Name, Q: g.Query, Description: g.Description, Created: g.Created}
-	if g.Members != nil {
+	switch {
+	case g.Rows != nil:
+		info.Kind = "materialised"
+		n, missing := int(g.Rows.GetCardinality()), 0
+		info.Members, info.Missing, info.Count = &n, &missing, s.segs.members(ds, sn, g).GetCardinality()
+		return info, nil
+	case g.Query == "":
 		info.Kind = "materialised"
 		rows, missing := ds.LookupRows(g.Members)
 		n := len(g.Members)

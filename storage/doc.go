@@ -19,7 +19,8 @@
 //	d/<id>/m                    dataset metadata: next sequence, applied-through[, checkpoint generation] (2 or 3 × uint64)
 //	d/<id>/s                    schema as of applied-through (schema JSON)
 //	d/<id>/w/<seq>              write-ahead entry starting at sequence seq
-//	d/<id>/g/<segment name>     saved segment (JSON)
+//	d/<id>/g/<segment name>     saved segment (JSON; members in parts below)
+//	d/<id>/h/<name>/<ver>/<i>   part i of version ver of a segment's members
 //	d/<id>/k/<gen>/<key>        checkpoint blob (engine key, see engine/checkpoint.go) of generation gen
 //
 // <id> is a dataset id as 8 big-endian bytes, <seq> a sequence as 8

@@ -34,6 +34,7 @@ const (
 	kindRecords    kind = 'R' // d/<id>/w/<seq>: ingest lines
 	kindField      kind = 'F' // d/<id>/w/<seq>: a field added to the schema
 	kindSegment    kind = 'G' // d/<id>/g/<name>
+	kindSegPart    kind = 'H' // d/<id>/h/<name>/<version>/<i>: part of a segment's member payload
 	kindCheckpoint kind = 'K' // d/<id>/k/<generation>/<key>: checkpoint blob
 )
 
@@ -55,6 +56,8 @@ func (k kind) String() string {
 		return "write-ahead add-field"
 	case kindSegment:
 		return "saved segment"
+	case kindSegPart:
+		return "saved segment members"
 	case kindCheckpoint:
 		return "checkpoint value"
 	}

@@ -20,6 +20,7 @@ const (
 	partSchema     = 's' // d/<id>/s → schema as of applied-through
 	partWAL        = 'w' // d/<id>/w/<seq:8> → write-ahead entry
 	partSegment    = 'g' // d/<id>/g/<name> → saved segment
+	partSegPart    = 'h' // d/<id>/h/<name>/<version:8>/<i:4> → part of its members
 	partCheckpoint = 'k' // d/<id>/k/<generation:8>/<key> → checkpoint blob
 )
 
@@ -48,6 +49,21 @@ func walKey(id, seq uint64) []byte { return binary.BigEndian.AppendUint64(walPre
 func segmentPrefix(id uint64) []byte { return append(partKey(id, partSegment), '/') }
 
 func segmentKey(id uint64, name string) []byte { return append(segmentPrefix(id), name...) }
+
+// segPartPrefix is d/<id>/h/<name>/: every stored version of a segment's
+// member payload (segment names hold no '/').
+func segPartPrefix(id uint64, name string) []byte {
+	return append(append(append(partKey(id, partSegPart), '/'), name...), '/')
+}
+
+// segVersionPrefix is d/<id>/h/<name>/<version:8>/, one payload.
+func segVersionPrefix(id uint64, name string, version uint64) []byte {
+	return append(binary.BigEndian.AppendUint64(segPartPrefix(id, name), version), '/')
+}
+
+func segPartKey(id uint64, name string, version uint64, i uint32) []byte {
+	return binary.BigEndian.AppendUint32(segVersionPrefix(id, name, version), i)
+}
 
 // checkpointPrefix is d/<id>/k/: checkpoint blobs live under it, so that
 // a drop removes them with the rest of the dataset.

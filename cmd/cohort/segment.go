@@ -166,7 +166,10 @@ func segmentList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintln(tw, "NAME\tCOUNT\tQUERY\tDESCRIPTION")
 	for _, g := range list {
 		count, what := "", strings.Join(strings.Fields(g.Query), " ")
-		if g.Members != nil {
+		if g.Rows != nil {
+			what = fmt.Sprintf("(%d profiles, materialised)", g.Rows.GetCardinality())
+			count = fmt.Sprint(g.Rows.GetCardinality())
+		} else if g.Members != nil {
 			what = fmt.Sprintf("(list of %d ids)", len(g.Members))
 			count = fmt.Sprint(segs.members(g.Members).GetCardinality())
 		} else if n, err := countSegment(ctx, sn, g.Query, segs, now); err != nil {

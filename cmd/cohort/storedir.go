@@ -79,8 +79,13 @@ func (s *savedSegments) Segment(name string) (exec.Saved, bool) {
 	if !ok {
 		return exec.Saved{}, false
 	}
-	if g.Members == nil {
+	switch {
+	case g.Query != "":
 		return exec.Saved{Query: g.Query}, true
+	case g.Rows != nil:
+		rows := g.Rows.Clone()
+		rows.RemoveRange(uint64(s.sn.Rows()), 1<<32) // rows a later snapshot added
+		return exec.Saved{Members: rows}, true
 	}
 	return exec.Saved{Members: s.members(g.Members)}, true
 }
