@@ -24,6 +24,10 @@ func (s *Server) routes() []*route {
 		{method: "POST", pattern: "/v1/datasets/{ds}/count", scope: auth.Read, body: bodyJSON, handle: s.count},
 		{method: "POST", pattern: "/v1/datasets/{ds}/query", scope: auth.Read, body: bodyJSON, handle: s.query},
 		{method: "POST", pattern: "/v1/datasets/{ds}/explain", scope: auth.Read, body: bodyJSON, handle: s.explain},
+		{method: "POST", pattern: "/v1/datasets/{ds}/profile", scope: auth.Read, body: bodyJSON, handle: s.profile},
+		{method: "POST", pattern: "/v1/datasets/{ds}/overlap", scope: auth.Read, body: bodyJSON, handle: s.overlap},
+		{method: "POST", pattern: "/v1/datasets/{ds}/split", scope: auth.Read, body: bodyJSON, handle: s.split},
+		{method: "POST", pattern: "/v1/datasets/{ds}/lookalike", scope: auth.Read, body: bodyJSON, handle: s.lookalike},
 		{method: "POST", pattern: "/v1/datasets/{ds}/export", scope: auth.Export, body: bodyJSON, heavy: true, handle: s.export},
 
 		{method: "GET", pattern: "/v1/datasets/{ds}/segments", scope: auth.Read, handle: s.listSegments},

@@ -25,9 +25,14 @@ func commands() []command {
 		{"gen", "write a deterministic synthetic dataset (schema + NDJSON)", runGen},
 		{"load", "load NDJSON or CSV files durably into a dataset of a data directory", runLoad},
 		{"query", "count (or explain) a segment query over a data directory", runQuery},
+		{"profile", "profile an audience: values, shares, TGI, numeric statistics", runProfile},
+		{"overlap", "sizes and pairwise intersections of audiences", runOverlap},
+		{"split", "split an audience into stable test groups", runSplit},
+		{"lookalike", "grow an audience with profiles that look like it", runLookalike},
 		{"segment", "save, list or delete saved segments of a dataset", runSegment},
 		{"backup", "write a consistent backup of a data directory to a file", runBackup},
 		{"restore", "create a data directory from a backup file", runRestore},
+		{"bench", "benchmarks: 'cohort bench lookalike' evaluates lookalike expansion", runBench},
 	}
 }
 

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	lalbench "github.com/cohortdb/cohort/bench/lookalike"
+)
+
+// runBench dispatches 'cohort bench <name>'. Only the lookalike
+// evaluation lives here; the engine's micro-benchmarks are go test
+// benchmarks (BENCHMARKS.md).
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, "Usage: cohort bench lookalike [--profiles N] [--seeds 5] [--seed-sizes 100,1000,10000] [--out FILE.json]")
+		if len(args) == 0 {
+			return errors.New("name a benchmark: lookalike")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "lookalike":
+		return runBenchLookalike(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("unknown benchmark %q (have: lookalike)", args[0])
+}
+
+func runBenchLookalike(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	def := lalbench.DefaultConfig()
+	fs := newFlags("bench lookalike", stderr)
+	profiles := fs.Int("profiles", def.Profiles, "profiles per generated world")
+	seeds := fs.Int("seeds", def.GenSeeds, "generator seeds (worlds); metrics are mean ± sd over them")
+	sizes := fs.String("seed-sizes", joinInts(def.SeedSizes), "comma-separated seed audience sizes")
+	share := fs.Float64("audience", def.AudienceShare, "share of profiles in the true audience")
+	out := fs.String("out", "", "also write the full report (every run) as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := lalbench.Config{Profiles: *profiles, GenSeeds: *seeds, AudienceShare: *share, Progress: stderr}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--seed-sizes: %q is not a positive integer", s)
+		}
+		cfg.SeedSizes = append(cfg.SeedSizes, n)
+	}
+	rep, err := lalbench.Evaluate(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Lookalike evaluation: %d profiles, %d worlds, true audience %.0f %%, GOMAXPROCS %d, %s\n\n",
+		cfg.Profiles, cfg.GenSeeds, 100*cfg.AudienceShare, runtime.GOMAXPROCS(0), rep.Elapsed.Round(time.Second))
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if *out != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode report: %w", err)
+		}
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,78 @@
+package lookalike
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/bench"
+	"github.com/cohortdb/cohort/bench/gen"
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+func benchSnapshot(b testing.TB, profiles int) *engine.Snapshot {
+	if b != nil {
+		b.Helper()
+	}
+	s, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := engine.New(engine.Options{Clock: func() time.Time { return testNow }}).Create("bench", s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := bench.Load(ds, gen.Options{Profiles: profiles, Seed: 1, Now: testNow}, engine.LoadOptions{})
+	if err != nil || len(res.Errors) > 0 {
+		b.Fatalf("load: %v %v", err, res.Errors)
+	}
+	return ds.Snapshot()
+}
+
+// BenchmarkExpand grows a 10K seed (the first 10K profiles interested in
+// baby products at level L3 or L4: a realistic, signal-bearing seed) over
+// the whole generated dataset. COHORT_BENCH_LARGE=1 adds 10M profiles.
+func BenchmarkExpand(b *testing.B) {
+	sizes := []int{1_000_000}
+	if os.Getenv("COHORT_BENCH_LARGE") != "" {
+		sizes = append(sizes, 10_000_000)
+	}
+	for _, n := range sizes {
+		sn := benchSnapshot(b, n)
+		now := sn.Today()
+		q, err := exec.Compile(sn, "interests HAS 'baby' AND member_level IN ('L3', 'L4')", exec.Options{Now: &now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		seedAll, err := q.Bitmap(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed := roaring.New()
+		it := seedAll.Iterator()
+		for it.HasNext() && seed.GetCardinality() < 10_000 {
+			seed.Add(it.Next())
+		}
+		for _, model := range []string{ModelNaiveBayes, ModelLogistic} {
+			for _, size := range []int{10_000, 100_000, 500_000} {
+				b.Run(fmt.Sprintf("profiles=%dM/seed=10K/size=%dK/model=%s", n/1_000_000, size/1000, model), func(b *testing.B) {
+					for b.Loop() {
+						res, err := Expand(context.Background(), sn, seed, Options{Size: size, Now: now, Model: model, ExcludeFields: []string{"interests", "member_level"}})
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(res.Ranked) != size {
+							b.Fatalf("got %d rows", len(res.Ranked))
+						}
+					}
+				})
+			}
+		}
+	}
+}
