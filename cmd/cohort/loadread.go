@@ -41,7 +41,14 @@ func (l *loader) readFile(path string, records *int, emit func(*chunk) bool) (bo
 		defer f.Close()
 		r, name = f, path
 	}
-	c := &chunk{file: name, ready: make(chan struct{})}
+	// A chunk's buffer is sized from the previous chunk: growing it by
+	// appends copied every byte of the input about twice more.
+	last := 64 << 10
+	newChunk := func() *chunk {
+		size := min(last+last/4+4<<10, maxChunkBytes+record.MaxLineBytes)
+		return &chunk{file: name, ready: make(chan struct{}), buf: make([]byte, 0, size)}
+	}
+	c := newChunk()
 	var ends []int // end of each line in c.buf
 	flush := func() bool {
 		if len(ends) == 0 && len(c.tooLong) == 0 && len(c.refused) == 0 {
@@ -53,8 +60,9 @@ func (l *loader) readFile(path string, records *int, emit func(*chunk) bool) (bo
 			start = end
 		}
 		c.end = *records
+		last = len(c.buf)
 		ok := emit(c)
-		c, ends = &chunk{file: name, ready: make(chan struct{})}, nil
+		c, ends = newChunk(), nil
 		return ok
 	}
 	more := true
