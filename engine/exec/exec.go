@@ -275,7 +275,56 @@ func andSteps(n *query.Node) []step {
 			}
 		}
 	}
+	// An IN list counted as the last step needs no union of its values
+	// over every profile: its count inside the running intersection is a
+	// sum of AndCardinality (see valueParts). When the AND is all lookups
+	// (its order is free) and has another term to start from, move one IN
+	// list to the end.
+	isIN := func(st step) bool { return !st.minus && len(valueParts(st.node)) > 0 }
+	plain := func(st step) bool { return !st.minus && len(valueParts(st.node)) == 0 }
+	if !slices.ContainsFunc(steps, func(st step) bool { return pushable(st.node) }) && slices.ContainsFunc(steps, plain) {
+		if in := slices.IndexFunc(steps, isIN); in >= 0 && in != len(steps)-1 {
+			st := steps[in]
+			steps = append(append(steps[:in:in], steps[in+1:]...), st)
+			// Start from a plain intersecting lookup.
+			first := slices.IndexFunc(steps, plain)
+			steps[0], steps[first] = steps[first], steps[0]
+		}
+	}
 	return steps
+}
+
+// valueParts returns the values of an IN list on a tag field, a leaf
+// whose profiles are the disjoint union of those values' profiles (a
+// profile holds one value of a tag field), or nil for anything else.
+// Inside a running intersection such a leaf needs no union: intersecting
+// is a union of the small per-value intersections, counting is a sum of
+// AndCardinality, subtracting is one AndNot per value.
+func valueParts(n *query.Node) []string {
+	if n.Op != query.NodeLeaf || n.Shared {
+		return nil
+	}
+	if p, ok := n.Leaf.(*query.PredTag); ok && !p.Negated && len(p.Values) > 1 {
+		return p.Values
+	}
+	return nil
+}
+
+// partBitmaps returns the value bitmaps of an IN list (values no profile
+// holds are left out).
+func (ev *evaluator) partBitmaps(n *query.Node, values []string) ([]*roaring.Bitmap, error) {
+	p := n.Leaf.(*query.PredTag)
+	fv, err := ev.q.sn.Field(p.Field.Name)
+	if err != nil {
+		return nil, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
+	}
+	bs := make([]*roaring.Bitmap, 0, len(values))
+	for _, v := range values {
+		if b := fv.Values.Bitmap(v); b != nil {
+			bs = append(bs, b)
+		}
+	}
+	return bs, nil
 }
 
 // countAnd runs all but the last step, then counts the last one without
@@ -313,6 +362,20 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 			return acc.GetCardinality() - b.GetCardinality(), nil
 		}
 		return b.GetCardinality(), nil
+	}
+	if values := valueParts(st.node); len(values) > 0 && !ev.trace {
+		bs, err := ev.partBitmaps(st.node, values)
+		if err != nil {
+			return 0, err
+		}
+		var n uint64
+		for _, b := range bs {
+			n += acc.AndCardinality(b)
+		}
+		if st.minus {
+			return acc.GetCardinality() - n, nil
+		}
+		return n, nil
 	}
 	b, _, err := ev.eval(st.node)
 	if err != nil {
