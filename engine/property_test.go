@@ -200,6 +200,29 @@ func (h *harness) check(sn *engine.Snapshot, o op) {
 	}
 }
 
+// checkWindowCount compares the count-only event window (which counts a
+// dense union without building it) with the reference.
+func (h *harness) checkWindowCount(sn *engine.Snapshot) {
+	h.t.Helper()
+	r := h.rng
+	for _, name := range []string{"e", "e2"} {
+		fi := fieldIdx(sn.Schema(), name)
+		var vals []string
+		for _, v := range testgen.EventVals {
+			if r.IntN(2) == 0 {
+				vals = append(vals, v)
+			}
+		}
+		today := h.today()
+		from := today - schema.Day(r.IntN(50))
+		to := from + schema.Day(r.IntN(45))
+		got := field(sn, name).Events.WindowCount(vals, from, to)
+		if want := uint64(len(h.ref.Filter(reference.EventAtLeast(fi, vals, 1, from, to)))); got != want {
+			h.t.Fatalf("%s(%v) window [%d,%d] count %d, reference %d", name, vals, from-today, to-today, got, want)
+		}
+	}
+}
+
 func head(rows []uint32) []uint32 { return rows[:min(len(rows), 12)] }
 
 // TestPropertyAgainstReference runs random updates and random index
@@ -225,6 +248,7 @@ func TestPropertyAgainstReference(t *testing.T) {
 				for range 30 {
 					h.check(sn, h.randomOp())
 				}
+				h.checkWindowCount(sn)
 				h.checkMinMax(sn)
 				for i, p := range h.ref.Profiles {
 					if got := sn.ExternalID(uint32(i)); got != p.ID {

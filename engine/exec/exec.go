@@ -233,6 +233,20 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 			break
 		}
 		return ev.countAnd(n)
+	case query.NodeLeaf:
+		// A window of event days is counted from the days' union without
+		// building it as a bitmap.
+		if p, ok := n.Leaf.(*query.PredEvent); ok && !n.Shared && !ev.trace && p.Window != nil && p.Freq == nil {
+			from, to := windowDays(p.Window, int64(ev.q.now))
+			if from > to {
+				return 0, nil
+			}
+			fv, err := ev.q.sn.Field(p.Field.Name)
+			if err != nil {
+				return 0, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
+			}
+			return fv.Events.WindowCount(p.Values, clampDay(from), clampDay(to)), nil
+		}
 	}
 	b, _, err := ev.eval(n)
 	if err != nil {

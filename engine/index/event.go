@@ -271,6 +271,26 @@ func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring
 	return unionMany(parts)
 }
 
+// WindowCount is the number of profiles WindowWithin(values, from, to,
+// nil) returns, counted without building them.
+func (v *EventsView) WindowCount(values []string, from, to Day) uint64 {
+	var bms []*roaring.Bitmap
+	for _, ev := range v.pick(values) {
+		for _, b := range ev.window(from, to) {
+			if b != nil {
+				bms = append(bms, b)
+			}
+		}
+	}
+	switch len(bms) {
+	case 0:
+		return 0
+	case 1:
+		return bms[0].GetCardinality()
+	}
+	return unionCount(bms)
+}
+
 // AtLeast returns the profiles with matching events on at least n distinct
 // days in [from, to]. It adds each day's bitmap into bit-sliced counters
 // (a ripple-carry adder over bitmaps) and compares the counters with n, so

@@ -1,6 +1,10 @@
 package index
 
-import "github.com/RoaringBitmap/roaring/v2"
+import (
+	"math/bits"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
 
 // unionMany ORs many bitmaps. Event windows OR dozens to hundreds of
 // sparse day bitmaps; roaring's pairwise unions then merge sorted arrays
@@ -8,8 +12,19 @@ import "github.com/RoaringBitmap/roaring/v2"
 // bits in one dense word array costs one write per member instead, and a
 // single pass turns the words back into a compressed bitmap.
 func unionMany(bms []*roaring.Bitmap) *roaring.Bitmap {
-	if len(bms) < 8 {
+	dense := denseUnion(bms)
+	if dense == nil {
 		return roaring.FastOr(bms...)
+	}
+	return roaring.FromDense(dense, false)
+}
+
+// denseUnion sets the members of bms in a word array covering rows
+// 0..maxRow, or returns nil when the members are too few for a dense pass
+// to pay (see unionMany).
+func denseUnion(bms []*roaring.Bitmap) []uint64 {
+	if len(bms) < 8 {
+		return nil
 	}
 	var maxRow uint32
 	var members uint64
@@ -21,10 +36,8 @@ func unionMany(bms []*roaring.Bitmap) *roaring.Bitmap {
 		members += b.GetCardinality()
 	}
 	words := uint64(maxRow)/64 + 1
-	// Dense only pays when the members are not far fewer than the words
-	// the final pass must scan.
 	if members < words/4 {
-		return roaring.FastOr(bms...)
+		return nil
 	}
 	dense := make([]uint64, words)
 	buf := make([]uint32, 512)
@@ -36,5 +49,19 @@ func unionMany(bms []*roaring.Bitmap) *roaring.Bitmap {
 			}
 		}
 	}
-	return roaring.FromDense(dense, false)
+	return dense
+}
+
+// unionCount is the cardinality of the union of bms, without building it
+// when a dense pass pays.
+func unionCount(bms []*roaring.Bitmap) uint64 {
+	dense := denseUnion(bms)
+	if dense == nil {
+		return roaring.FastOr(bms...).GetCardinality()
+	}
+	var n int
+	for _, w := range dense {
+		n += bits.OnesCount64(w)
+	}
+	return uint64(n)
 }
