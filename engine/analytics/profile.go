@@ -295,7 +295,7 @@ func profileField(ctx context.Context, fv *engine.FieldView, seg *roaring.Bitmap
 			if c == 0 {
 				return 0, 0
 			}
-			return c, ev.Window(one, w.From, w.To).GetCardinality()
+			return c, ev.WindowCount(one, w.From, w.To)
 		})
 		if err != nil {
 			return nil, err
