@@ -239,12 +239,9 @@ func (s *Server) lookalike(r *request) error {
 	if b.Size <= 0 {
 		return errorf(http.StatusBadRequest, codeBadRequest, `"size" must be a positive number of profiles`)
 	}
-	limit := defaultPage
-	if b.Limit != nil {
-		if *b.Limit < 0 || *b.Limit > maxPage {
-			return errorf(http.StatusBadRequest, codeBadRequest, `"limit" must be from 0 to %d, not %d`, maxPage, *b.Limit)
-		}
-		limit = *b.Limit
+	limit, err := pageLimit(b.Limit)
+	if err != nil {
+		return err
 	}
 	if b.SaveAs != "" {
 		if err := r.need(auth.Write); err != nil {

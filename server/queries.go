@@ -86,12 +86,18 @@ func checkNow(sn *engine.Snapshot, text string) error {
 	return err
 }
 
-func (s *Server) count(r *request) error {
+// readCompiled reads a body of queryParams and compiles it.
+func (r *request) readCompiled() (*exec.Query, error) {
 	var p queryParams
 	if err := r.readJSON(&p); err != nil {
-		return err
+		return nil, err
 	}
 	q, _, err := r.compile(p)
+	return q, err
+}
+
+func (s *Server) count(r *request) error {
+	q, err := r.readCompiled()
 	if err != nil {
 		return err
 	}
@@ -124,12 +130,9 @@ func (s *Server) query(r *request) error {
 	if err := r.readJSON(&p); err != nil {
 		return err
 	}
-	limit := defaultPage
-	if p.Limit != nil {
-		if *p.Limit < 0 || *p.Limit > maxPage {
-			return errorf(http.StatusBadRequest, codeBadRequest, `"limit" must be from 0 to %d, not %d`, maxPage, *p.Limit)
-		}
-		limit = *p.Limit
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return err
 	}
 	from, err := decodeCursor(p.Cursor)
 	if err != nil {
@@ -162,6 +165,17 @@ func (s *Server) query(r *request) error {
 	}{b.GetCardinality(), ids, next})
 }
 
+// pageLimit reads an optional page size.
+func pageLimit(limit *int) (int, error) {
+	if limit == nil {
+		return defaultPage, nil
+	}
+	if *limit < 0 || *limit > maxPage {
+		return 0, errorf(http.StatusBadRequest, codeBadRequest, `"limit" must be from 0 to %d, not %d`, maxPage, *limit)
+	}
+	return *limit, nil
+}
+
 // A cursor is the row the next page starts at. Rows never move, so a
 // cursor stays meaningful while ingest goes on: the next page holds the
 // profiles after the previous page's that match the query now. It is
@@ -186,11 +200,7 @@ func decodeCursor(c string) (uint32, error) {
 }
 
 func (s *Server) explain(r *request) error {
-	var p queryParams
-	if err := r.readJSON(&p); err != nil {
-		return err
-	}
-	q, _, err := r.compile(p)
+	q, err := r.readCompiled()
 	if err != nil {
 		return err
 	}
