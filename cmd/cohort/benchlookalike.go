@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,24 +13,6 @@ import (
 
 	lalbench "github.com/cohortdb/cohort/bench/lookalike"
 )
-
-// runBench dispatches 'cohort bench <name>'. Only the lookalike
-// evaluation lives here; the engine's micro-benchmarks are go test
-// benchmarks (BENCHMARKS.md).
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, "Usage: cohort bench lookalike [--profiles N] [--seeds 5] [--seed-sizes 100,1000,10000] [--out FILE.json]")
-		if len(args) == 0 {
-			return errors.New("name a benchmark: lookalike")
-		}
-		return nil
-	}
-	switch args[0] {
-	case "lookalike":
-		return runBenchLookalike(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("unknown benchmark %q (have: lookalike)", args[0])
-}
 
 func runBenchLookalike(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	def := lalbench.DefaultConfig()

@@ -33,7 +33,7 @@ func commands() []command {
 		{"segment", "save, list or delete saved segments of a dataset", runSegment},
 		{"backup", "write a consistent backup of a data directory to a file", runBackup},
 		{"restore", "create a data directory from a backup file", runRestore},
-		{"bench", "benchmarks: 'cohort bench lookalike' evaluates lookalike expansion", runBench},
+		{"bench", "benchmark load, memory, startup and a query mix beside its floor ('bench lookalike': the lookalike evaluation)", runBench},
 	}
 }
 

@@ -1,0 +1,455 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/bench/gen"
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/analytics"
+	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/engine/lookalike"
+	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/storage"
+)
+
+// Dataset is the name of the dataset the runner writes and reuses.
+const Dataset = "bench"
+
+// Config configures Run.
+type Config struct {
+	Profiles int
+	Seed     int64
+	// Now is the generator's reference time and the engine's clock, so
+	// every window ends on the same day whenever the run happens.
+	Now time.Time
+	// Dir is the store to write, or to reuse if it holds Dataset.
+	Dir string
+	// Runs is the samples per count query; SlowRuns per profile and
+	// lookalike (0: Runs/10, at least 1).
+	Runs, SlowRuns int
+	// Progress receives progress lines (nil: none); Terminal redraws a
+	// status line in place instead of printing one every few seconds.
+	Progress io.Writer
+	Terminal bool
+	// StoreOptions open the store (Badger's log).
+	StoreOptions storage.Options
+	// DurableLoad, if set, measures the durable path separately and
+	// returns records applied and the time taken; it runs before the
+	// in-memory load so the two never hold data at once.
+	DurableLoad func(ctx context.Context) (records int, took time.Duration, err error)
+}
+
+// Run measures cfg and returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Profiles <= 0 {
+		return nil, errors.New("bench: profiles must be positive")
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("bench: a store directory is required")
+	}
+	if cfg.Now.IsZero() {
+		cfg.Now = gen.DefaultNow()
+	}
+	cfg.Runs = max(cfg.Runs, 1)
+	if cfg.SlowRuns <= 0 {
+		cfg.SlowRuns = max(1, (cfg.Runs+9)/10)
+	}
+	start := time.Now()
+	p := &printer{w: cfg.Progress, terminal: cfg.Terminal}
+	clock := func() time.Time { return cfg.Now }
+	rep := &Report{
+		Seed: cfg.Seed, Now: cfg.Now.Format("2006-01-02"), Runs: cfg.Runs, SlowRuns: cfg.SlowRuns,
+		Machine: machine(), LoadPath: "in-memory apply (bench.Load: generate, decode NDJSON, apply)",
+	}
+
+	st, err := storage.Open(cfg.Dir, cfg.StoreOptions)
+	if err != nil {
+		return nil, fmt.Errorf("bench: open store %s: %w", cfg.Dir, err)
+	}
+	if _, ok := st.Dataset(Dataset); ok {
+		rep.Reused = true
+		p.linef("reusing dataset %s in %s", Dataset, cfg.Dir)
+	} else {
+		if cfg.DurableLoad != nil {
+			p.linef("durable load (cohort load path) of %d profiles…", cfg.Profiles)
+			n, took, err := cfg.DurableLoad(ctx)
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("bench: durable load: %w", err)
+			}
+			rep.DurableLoadRecordsPerS = round(float64(n)/took.Seconds(), 0)
+			p.linef("durable load: %d records in %s, %.0f records/s", n, took.Round(time.Millisecond), rep.DurableLoadRecordsPerS)
+		}
+		if err := loadAndCheckpoint(ctx, st, cfg, clock, p, rep); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	if err := st.Close(); err != nil {
+		return nil, fmt.Errorf("bench: close store: %w", err)
+	}
+	// The loading engine is unreachable now; give its memory back so the
+	// recovered copy is the only one RSS sees.
+	debug.FreeOSMemory()
+
+	p.linef("starting from disk: open %s and recover %s…", cfg.Dir, Dataset)
+	t := time.Now()
+	st, err = storage.Open(cfg.Dir, cfg.StoreOptions)
+	if err != nil {
+		return nil, fmt.Errorf("bench: reopen store %s: %w", cfg.Dir, err)
+	}
+	defer st.Close()
+	e := engine.New(engine.Options{Clock: clock})
+	if _, err := st.RecoverDataset(ctx, e, Dataset); err != nil {
+		return nil, fmt.Errorf("bench: recover %s: %w", Dataset, err)
+	}
+	ds, err := e.Dataset(Dataset)
+	if err != nil {
+		return nil, fmt.Errorf("bench: recovered engine: %w", err)
+	}
+	sn := ds.Snapshot()
+	rep.StartupS = round(time.Since(t).Seconds(), 3)
+	rep.Profiles = int(sn.Rows())
+	p.linef("started in %.3f s: %d profiles", rep.StartupS, rep.Profiles)
+	if rep.Reused && rep.Profiles != cfg.Profiles {
+		return nil, fmt.Errorf("bench: %s holds dataset %s with %d profiles, not the %d asked for: give --profiles %d or another --data",
+			cfg.Dir, Dataset, rep.Profiles, cfg.Profiles, rep.Profiles)
+	}
+	if rep.Profiles == 0 {
+		return nil, fmt.Errorf("bench: dataset %s is empty", Dataset)
+	}
+
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rep.RSSBytes, _ = rss()
+	rep.RSSAnonBytes, rep.RSSFileBytes = rssSplit()
+	rep.HeapBytes = ms.HeapAlloc
+	rep.GoHeldBytes = ms.Sys - ms.HeapReleased
+	rep.BytesPerProfile = round(float64(rep.RSSBytes)/float64(rep.Profiles), 1)
+	rep.HeapBytesPerProfile = round(float64(rep.HeapBytes)/float64(rep.Profiles), 1)
+	p.linef("resident %s (%.1f B/profile), heap %s", bytesStr(rep.RSSBytes), rep.BytesPerProfile, bytesStr(rep.HeapBytes))
+
+	now := schema.DayOf(cfg.Now, sn.Schema().Location())
+	mix := Mix()
+	for i, q := range mix {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		var res QueryResult
+		var err error
+		switch q.Kind {
+		case KindCount:
+			res, err = runCount(ctx, sn, now, q, cfg.Runs)
+		case KindProfile:
+			res, err = runProfile(ctx, sn, now, q, cfg.SlowRuns)
+		case KindLookalike:
+			res, err = runLookalike(ctx, sn, now, q, cfg.SlowRuns)
+		default:
+			err = fmt.Errorf("unknown kind %q", q.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench: query %s: %w", q.Name, err)
+		}
+		rep.Queries = append(rep.Queries, res)
+		p.linef("[%d/%d] %-22s count %-9d p50 %-9s floor %-9s %.2f×", i+1, len(mix), q.Name, res.Count, durStr(res.P50US), durStr(res.FloorUS), res.Ratio)
+		// Dense floors of the last query are garbage now; collect them
+		// before the next query's timings, not during.
+		runtime.GC()
+	}
+	_, rep.PeakRSSBytes = rss()
+	rep.ElapsedS = round(time.Since(start).Seconds(), 1)
+	return rep, nil
+}
+
+// loadAndCheckpoint generates cfg.Profiles into a fresh engine through the
+// in-memory bulk path, measures it, and stores it as one checkpoint (the
+// path of 'cohort demo': quicker than logging every generated record).
+func loadAndCheckpoint(ctx context.Context, st *storage.Store, cfg Config, clock func() time.Time, p *printer, rep *Report) error {
+	sc, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		return fmt.Errorf("bench: schema: %w", err)
+	}
+	if err := st.CreateDataset(ctx, Dataset, sc); err != nil {
+		return fmt.Errorf("bench: create dataset: %w", err)
+	}
+	ds, err := engine.New(engine.Options{Clock: clock}).Create(Dataset, sc)
+	if err != nil {
+		return fmt.Errorf("bench: create dataset: %w", err)
+	}
+	r := &countingReader{g: gen.New(gen.Options{Profiles: cfg.Profiles, Seed: cfg.Seed, Now: cfg.Now})}
+	p.linef("generating and loading %d profiles (seed %d)…", cfg.Profiles, cfg.Seed)
+	t := time.Now()
+	stop := p.every(func() string {
+		n := r.records.Load()
+		el := time.Since(t)
+		rate := float64(n) / max(el.Seconds(), 1e-9)
+		left := time.Duration(float64(cfg.Profiles-int(n)) / max(rate, 1) * float64(time.Second))
+		return fmt.Sprintf("loading: %d of %d records, %.0f%%, %.0f records/s, ETA %s",
+			n, cfg.Profiles, 100*float64(n)/float64(cfg.Profiles), rate, left.Round(time.Second))
+	})
+	res, err := ds.ApplyNDJSON(r, engine.LoadOptions{})
+	stop()
+	if err != nil {
+		return fmt.Errorf("bench: load: %w", err)
+	}
+	took := time.Since(t)
+	if res.Applied != cfg.Profiles {
+		return fmt.Errorf("bench: load applied %d of %d records (%d rejected)", res.Applied, cfg.Profiles, len(res.Errors))
+	}
+	rep.LoadS = round(took.Seconds(), 2)
+	rep.LoadRecordsPerS = round(float64(res.Applied)/took.Seconds(), 0)
+	debug.FreeOSMemory()
+	rep.LoadRSSBytes, _ = rss()
+	p.linef("loaded %d records in %s: %.0f records/s, resident %s", res.Applied, took.Round(time.Millisecond), rep.LoadRecordsPerS, bytesStr(rep.LoadRSSBytes))
+
+	t = time.Now()
+	if err := st.Checkpoint(ctx, Dataset, ds.Snapshot(), 0); err != nil {
+		return fmt.Errorf("bench: checkpoint: %w", err)
+	}
+	rep.CheckpointS = round(time.Since(t).Seconds(), 3)
+	p.linef("checkpoint written in %.3f s", rep.CheckpointS)
+	return nil
+}
+
+// countingReader is bench.Reader with a record count the progress line
+// can read while the load runs.
+type countingReader struct {
+	g       *gen.Generator
+	buf     []byte
+	off     int
+	eof     bool
+	records atomic.Int64
+}
+
+func (r *countingReader) Read(b []byte) (int, error) {
+	for r.off == len(r.buf) {
+		if r.eof {
+			return 0, io.EOF
+		}
+		r.buf, r.off = r.buf[:0], 0
+		n := 0
+		// A few KiB at a time keeps the per-call overhead small.
+		for len(r.buf) < 32<<10 {
+			var ok bool
+			if r.buf, ok = r.g.Next(r.buf); !ok {
+				r.eof = true
+				break
+			}
+			n++
+		}
+		r.records.Add(int64(n))
+	}
+	n := copy(b, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func runCount(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int) (QueryResult, error) {
+	cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now})
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("compile: %w", err)
+	}
+	var count uint64
+	lat, err := measure(3, runs, func() error {
+		count, err = cq.Count(ctx)
+		return err
+	})
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("count: %w", err)
+	}
+	dense, minus, err := DenseLeaves(ctx, cq)
+	if err != nil {
+		return QueryResult{}, err
+	}
+	acc := make([]uint64, len(dense[0]))
+	var fc int
+	floor, err := measure(3, runs, func() error {
+		fc = AndPopcount(acc, dense, minus)
+		return nil
+	})
+	if err != nil {
+		return QueryResult{}, err
+	}
+	return result(q, count, uint64(fc), lat, floor), nil
+}
+
+func runProfile(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int) (QueryResult, error) {
+	cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now})
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("compile: %w", err)
+	}
+	// The segment is computed once: what is timed is the profile of it.
+	seg, err := cq.Bitmap(ctx)
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("segment: %w", err)
+	}
+	fv, err := sn.Field(q.Field)
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("profile field: %w", err)
+	}
+	if fv.Values == nil {
+		return QueryResult{}, fmt.Errorf("profile field %s is not a tag or set field", q.Field)
+	}
+	opts := analytics.ProfileOptions{Fields: []string{q.Field}, Now: now}
+	var count uint64
+	lat, err := measure(1, runs, func() error {
+		res, err := analytics.Profile(ctx, sn, seg, opts)
+		if err == nil {
+			count = res.Count
+		}
+		return err
+	})
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("profile: %w", err)
+	}
+	// Floor: the segment ANDed with every value's bitset and counted.
+	rows := sn.Rows()
+	denseSeg := Dense(seg, rows)
+	var values [][]uint64
+	for _, v := range fv.Values.Values() {
+		values = append(values, Dense(fv.Values.Bitmap(v), rows))
+	}
+	acc := make([]uint64, len(denseSeg))
+	pair := [][]uint64{denseSeg, nil}
+	noMinus := []bool{false, false}
+	var fc uint64
+	floor, err := measure(1, runs, func() error {
+		fc = 0
+		for _, v := range values {
+			pair[1] = v
+			fc += uint64(AndPopcount(acc, pair, noMinus))
+		}
+		return nil
+	})
+	if err != nil {
+		return QueryResult{}, err
+	}
+	return result(q, count, fc, lat, floor), nil
+}
+
+func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int) (QueryResult, error) {
+	cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now})
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("compile: %w", err)
+	}
+	all, err := cq.Bitmap(ctx)
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("seed: %w", err)
+	}
+	// The first SeedSize rows of the segment: deterministic, and a seed of
+	// the size a marketer uploads.
+	seed := roaring.New()
+	it := all.Iterator()
+	for it.HasNext() && seed.GetCardinality() < uint64(q.SeedSize) {
+		seed.Add(it.Next())
+	}
+	opts := lookalike.Options{Size: q.Size, ExcludeFields: lookalike.QueryFields(cq.Checked.Root), Now: now}
+	var count uint64
+	var features int
+	lat, err := measure(1, runs, func() error {
+		res, err := lookalike.Expand(ctx, sn, seed, opts)
+		if err == nil {
+			count, features = uint64(len(res.Ranked)), len(res.Features)
+		}
+		return err
+	})
+	if err != nil {
+		return QueryResult{}, fmt.Errorf("lookalike: %w", err)
+	}
+	// Floor: one AND + popcount pass over the dense universe per selected
+	// feature. A dense pass costs the same whatever the bits, so the seed
+	// stands in for each feature's bitset.
+	rows := sn.Rows()
+	pair := [][]uint64{Dense(roaring.AndNot(sn.All(), seed), rows), Dense(seed, rows)}
+	acc := make([]uint64, len(pair[0]))
+	noMinus := []bool{false, false}
+	var fc uint64
+	floor, err := measure(1, runs, func() error {
+		fc = 0
+		for range max(features, 1) {
+			fc += uint64(AndPopcount(acc, pair, noMinus))
+		}
+		return nil
+	})
+	if err != nil {
+		return QueryResult{}, err
+	}
+	return result(q, count, fc, lat, floor), nil
+}
+
+func result(q Query, count, floorCount uint64, lat, floor Latency) QueryResult {
+	return QueryResult{
+		Name: q.Name, Kind: q.Kind, Query: q.Describe(), Count: count,
+		P50US: us(lat.P50), P95US: us(lat.P95), P99US: us(lat.P99), FloorUS: us(floor.P50),
+		Ratio:      round(float64(lat.P50)/float64(max(floor.P50, 1)), 3),
+		FloorCount: floorCount, Runs: lat.Samples, Batch: lat.Batch,
+	}
+}
+
+// printer writes progress: lines, and a status line redrawn in place on a
+// terminal (one line every 5 s elsewhere), in the style of 'cohort load'.
+type printer struct {
+	w        io.Writer
+	terminal bool
+	mu       sync.Mutex
+}
+
+func (p *printer) linef(format string, args ...any) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// every prints status() periodically until the returned stop is called.
+func (p *printer) every(status func() string) (stop func()) {
+	if p.w == nil {
+		return func() {}
+	}
+	period := 5 * time.Second
+	if p.terminal {
+		period = 200 * time.Millisecond
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.mu.Lock()
+				if p.terminal {
+					fmt.Fprintf(p.w, "\r%s\x1b[K", status())
+				} else {
+					fmt.Fprintln(p.w, status())
+				}
+				p.mu.Unlock()
+			case <-quit:
+				return
+			}
+		}
+	})
+	return func() {
+		close(quit)
+		wg.Wait()
+		if p.terminal {
+			p.mu.Lock()
+			fmt.Fprint(p.w, "\r\x1b[K")
+			p.mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package runner
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cohortdb/cohort/bench"
+	"github.com/cohortdb/cohort/bench/gen"
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+func TestPercentile(t *testing.T) {
+	var s []time.Duration
+	for i := 1; i <= 100; i++ {
+		s = append(s, time.Duration(i))
+	}
+	for p, want := range map[int]time.Duration{50: 50, 95: 95, 99: 99, 100: 100} {
+		if got := percentile(s, p); got != want {
+			t.Errorf("p%d of 1..100 = %d, want %d", p, got, want)
+		}
+	}
+	three := []time.Duration{1, 2, 3}
+	if percentile(three, 50) != 2 || percentile(three, 95) != 3 || percentile(three[:1], 99) != 1 {
+		t.Errorf("nearest rank of 3 samples: p50 %d p95 %d", percentile(three, 50), percentile(three, 95))
+	}
+}
+
+func TestAndPopcount(t *testing.T) {
+	a := []uint64{0b1111, 1 << 63}
+	b := []uint64{0b0110, 1 << 63}
+	c := []uint64{0b0100, 0}
+	acc := make([]uint64, 2)
+	if n := AndPopcount(acc, [][]uint64{a, b}, []bool{false, false}); n != 3 {
+		t.Errorf("a AND b: %d, want 3", n)
+	}
+	if n := AndPopcount(acc, [][]uint64{a, b, c}, []bool{false, false, true}); n != 2 {
+		t.Errorf("a AND b AND NOT c: %d, want 2", n)
+	}
+}
+
+// TestFloorCountsMatch checks that the floor of every count query of the
+// mix counts what the engine counts (no query of the mix has an OR), so
+// the floor reads the same sets the query answers.
+func TestFloorCountsMatch(t *testing.T) {
+	ctx := context.Background()
+	sc, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := engine.New(engine.Options{Clock: gen.DefaultNow}).Create(Dataset, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bench.Load(ds, gen.Options{Profiles: 3000, Seed: 2}, engine.LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sn := ds.Snapshot()
+	now := schema.DayOf(gen.DefaultNow(), sc.Location())
+	names := map[string]bool{}
+	for _, q := range Mix() {
+		if names[q.Name] {
+			t.Errorf("two queries named %s", q.Name)
+		}
+		names[q.Name] = true
+		if q.Kind != KindCount {
+			continue
+		}
+		cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now})
+		if err != nil {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		want, err := cq.Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dense, minus, err := DenseLeaves(ctx, cq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AndPopcount(make([]uint64, len(dense[0])), dense, minus); uint64(got) != want {
+			t.Errorf("%s: floor counts %d, the engine %d", q.Name, got, want)
+		}
+	}
+}
