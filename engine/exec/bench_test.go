@@ -3,20 +3,17 @@ package exec_test
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/RoaringBitmap/roaring/v2"
-
 	"github.com/cohortdb/cohort/bench"
 	"github.com/cohortdb/cohort/bench/gen"
+	"github.com/cohortdb/cohort/bench/runner"
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/exec"
 	"github.com/cohortdb/cohort/engine/schema"
-	"github.com/cohortdb/cohort/query"
 )
 
 // BenchQueries is the fixed query mix of the count benchmarks, by shape.
@@ -107,75 +104,18 @@ func BenchmarkCount(b *testing.B) {
 				}
 				b.ReportMetric(float64(count), "profiles")
 			})
-			dense, minus := denseLeaves(b, q)
+			dense, minus, err := runner.DenseLeaves(context.Background(), q)
+			if err != nil {
+				b.Fatal(err)
+			}
 			b.Run(fmt.Sprintf("profiles=%s/query=%s/impl=floor", size, bq.name), func(b *testing.B) {
 				acc := make([]uint64, len(dense[0]))
 				var c int
 				for b.Loop() {
-					c = andPopcount(acc, dense, minus)
+					c = runner.AndPopcount(acc, dense, minus)
 				}
 				b.ReportMetric(float64(c), "profiles")
 			})
 		}
 	}
-}
-
-// denseLeaves evaluates every leaf of the plan and returns each as a
-// plain bitset of the dataset's rows, with whether it is subtracted.
-func denseLeaves(b *testing.B, q *exec.Query) ([][]uint64, []bool) {
-	var leaves []*roaring.Bitmap
-	var minus []bool
-	var walk func(n *query.Node, m bool)
-	walk = func(n *query.Node, m bool) {
-		if n.Op == query.NodeLeaf || n.Op == query.NodeAll {
-			one := &query.Plan{Root: n}
-			bm, err := q.WithPlan(one).Bitmap(context.Background())
-			if err != nil {
-				b.Fatal(err)
-			}
-			leaves = append(leaves, bm)
-			minus = append(minus, m)
-		}
-		for _, c := range n.Children {
-			walk(c, false)
-		}
-		for _, c := range n.Minus {
-			walk(c, true)
-		}
-	}
-	walk(q.Plan.Root, false)
-	rows := q.Rows()
-	out := make([][]uint64, 0, len(leaves))
-	for _, l := range leaves {
-		words := make([]uint64, (rows+63)/64)
-		it := l.Iterator()
-		for it.HasNext() {
-			r := it.Next()
-			words[r/64] |= 1 << (r % 64)
-		}
-		out = append(out, words)
-	}
-	return out, minus
-}
-
-// andPopcount intersects (or, for AND-NOT terms, subtracts) the dense
-// leaves and counts the result.
-func andPopcount(acc []uint64, dense [][]uint64, minus []bool) int {
-	copy(acc, dense[0])
-	for j, d := range dense[1:] {
-		if minus[j+1] {
-			for i := range acc {
-				acc[i] &^= d[i]
-			}
-			continue
-		}
-		for i := range acc {
-			acc[i] &= d[i]
-		}
-	}
-	c := 0
-	for _, w := range acc {
-		c += bits.OnesCount64(w)
-	}
-	return c
 }
