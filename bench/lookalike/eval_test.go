@@ -11,7 +11,7 @@ import (
 // that the metrics are sane: the oracle beats the model, which beats
 // random, and random's AUC is near one half.
 func TestEvaluateSmall(t *testing.T) {
-	cfg := Config{Profiles: 40_000, GenSeeds: 2, SeedSizes: []int{100, 1000}, AudienceShare: 0.05}
+	cfg := Config{Profiles: 20_000, GenSeeds: 2, SeedSizes: []int{100, 500}, AudienceShare: 0.05}
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
 	}
