@@ -306,12 +306,24 @@ func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within 
 		return v.WindowWithin(values, from, to, within)
 	}
 	vals := v.pick(values)
+	// Most AT LEAST questions are about one product over a few weeks:
+	// day bitmaps with few members each. Counting rows directly is then
+	// far cheaper than carrying counters as bitmaps day after day.
+	var days []*roaring.Bitmap
+	var members uint64
+	dayBitmaps(vals, from, to, within, func(d *roaring.Bitmap) {
+		days = append(days, d)
+		members += d.GetCardinality()
+	})
+	if members*4 <= v.exist.GetCardinality() {
+		return atLeastSparse(days, n, members)
+	}
 	if n <= maxSaturating {
-		return v.atLeastSaturating(vals, n, from, to, within)
+		return atLeastSaturating(days, n)
 	}
 	var counters []*roaring.Bitmap // counters[i] = bit i of each profile's day count
 	any := roaring.New()
-	dayBitmaps(vals, from, to, within, func(d *roaring.Bitmap) {
+	for _, d := range days {
 		any.Or(d)
 		carry := d.Clone() // d may be the index's own bitmap
 		for i := 0; !carry.IsEmpty(); i++ {
@@ -323,7 +335,7 @@ func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within 
 			counters[i].Xor(carry)
 			carry = next
 		}
-	})
+	}
 	if len(counters) < 64 && uint64(n)>>len(counters) != 0 {
 		return roaring.New() // no profile can reach n
 	}
@@ -442,21 +454,82 @@ func dayBitmaps(vals []*eventValueView, from, to Day, within *roaring.Bitmap, ea
 	}
 }
 
+// atLeastSparse returns the rows found in at least n of days (each a
+// day's distinct profiles) by sorting all their members and keeping the
+// rows that repeat n times: work in proportion to the members, not to the
+// containers of n counter bitmaps per day.
+func atLeastSparse(days []*roaring.Bitmap, n int, members uint64) *roaring.Bitmap {
+	rows := make([]uint32, 0, members)
+	buf := make([]uint32, 1024)
+	for _, d := range days {
+		it := d.ManyIterator()
+		for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+			rows = append(rows, buf[:k]...)
+		}
+	}
+	radixSort(rows)
+	var out []uint32
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j] == rows[i] {
+			j++
+		}
+		if j-i >= n {
+			out = append(out, rows[i])
+		}
+		i = j
+	}
+	r := roaring.New()
+	r.AddMany(out)
+	return r
+}
+
+// radixSort sorts a in place, 12 bits a pass, with only as many passes as
+// the largest value needs (two below 2^24 rows).
+func radixSort(a []uint32) {
+	if len(a) < 256 {
+		slices.Sort(a)
+		return
+	}
+	const bitsPer, buckets = 12, 1 << 12
+	top := slices.Max(a)
+	tmp := make([]uint32, len(a))
+	src, dst := a, tmp
+	for shift := 0; shift < 32 && (shift == 0 || top>>shift != 0); shift += bitsPer {
+		var count [buckets + 1]int
+		for _, x := range src {
+			count[(x>>shift)&(buckets-1)+1]++
+		}
+		for i := 1; i <= buckets; i++ {
+			count[i] += count[i-1]
+		}
+		for _, x := range src {
+			b := (x >> shift) & (buckets - 1)
+			dst[count[b]] = x
+			count[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &a[0] {
+		copy(a, src)
+	}
+}
+
 // atLeastSaturating keeps ge[k] = profiles with at least k+1 matching
 // days so far, for k < n: a day D moves ge[k-1] ∩ D up into ge[k]. For
 // small n this is n operations a day with nothing carried further.
-func (v *EventsView) atLeastSaturating(vals []*eventValueView, n int, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
+func atLeastSaturating(days []*roaring.Bitmap, n int) *roaring.Bitmap {
 	ge := make([]*roaring.Bitmap, n)
 	for k := range ge {
 		ge[k] = roaring.New()
 	}
-	dayBitmaps(vals, from, to, within, func(d *roaring.Bitmap) {
+	for _, d := range days {
 		for k := n - 1; k >= 1; k-- {
 			if !ge[k-1].IsEmpty() {
 				ge[k].Or(roaring.And(ge[k-1], d))
 			}
 		}
 		ge[0].Or(d)
-	})
+	}
 	return ge[n-1]
 }

@@ -1,0 +1,72 @@
+package index
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// TestAtLeastPathsAgree checks the sparse AT LEAST path (sort the
+// members, keep rows seen n times) against the saturating counters and
+// against a plain count per row, on random day bitmaps of every density.
+func TestAtLeastPathsAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 8))
+	for trial := range 60 {
+		rows := uint32(1 + r.IntN(300_000))
+		density := []float64{0.00001, 0.0005, 0.01, 0.2}[trial%4]
+		days := make([]*roaring.Bitmap, 1+r.IntN(40))
+		count := map[uint32]int{}
+		var members uint64
+		for i := range days {
+			days[i] = roaring.New()
+			for range int(float64(rows)*density) + r.IntN(3) {
+				days[i].Add(uint32(r.IntN(int(rows))))
+			}
+			days[i].Iterate(func(x uint32) bool { count[x]++; return true })
+			members += days[i].GetCardinality()
+		}
+		for n := 1; n <= 6; n++ {
+			var want []uint32
+			for row, c := range count {
+				if c >= n {
+					want = append(want, row)
+				}
+			}
+			slices.Sort(want)
+			sparse := atLeastSparse(days, n, members).ToArray()
+			if len(sparse) == 0 {
+				sparse = nil
+			}
+			if !slices.Equal(sparse, want) {
+				t.Fatalf("trial %d n %d: sparse path %d rows, want %d", trial, n, len(sparse), len(want))
+			}
+			if n <= maxSaturating {
+				sat := atLeastSaturating(days, n).ToArray()
+				if len(sat) == 0 {
+					sat = nil
+				}
+				if !slices.Equal(sat, want) {
+					t.Fatalf("trial %d n %d: saturating path %d rows, want %d", trial, n, len(sat), len(want))
+				}
+			}
+		}
+	}
+}
+
+func TestRadixSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 255, 256, 1000, 100_000} {
+		a := make([]uint32, n)
+		for i := range a {
+			a[i] = r.Uint32() >> uint(r.IntN(32))
+		}
+		want := slices.Clone(a)
+		slices.Sort(want)
+		radixSort(a)
+		if !slices.Equal(a, want) {
+			t.Fatalf("radixSort of %d values", n)
+		}
+	}
+}
