@@ -247,6 +247,27 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 			}
 			return fv.Events.WindowCount(p.Values, clampDay(from), clampDay(to)), nil
 		}
+		// AT MOST n is every profile but those with n+1 days or more:
+		// count that small set instead of building the large one.
+		if p, ok := n.Leaf.(*query.PredEvent); ok && !n.Shared && !ev.trace && p.Freq != nil && !p.Freq.AtLeast {
+			rows := uint64(ev.q.sn.Rows())
+			from, to := int64(math.MinInt64), int64(math.MaxInt64)
+			if p.Window != nil {
+				from, to = windowDays(p.Window, int64(ev.q.now))
+			}
+			switch {
+			case p.Freq.N < 0:
+				return 0, nil
+			case from > to:
+				return rows, nil
+			}
+			fv, err := ev.q.sn.Field(p.Field.Name)
+			if err != nil {
+				return 0, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
+			}
+			next := int(min(p.Freq.N, math.MaxInt32-1)) + 1
+			return rows - fv.Events.AtLeast(p.Values, next, clampDay(from), clampDay(to)).GetCardinality(), nil
+		}
 	}
 	b, _, err := ev.eval(n)
 	if err != nil {
