@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/cohortdb/cohort/engine"
@@ -60,7 +61,14 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	if err := sn.WriteCheckpoint(&checkpointWriter{wb: wb, prefix: prefix}); err != nil {
+	cw := &checkpointWriter{wb: wb, prefix: prefix, gen: gen, next: &checkpointIndex{values: map[string]valueState{}}}
+	s.writtenMu.Lock()
+	prev := s.written[info.ID]
+	s.writtenMu.Unlock()
+	if prev != nil && gen-prev.oldest() < fullEvery {
+		cw.prev = prev
+	}
+	if err := sn.WriteCheckpoint(cw); err != nil {
 		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
 	}
 	if err := wb.Flush(); err != nil {
@@ -90,9 +98,15 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	if err := s.do(ctx, r); err != nil {
 		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
 	}
-	// The checkpoint is in force. What follows only frees space.
+	// The checkpoint is in force. What follows only frees space: the
+	// older generations keep only the values it refers to.
+	s.writtenMu.Lock()
+	s.written[info.ID] = cw.next
+	s.writtenMu.Unlock()
 	cur := generationPrefix(info.ID, gen)
-	if err := s.deleteKeys(checkpointPrefix(info.ID), func(k []byte) bool { return !bytes.HasPrefix(k, cur) }); err != nil {
+	if err := s.deleteKeys(checkpointPrefix(info.ID), func(k []byte) bool {
+		return !bytes.HasPrefix(k, cur) && !cw.next.referenced(info.ID, k)
+	}); err != nil {
 		return fmt.Errorf("dataset %s: checkpoint written, but removing the old one failed: %w", dataset, err)
 	}
 	if err := s.truncateLog(info.ID, throughSeq); err != nil {
@@ -120,14 +134,26 @@ func (s *Store) collectGarbage() {
 }
 
 // checkpointWriter seals each checkpoint value into an envelope under the
-// generation's prefix.
+// generation's prefix, or, for a value unchanged since the previous
+// checkpoint, a reference to where its bytes already are.
 type checkpointWriter struct {
 	wb     *badger.WriteBatch
 	prefix []byte
+	gen    uint64
+	prev   *checkpointIndex // nil: write every value
+	next   *checkpointIndex
 }
 
 func (w *checkpointWriter) Put(key string, value []byte) error {
 	k := append(bytes.Clone(w.prefix), key...)
+	h := xxhash.Sum64(value)
+	if w.prev != nil {
+		if st, ok := w.prev.values[key]; ok && st.hash == h {
+			w.next.values[key] = st
+			return w.wb.Set(k, seal(k, kindCheckRef, refPayload(st.gen, h)))
+		}
+	}
+	w.next.values[key] = valueState{hash: h, gen: w.gen}
 	return w.wb.Set(k, seal(k, kindCheckpoint, value))
 }
 
@@ -208,14 +234,19 @@ func (s *Store) truncateLog(id, through uint64) error {
 }
 
 // checkpointReader streams a checkpoint's values out of Badger, opening
-// each envelope; the engine decodes and validates what is inside.
+// each envelope and following references into older generations; the
+// engine decodes and validates what is inside. It records where each
+// value's bytes live, for the next incremental checkpoint.
 type checkpointReader struct {
 	ctx     context.Context
+	txn     *badger.Txn
 	dataset string
+	id, gen uint64
 	prefix  []byte
 	it      *badger.Iterator
 	started bool
 	buf     []byte
+	index   *checkpointIndex
 }
 
 func (r *checkpointReader) Next() (string, []byte, error) {
@@ -237,24 +268,27 @@ func (r *checkpointReader) Next() (string, []byte, error) {
 	if r.buf, err = item.ValueCopy(r.buf[:0]); err != nil {
 		return "", nil, fmt.Errorf("cannot read %s: %w", keyString(key), err)
 	}
-	p, err := openAs(key, r.buf, kindCheckpoint)
+	engineKey := string(key[len(r.prefix):])
+	p, origin, err := resolve(r.txn, r.dataset, r.id, r.gen, key, engineKey, r.buf)
 	if err != nil {
-		return "", nil, corrupt(r.dataset, key, err)
+		return "", nil, err
 	}
-	return string(key[len(r.prefix):]), p, nil
+	r.index.values[engineKey] = valueState{hash: xxhash.Sum64(p), gen: origin}
+	return engineKey, p, nil
 }
 
 // loadCheckpoint creates the dataset in e from its checkpoint of
 // generation gen. Damage is reported as a CorruptError naming the
 // dataset and the full key.
-func loadCheckpoint(ctx context.Context, txn *badger.Txn, e *engine.Engine, name string, id, gen uint64, sc *schema.Schema) (*engine.Dataset, error) {
+func loadCheckpoint(ctx context.Context, txn *badger.Txn, e *engine.Engine, name string, id, gen uint64, sc *schema.Schema) (*engine.Dataset, *checkpointIndex, error) {
 	prefix := generationPrefix(id, gen)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
-	ds, err := e.LoadCheckpoint(name, sc, &checkpointReader{ctx: ctx, dataset: name, prefix: prefix, it: it})
+	r := &checkpointReader{ctx: ctx, txn: txn, dataset: name, id: id, gen: gen, prefix: prefix, it: it, index: &checkpointIndex{values: map[string]valueState{}}}
+	ds, err := e.LoadCheckpoint(name, sc, r)
 	var ce *engine.CheckpointError
 	if errors.As(err, &ce) {
-		return nil, corrupt(name, append(bytes.Clone(prefix), ce.Key...), ce.Err)
+		return nil, nil, corrupt(name, append(bytes.Clone(prefix), ce.Key...), ce.Err)
 	}
-	return ds, err
+	return ds, r.index, err
 }

@@ -164,10 +164,28 @@ func TestCheckpointThenIngestThenRecover(t *testing.T) {
 	if info.Checkpoint != 2 {
 		t.Fatalf("generation %d, want 2", info.Checkpoint)
 	}
+	// It is incremental: values unchanged since the first are references
+	// to it, and the first keeps exactly the values referred to.
+	s.writtenMu.Lock()
+	idx := s.written[info.ID]
+	s.writtenMu.Unlock()
+	refs := 0
+	for _, st := range idx.values {
+		if st.gen == 1 {
+			refs++
+		}
+	}
+	old := 0
 	for _, k := range keysUnder(t, s, checkpointPrefix(info.ID)) {
 		if !bytes.HasPrefix(k, generationPrefix(info.ID, 2)) {
-			t.Fatalf("key %s of an old checkpoint left", keyString(k))
+			old++
+			if !idx.referenced(info.ID, k) {
+				t.Fatalf("key %s of an old checkpoint left, not referred to", keyString(k))
+			}
 		}
+	}
+	if refs == 0 || old != refs || refs == len(idx.values) {
+		t.Fatalf("%d of %d values referred to the first checkpoint, %d kept there", refs, len(idx.values), old)
 	}
 	if n := len(keysUnder(t, s, walPrefix(info.ID))); n != 0 {
 		t.Fatalf("%d log entries left after the second checkpoint", n)

@@ -21,7 +21,8 @@
 //	d/<id>/w/<seq>              write-ahead entry starting at sequence seq
 //	d/<id>/g/<segment name>     saved segment (JSON; members in parts below)
 //	d/<id>/h/<name>/<ver>/<i>   part i of version ver of a segment's members
-//	d/<id>/k/<gen>/<key>        checkpoint blob (engine key, see engine/checkpoint.go) of generation gen
+//	d/<id>/k/<gen>/<key>        checkpoint blob (engine key, see engine/checkpoint.go) of generation gen,
+//	                            or a reference to the same key in an older generation (incremental.go)
 //
 // <id> is a dataset id as 8 big-endian bytes, <seq> a sequence as 8
 // big-endian bytes, so Badger's key order is sequence order and one
@@ -45,9 +46,10 @@
 // and no generation: none). The schema at d/<id>/s is the schema as of
 // that point; fields added later are write-ahead entries, replayed in
 // order with the records. A checkpoint writes its blobs under a new
-// generation d/<id>/k/<gen>/, then, in one transaction, the schema and
-// metadata that point at it, then deletes the old generation and the
-// entries it covers.
+// generation d/<id>/k/<gen>/ (values that changed, references for the
+// rest), then, in one transaction, the schema and metadata that point at
+// it, then deletes what the older generations hold that it does not
+// refer to, and the entries it covers.
 //
 // # Values
 //

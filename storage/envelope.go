@@ -36,6 +36,7 @@ const (
 	kindSegment    kind = 'G' // d/<id>/g/<name>
 	kindSegPart    kind = 'H' // d/<id>/h/<name>/<version>/<i>: part of a segment's member payload
 	kindCheckpoint kind = 'K' // d/<id>/k/<generation>/<key>: checkpoint blob
+	kindCheckRef   kind = 'J' // d/<id>/k/<generation>/<key>: the blob is unchanged in an older generation
 )
 
 func (k kind) String() string {
@@ -60,6 +61,8 @@ func (k kind) String() string {
 		return "saved segment members"
 	case kindCheckpoint:
 		return "checkpoint value"
+	case kindCheckRef:
+		return "checkpoint reference"
 	}
 	return fmt.Sprintf("unknown kind 0x%02x", byte(k))
 }

@@ -176,6 +176,9 @@ func (s *Store) DropDataset(ctx context.Context, name string) error {
 		}
 		delete(st.cat.byName, name)
 		st.after = append(st.after, func() {
+			s.writtenMu.Lock()
+			delete(s.written, d.ID)
+			s.writtenMu.Unlock()
 			if err := s.db.DropPrefix(dataPrefix(d.ID)); err != nil {
 				s.logf("cannot remove the keys of dropped dataset %s (id %d), will retry at the next start: %v", name, d.ID, err)
 			}

@@ -83,8 +83,14 @@ func (s *Store) RecoverDataset(ctx context.Context, e *engine.Engine, name strin
 		}
 		var ds *engine.Dataset
 		if meta.Generation != 0 {
-			ds, err = loadCheckpoint(ctx, txn, e, name, info.ID, meta.Generation, sc)
+			var idx *checkpointIndex
+			ds, idx, err = loadCheckpoint(ctx, txn, e, name, info.ID, meta.Generation, sc)
 			rec.Checkpoint = meta.AppliedThrough
+			if err == nil {
+				s.writtenMu.Lock()
+				s.written[info.ID] = idx
+				s.writtenMu.Unlock()
+			}
 		} else {
 			ds, err = e.Create(name, sc)
 		}

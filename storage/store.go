@@ -42,6 +42,13 @@ type Store struct {
 	// checkpointMu serialises checkpoints: each picks the next
 	// generation from the catalog and must not race another for it.
 	checkpointMu sync.Mutex
+	// writtenMu guards written; it is never held while waiting for
+	// anything (the committer takes it after a drop).
+	writtenMu sync.Mutex
+	// written records, per dataset id, where each value of its current
+	// checkpoint lives and a hash of it, so the next checkpoint writes
+	// only what changed (see incremental.go).
+	written map[uint64]*checkpointIndex
 }
 
 // Stats counts the store's work since Open.
@@ -84,6 +91,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db:            db,
 		groupBytes:    int(opts.MemTableSize * 15 / 100),
 		queue:         make(chan *request, maxGroupRequests),
+		written:       map[uint64]*checkpointIndex{},
 		committerDone: make(chan struct{}),
 	}
 	if err := s.init(); err != nil {

@@ -1,0 +1,115 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Incremental checkpoints. A checkpoint is a whole dataset as thousands
+// of values (one per bitmap), and between two checkpoints most of them do
+// not change: last month's event days, the values of fields nobody
+// wrote. A checkpoint therefore writes, under its new generation, the
+// values whose content changed, and for every other key a small
+// reference to the older generation that holds the same bytes (with
+// their hash, checked when read). Every key still appears in the new
+// generation, so loading reads one generation in key order as before,
+// following references with point reads; a key absent from the new
+// generation (an event day dropped by retention) is simply gone. Old
+// generations then lose every key nothing references; the bytes of a
+// value are stored exactly once, in the generation that first wrote
+// them.
+//
+// The hashes live in memory (built while a checkpoint is written or
+// loaded), so the first checkpoint after a start without a loaded
+// checkpoint writes everything. A checkpoint is written whole once the
+// oldest generation it would refer to is fullEvery generations old, so
+// loading never follows references into many generations and old
+// generations do not pile up.
+
+const fullEvery = 8
+
+// valueState is where a checkpoint value's bytes live and their hash.
+type valueState struct {
+	hash uint64
+	gen  uint64
+}
+
+// checkpointIndex describes a dataset's current checkpoint.
+type checkpointIndex struct {
+	values map[string]valueState // engine key → state
+}
+
+// oldest is the oldest generation the checkpoint holds bytes in.
+func (idx *checkpointIndex) oldest() uint64 {
+	o := ^uint64(0)
+	for _, st := range idx.values {
+		o = min(o, st.gen)
+	}
+	return o
+}
+
+// refPayload is a reference's payload: the generation holding the bytes
+// and their hash.
+func refPayload(gen, hash uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), gen), hash)
+}
+
+func parseRef(p []byte) (gen, hash uint64, err error) {
+	if len(p) != 16 {
+		return 0, 0, fmt.Errorf("checkpoint reference of %d bytes, want 16", len(p))
+	}
+	return binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:]), nil
+}
+
+// resolve reads the value a checkpoint entry stands for: the payload of a
+// value, or, for a reference, the referenced value (its hash checked).
+// It returns the generation that holds the bytes.
+func resolve(txn *badger.Txn, dataset string, id, gen uint64, key []byte, engineKey string, v []byte) ([]byte, uint64, error) {
+	k, p, err := open(key, v)
+	if err != nil {
+		return nil, 0, corrupt(dataset, key, err)
+	}
+	switch k {
+	case kindCheckpoint:
+		return p, gen, nil
+	case kindCheckRef:
+	default:
+		return nil, 0, corrupt(dataset, key, fmt.Errorf("holds a %s, not a checkpoint value", k))
+	}
+	origin, hash, err := parseRef(p)
+	if err != nil {
+		return nil, 0, corrupt(dataset, key, err)
+	}
+	if origin >= gen {
+		return nil, 0, corrupt(dataset, key, fmt.Errorf("refers to generation %d, not an older one", origin))
+	}
+	ok := append(bytes.Clone(generationPrefix(id, origin)), engineKey...)
+	value, found, err := readValue(txn, dataset, ok, kindCheckpoint)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !found {
+		return nil, 0, corrupt(dataset, ok, fmt.Errorf("the value %s refers to is missing", keyString(key)))
+	}
+	if xxhash.Sum64(value) != hash {
+		return nil, 0, corrupt(dataset, ok, fmt.Errorf("the value does not match the hash %s refers to it with", keyString(key)))
+	}
+	return value, origin, nil
+}
+
+// referenced reports whether key, a checkpoint key of dataset id of
+// another generation than the current one, holds bytes that idx still
+// refers to.
+func (idx *checkpointIndex) referenced(id uint64, key []byte) bool {
+	rest := key[len(checkpointPrefix(id)):]
+	if len(rest) < 9 || rest[8] != '/' {
+		return false
+	}
+	gen := binary.BigEndian.Uint64(rest[:8])
+	st, ok := idx.values[string(rest[9:])]
+	return ok && st.gen == gen
+}
