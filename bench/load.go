@@ -3,10 +3,13 @@
 package bench
 
 import (
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/schema"
 )
 
 // Reader streams a generator's records as NDJSON, so generated data flows
@@ -45,4 +48,23 @@ func (r *Reader) Read(p []byte) (int, error) {
 // Load generates opts' records into ds.
 func Load(ds *engine.Dataset, opts gen.Options, lo engine.LoadOptions) (engine.Result, error) {
 	return ds.ApplyNDJSON(NewReader(opts), lo)
+}
+
+// Generated returns a dataset named "bench" holding n generated profiles
+// (generator seed seed, reference day now), loaded in memory by an engine
+// whose clock stands at now, so relative windows give the same answers
+// on any day. Benchmarks share it as their fixture.
+func Generated(n int, seed int64, now time.Time) (*engine.Dataset, error) {
+	s, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		return nil, fmt.Errorf("generator schema: %w", err)
+	}
+	ds, err := engine.New(engine.Options{Clock: func() time.Time { return now }}).Create("bench", s)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Load(ds, gen.Options{Profiles: n, Seed: seed, Now: now}, engine.LoadOptions{}); err != nil {
+		return nil, fmt.Errorf("loading %d generated profiles: %w", n, err)
+	}
+	return ds, nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/bench"
-	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/analytics"
 	"github.com/cohortdb/cohort/engine/exec"
@@ -40,15 +39,8 @@ func fixture(b *testing.B, n int) *engine.Snapshot {
 	if sn, ok := fixtures.m[n]; ok {
 		return sn
 	}
-	s, err := schema.Parse(gen.SchemaJSON())
+	ds, err := bench.Generated(n, 1, benchNow)
 	if err != nil {
-		b.Fatal(err)
-	}
-	ds, err := engine.New(engine.Options{Clock: func() time.Time { return benchNow }}).Create("bench", s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := bench.Load(ds, gen.Options{Profiles: n, Seed: 1, Now: benchNow}, engine.LoadOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	fixtures.m[n] = ds.Snapshot()

@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/cohortdb/cohort/bench"
-	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/bench/runner"
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/exec"
-	"github.com/cohortdb/cohort/engine/schema"
 )
 
 // BenchQueries is the fixed query mix of the count benchmarks, by shape.
@@ -51,15 +49,8 @@ func fixture(b *testing.B, n int) *engine.Snapshot {
 	if sn, ok := fixtures.m[n]; ok {
 		return sn
 	}
-	s, err := schema.Parse(gen.SchemaJSON())
+	ds, err := bench.Generated(n, 1, benchNow)
 	if err != nil {
-		b.Fatal(err)
-	}
-	ds, err := engine.New(engine.Options{Clock: func() time.Time { return benchNow }}).Create("bench", s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := bench.Load(ds, gen.Options{Profiles: n, Seed: 1, Now: benchNow}, engine.LoadOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	fixtures.m[n] = ds.Snapshot()
