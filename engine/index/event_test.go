@@ -14,8 +14,8 @@ import (
 func TestAtLeastPathsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 8))
 	for trial := range 60 {
-		rows := uint32(1 + r.IntN(300_000))
-		density := []float64{0.00001, 0.0005, 0.01, 0.2}[trial%4]
+		rows := uint32(1 + r.IntN(100_000))
+		density := []float64{0.00001, 0.0005, 0.01, 0.05}[trial%4]
 		days := make([]*roaring.Bitmap, 1+r.IntN(40))
 		count := map[uint32]int{}
 		var members uint64
