@@ -239,11 +239,11 @@ func (s *Store) truncateLog(id, through uint64) error {
 // value's bytes live, for the next incremental checkpoint.
 type checkpointReader struct {
 	ctx     context.Context
-	txn     *badger.Txn
 	dataset string
-	id, gen uint64
+	gen     uint64
 	prefix  []byte
 	it      *badger.Iterator
+	origins *originReader
 	started bool
 	buf     []byte
 	index   *checkpointIndex
@@ -269,7 +269,7 @@ func (r *checkpointReader) Next() (string, []byte, error) {
 		return "", nil, fmt.Errorf("cannot read %s: %w", keyString(key), err)
 	}
 	engineKey := string(key[len(r.prefix):])
-	p, origin, err := resolve(r.txn, r.dataset, r.id, r.gen, key, engineKey, r.buf)
+	p, origin, err := r.origins.resolve(r.gen, key, engineKey, r.buf)
 	if err != nil {
 		return "", nil, err
 	}
@@ -284,7 +284,9 @@ func loadCheckpoint(ctx context.Context, txn *badger.Txn, e *engine.Engine, name
 	prefix := generationPrefix(id, gen)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
-	r := &checkpointReader{ctx: ctx, txn: txn, dataset: name, id: id, gen: gen, prefix: prefix, it: it, index: &checkpointIndex{values: map[string]valueState{}}}
+	origins := &originReader{txn: txn, dataset: name, id: id}
+	defer origins.close()
+	r := &checkpointReader{ctx: ctx, dataset: name, gen: gen, prefix: prefix, it: it, origins: origins, index: &checkpointIndex{values: map[string]valueState{}}}
 	ds, err := e.LoadCheckpoint(name, sc, r)
 	var ce *engine.CheckpointError
 	if errors.As(err, &ce) {

@@ -65,38 +65,87 @@ func parseRef(p []byte) (gen, hash uint64, err error) {
 	return binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:]), nil
 }
 
+// originReader reads referenced values out of older generations. A
+// checkpoint's references arrive in key order, and an older generation
+// holds (once cleaned) just the keys referred to, in the same order, so
+// one forward iterator per generation reads them sequentially, with
+// Badger prefetching, instead of one point lookup each.
+type originReader struct {
+	txn     *badger.Txn
+	dataset string
+	id      uint64
+	its     map[uint64]*badger.Iterator
+	buf     []byte
+}
+
+func (o *originReader) close() {
+	for _, it := range o.its {
+		it.Close()
+	}
+}
+
+// read returns the payload of generation gen's value for engineKey.
+func (o *originReader) read(gen uint64, engineKey string) ([]byte, []byte, error) {
+	prefix := generationPrefix(o.id, gen)
+	want := append(bytes.Clone(prefix), engineKey...)
+	it := o.its[gen]
+	if it == nil {
+		if o.its == nil {
+			o.its = map[uint64]*badger.Iterator{}
+		}
+		it = o.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		it.Seek(want)
+		o.its[gen] = it
+	}
+	// Keys nothing refers to (left by an interrupted clean-up) are
+	// stepped over; a key behind the cursor is never needed again.
+	for it.Valid() && bytes.Compare(it.Item().Key(), want) < 0 {
+		it.Next()
+	}
+	if !it.Valid() || !bytes.Equal(it.Item().Key(), want) {
+		return nil, want, nil
+	}
+	var err error
+	if o.buf, err = it.Item().ValueCopy(o.buf[:0]); err != nil {
+		return nil, want, fmt.Errorf("cannot read %s: %w", keyString(want), err)
+	}
+	p, err := openAs(want, o.buf, kindCheckpoint)
+	if err != nil {
+		return nil, want, corrupt(o.dataset, want, err)
+	}
+	return p, want, nil
+}
+
 // resolve reads the value a checkpoint entry stands for: the payload of a
 // value, or, for a reference, the referenced value (its hash checked).
 // It returns the generation that holds the bytes.
-func resolve(txn *badger.Txn, dataset string, id, gen uint64, key []byte, engineKey string, v []byte) ([]byte, uint64, error) {
+func (o *originReader) resolve(gen uint64, key []byte, engineKey string, v []byte) ([]byte, uint64, error) {
 	k, p, err := open(key, v)
 	if err != nil {
-		return nil, 0, corrupt(dataset, key, err)
+		return nil, 0, corrupt(o.dataset, key, err)
 	}
 	switch k {
 	case kindCheckpoint:
 		return p, gen, nil
 	case kindCheckRef:
 	default:
-		return nil, 0, corrupt(dataset, key, fmt.Errorf("holds a %s, not a checkpoint value", k))
+		return nil, 0, corrupt(o.dataset, key, fmt.Errorf("holds a %s, not a checkpoint value", k))
 	}
 	origin, hash, err := parseRef(p)
 	if err != nil {
-		return nil, 0, corrupt(dataset, key, err)
+		return nil, 0, corrupt(o.dataset, key, err)
 	}
 	if origin >= gen {
-		return nil, 0, corrupt(dataset, key, fmt.Errorf("refers to generation %d, not an older one", origin))
+		return nil, 0, corrupt(o.dataset, key, fmt.Errorf("refers to generation %d, not an older one", origin))
 	}
-	ok := append(bytes.Clone(generationPrefix(id, origin)), engineKey...)
-	value, found, err := readValue(txn, dataset, ok, kindCheckpoint)
-	if err != nil {
+	value, at, err := o.read(origin, engineKey)
+	switch {
+	case err != nil:
 		return nil, 0, err
-	}
-	if !found {
-		return nil, 0, corrupt(dataset, ok, fmt.Errorf("the value %s refers to is missing", keyString(key)))
-	}
-	if xxhash.Sum64(value) != hash {
-		return nil, 0, corrupt(dataset, ok, fmt.Errorf("the value does not match the hash %s refers to it with", keyString(key)))
+	case value == nil:
+		return nil, 0, corrupt(o.dataset, at, fmt.Errorf("the value %s refers to is missing", keyString(key)))
+	case xxhash.Sum64(value) != hash:
+		return nil, 0, corrupt(o.dataset, at, fmt.Errorf("the value does not match the hash %s refers to it with", keyString(key)))
 	}
 	return value, origin, nil
 }
