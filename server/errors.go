@@ -27,6 +27,7 @@ const (
 	codeNotFound         = "not_found"
 	codeDatasetNotFound  = "dataset_not_found"
 	codeSegmentNotFound  = "segment_not_found"
+	codeProfileNotFound  = "profile_not_found"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeUnauthorized     = "unauthorized"
 	codeForbidden        = "forbidden"
