@@ -234,6 +234,22 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 		}
 		return ev.countAnd(n)
 	case query.NodeLeaf:
+		// A tag field's values are disjoint (one per profile), so an IN
+		// list counts as the sum of its values' counts.
+		if p, ok := n.Leaf.(*query.PredTag); ok && !n.Shared && !ev.trace {
+			fv, err := ev.q.sn.Field(p.Field.Name)
+			if err != nil {
+				return 0, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
+			}
+			var c uint64
+			for _, v := range p.Values {
+				c += fv.Values.Count(v)
+			}
+			if p.Negated {
+				return fv.Exists().GetCardinality() - c, nil
+			}
+			return c, nil
+		}
 		// A window of event days is counted from the days' union without
 		// building it as a bitmap.
 		if p, ok := n.Leaf.(*query.PredEvent); ok && !n.Shared && !ev.trace && p.Window != nil && p.Freq == nil {

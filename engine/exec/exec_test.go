@@ -166,3 +166,23 @@ func TestCancelled(t *testing.T) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
 }
+
+// TestRepeatedValues checks that a value named twice in an IN list counts
+// once, on every counting path (a lone list, the last step of an AND of
+// lookups, a negated list).
+func TestRepeatedValues(t *testing.T) {
+	sn := smallDataset(t)
+	for q, want := range map[string]uint64{
+		`t IN ('上海', '上海')`:                   1,
+		`t IN ('上海', '杭州', '上海')`:             2,
+		`NOT t IN ('上海', '上海')`:               3,
+		`t NOT IN ('上海', '上海')`:               1,
+		`b AND t IN ('上海', '上海')`:             1,
+		`n > 0 AND t IN ('上海', '杭州', '杭州')`:   2,
+		`t IS NOT NULL AND t IN ('杭州', '杭州')`: 1,
+	} {
+		if got := count(t, sn, q, exec.Options{}); got != want {
+			t.Errorf("%s: %d, want %d", q, got, want)
+		}
+	}
+}
