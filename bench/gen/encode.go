@@ -1,9 +1,6 @@
 package gen
 
-import (
-	"math/bits"
-	"unicode/utf8"
-)
+import "math/bits"
 
 // rng is SplitMix64. It is hand-rolled rather than taken from math/rand so
 // that the byte stream a seed produces is fixed by this file, not by the
@@ -89,62 +86,6 @@ func (r *rng) recent(span int) int {
 
 func clamp(v, lo, hi int) int {
 	return max(lo, min(v, hi))
-}
-
-// appendString appends s as a JSON string. Non-ASCII text is kept as UTF-8
-// (上海 stays readable); quotes, backslashes and control characters are
-// escaped, invalid UTF-8 becomes U+FFFD, and U+2028/U+2029 are escaped as
-// encoding/json does so the output is also safe inside JavaScript.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendStringBody(dst, s)
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendStringBody(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(dst, s[start:]...)
 }
 
 // appendPadded appends v in decimal with at least width digits.

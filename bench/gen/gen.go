@@ -2,6 +2,7 @@ package gen
 
 import (
 	"cmp"
+	"github.com/cohortdb/cohort/internal/jsonstr"
 	"slices"
 	"strconv"
 	"time"
@@ -148,7 +149,7 @@ type Generator struct {
 func New(opts Options) *Generator {
 	opts = opts.withDefaults()
 	g := &Generator{opts: opts, nowDay: schema.DayOf(opts.Now, shanghai)}
-	g.idEsc = appendStringBody(nil, opts.IDPrefix)
+	g.idEsc = jsonstr.AppendBody(nil, opts.IDPrefix)
 	g.idHead = append([]byte(`{"id":"`), g.idEsc...)
 	return g
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/cohortdb/cohort/internal/jsonstr"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -726,10 +727,10 @@ func TestWriteDirErrors(t *testing.T) {
 
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "上海", `Xi'an`, `a"b\c`, "tab\tnl\nnul\x00\x1f", "bad\xffutf8\xc3", "line\u2028sep\u2029", "emoji 😀"} {
-		b := appendString(nil, s)
+		b := jsonstr.Append(nil, s)
 		var back string
 		if err := json.Unmarshal(b, &back); err != nil {
-			t.Errorf("appendString(%q) = %s: %v", s, b, err)
+			t.Errorf("jsonstr.Append(%q) = %s: %v", s, b, err)
 			continue
 		}
 		// encoding/json is the reference, also for invalid UTF-8.
@@ -737,10 +738,10 @@ func TestAppendString(t *testing.T) {
 		var want string
 		_ = json.Unmarshal(ref, &want)
 		if back != want {
-			t.Errorf("appendString(%q) decodes to %q, want %q", s, back, want)
+			t.Errorf("jsonstr.Append(%q) decodes to %q, want %q", s, back, want)
 		}
 		if strings.Contains(s, "上海") && !bytes.Contains(b, []byte("上海")) {
-			t.Errorf("appendString(%q) = %s: Chinese must stay readable", s, b)
+			t.Errorf("jsonstr.Append(%q) = %s: Chinese must stay readable", s, b)
 		}
 	}
 	// A prefix that needs escaping still yields valid records.

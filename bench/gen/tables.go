@@ -1,5 +1,7 @@
 package gen
 
+import "github.com/cohortdb/cohort/internal/jsonstr"
+
 // The value lists below are the generator's vocabulary. They are immutable
 // after package initialisation; the pre-quoted forms exist so that the hot
 // path copies bytes instead of escaping the same strings millions of times.
@@ -240,7 +242,7 @@ func categoryNames() []string {
 func quoteAll(vals []string) []string {
 	q := make([]string, len(vals))
 	for i, v := range vals {
-		q[i] = string(appendString(nil, v))
+		q[i] = string(jsonstr.Append(nil, v))
 	}
 	return q
 }

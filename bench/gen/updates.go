@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"github.com/cohortdb/cohort/internal/jsonstr"
 	"math/bits"
 	"slices"
 )
@@ -156,7 +157,7 @@ func (u *UpdateGenerator) Record(dst []byte, k int) []byte {
 					dst = append(dst, ',')
 				}
 				first = false
-				dst = appendString(dst, fieldNames[f])
+				dst = jsonstr.Append(dst, fieldNames[f])
 			}
 		}
 		dst = append(dst, ']')

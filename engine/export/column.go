@@ -1,6 +1,7 @@
 package export
 
 import (
+	"github.com/cohortdb/cohort/internal/jsonstr"
 	"strconv"
 	"time"
 
@@ -56,7 +57,7 @@ type column struct {
 // per export) and allocates the slots.
 func (c *column) prepare(csv bool) {
 	if !csv {
-		c.key = appendJSONString([]byte{','}, c.field.Name)
+		c.key = jsonstr.Append([]byte{','}, c.field.Name)
 		c.key = append(c.key, ':')
 	}
 	v := c.view

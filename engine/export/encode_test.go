@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"github.com/cohortdb/cohort/internal/jsonstr"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -43,11 +44,11 @@ func TestEncoders(t *testing.T) {
 		enc := json.NewEncoder(&want)
 		enc.SetEscapeHTML(false)
 		enc.Encode(s)
-		if got := appendJSONString(nil, s); string(got)+"\n" != want.String() {
-			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want.String())
+		if got := jsonstr.Append(nil, s); string(got)+"\n" != want.String() {
+			t.Fatalf("jsonstr.Append(%q) = %s, want %s", s, got, want.String())
 		}
-		if got := appendJSONString(nil, []byte(s)); string(got)+"\n" != want.String() {
-			t.Fatalf("appendJSONString([]byte(%q)) = %s, want %s", s, got, want.String())
+		if got := jsonstr.Append(nil, []byte(s)); string(got)+"\n" != want.String() {
+			t.Fatalf("jsonstr.Append([]byte(%q)) = %s, want %s", s, got, want.String())
 		}
 		want.Reset()
 		w := csv.NewWriter(&want)

@@ -56,6 +56,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/cohortdb/cohort/internal/jsonstr"
 	"io"
 	"strings"
 
@@ -180,7 +181,7 @@ func Write(ctx context.Context, w io.Writer, sn *engine.Snapshot, rows *roaring.
 	if e.csv {
 		e.writeCSVHeader(idHeaderOf(opts))
 	} else {
-		e.idKey = appendJSONString([]byte{'{'}, idHeaderOf(opts))
+		e.idKey = jsonstr.Append([]byte{'{'}, idHeaderOf(opts))
 		e.idKey = append(e.idKey, ':')
 	}
 	n, err = e.run(ctx, rows)
@@ -289,7 +290,7 @@ func (e *exporter) csvRow(row uint32) {
 func (e *exporter) jsonRow(row uint32) {
 	e.id = e.sn.AppendExternalID(e.id[:0], row)
 	e.line = append(e.line[:0], e.idKey...)
-	e.line = appendJSONString(e.line, e.id)
+	e.line = jsonstr.Append(e.line, e.id)
 	slot := row & lowMask
 	for _, c := range e.cols {
 		switch c.kind {
@@ -300,7 +301,7 @@ func (e *exporter) jsonRow(row uint32) {
 			}
 			e.line = append(e.line, c.key...)
 			if !c.multi {
-				e.line = appendJSONString(e.line, c.names[c.nodes[k].val])
+				e.line = jsonstr.Append(e.line, c.names[c.nodes[k].val])
 				continue
 			}
 			e.line = append(e.line, '[')
@@ -308,7 +309,7 @@ func (e *exporter) jsonRow(row uint32) {
 				if !first {
 					e.line = append(e.line, ',')
 				}
-				e.line = appendJSONString(e.line, c.names[c.nodes[k].val])
+				e.line = jsonstr.Append(e.line, c.names[c.nodes[k].val])
 			}
 			e.line = append(e.line, ']')
 		default:
