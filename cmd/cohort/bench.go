@@ -98,13 +98,7 @@ func runBenchMix(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("write table: %w", err)
 	}
 	if *out != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode report: %w", err)
-		}
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
+		return writeReport(*out, rep)
 	}
 	return nil
 }
@@ -150,4 +144,16 @@ func durableBenchLoad(ctx context.Context, opts gen.Options, verbose bool, stder
 		return 0, 0, fmt.Errorf("load rejected %d records: %v", l.rejected, l.rejections)
 	}
 	return l.applied, took, nil
+}
+
+// writeReport writes a benchmark report as indented JSON.
+func writeReport(path string, rep any) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
 }
