@@ -146,7 +146,7 @@ func loadStore(ctx context.Context, dir, name string, stderr io.Writer) (*engine
 	if err != nil {
 		return nil, nil, err
 	}
-	segs, err := loadSegments(st, name, ds.Snapshot())
+	segs, err := loadSegments(st, ds)
 	if err != nil {
 		return nil, nil, err
 	}

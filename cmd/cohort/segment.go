@@ -97,7 +97,7 @@ func segmentSave(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	segs, err := loadSegments(st, *f.dataset, ds.Snapshot())
+	segs, err := loadSegments(st, ds)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func segmentList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	sn := ds.Snapshot()
-	segs, err := loadSegments(st, *f.dataset, sn)
+	segs, err := loadSegments(st, ds)
 	if err != nil {
 		return err
 	}
@@ -168,10 +168,10 @@ func segmentList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		count, what := "", strings.Join(strings.Fields(g.Query), " ")
 		if g.Rows != nil {
 			what = fmt.Sprintf("(%d profiles, materialised)", g.Rows.GetCardinality())
-			count = fmt.Sprint(g.Rows.GetCardinality())
+			count = fmt.Sprint(segs.members(g).GetCardinality())
 		} else if g.Members != nil {
 			what = fmt.Sprintf("(list of %d ids)", len(g.Members))
-			count = fmt.Sprint(segs.members(g.Members).GetCardinality())
+			count = fmt.Sprint(segs.members(g).GetCardinality())
 		} else if n, err := countSegment(ctx, sn, g.Query, segs, now); err != nil {
 			count = "error: " + strings.SplitN(err.Error(), "\n", 2)[0]
 		} else {

@@ -58,16 +58,16 @@ func available(st *storage.Store) string {
 // cycle through it is found before it is stored).
 type savedSegments struct {
 	byName map[string]storage.Segment
+	ds     *engine.Dataset
 	sn     *engine.Snapshot
-	rows   map[string]uint32 // external id → row, built on first use
 }
 
-func loadSegments(st *storage.Store, dataset string, sn *engine.Snapshot) (*savedSegments, error) {
-	list, err := st.Segments(dataset)
+func loadSegments(st *storage.Store, ds *engine.Dataset) (*savedSegments, error) {
+	list, err := st.Segments(ds.Name())
 	if err != nil {
 		return nil, err
 	}
-	s := &savedSegments{byName: map[string]storage.Segment{}, sn: sn}
+	s := &savedSegments{byName: map[string]storage.Segment{}, ds: ds, sn: ds.Snapshot()}
 	for _, g := range list {
 		s.byName[g.Name] = g
 	}
@@ -79,33 +79,23 @@ func (s *savedSegments) Segment(name string) (exec.Saved, bool) {
 	if !ok {
 		return exec.Saved{}, false
 	}
-	switch {
-	case g.Query != "":
+	if g.Query != "" {
 		return exec.Saved{Query: g.Query}, true
-	case g.Rows != nil:
-		rows := g.Rows.Clone()
-		rows.RemoveRange(uint64(s.sn.Rows()), 1<<32) // rows a later snapshot added
-		return exec.Saved{Members: rows}, true
 	}
-	return exec.Saved{Members: s.members(g.Members)}, true
+	return exec.Saved{Members: s.members(g)}, true
 }
 
-// members maps a member list to rows; ids the dataset does not hold are
-// left out.
-func (s *savedSegments) members(ids []string) *roaring.Bitmap {
-	if s.rows == nil {
-		s.rows = make(map[string]uint32, s.sn.Rows())
-		for row := range s.sn.Rows() {
-			s.rows[s.sn.ExternalID(row)] = row
-		}
+// members returns the rows of a materialised segment as of the snapshot;
+// ids the dataset does not hold are left out.
+func (s *savedSegments) members(g storage.Segment) *roaring.Bitmap {
+	rows := g.Rows
+	if rows == nil {
+		rows, _ = s.ds.LookupRows(g.Members)
+	} else {
+		rows = rows.Clone()
 	}
-	b := roaring.New()
-	for _, id := range ids {
-		if row, ok := s.rows[id]; ok {
-			b.Add(row)
-		}
-	}
-	return b
+	rows.RemoveRange(uint64(s.sn.Rows()), 1<<32) // rows a later snapshot added
+	return rows
 }
 
 // errNoData is returned when neither kind of data directory is found.
