@@ -234,55 +234,11 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 		}
 		return ev.countAnd(n)
 	case query.NodeLeaf:
-		// A tag field's values are disjoint (one per profile), so an IN
-		// list counts as the sum of its values' counts.
-		if p, ok := n.Leaf.(*query.PredTag); ok && !n.Shared && !ev.trace {
-			fv, err := ev.q.sn.Field(p.Field.Name)
-			if err != nil {
-				return 0, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
-			}
-			var c uint64
-			for _, v := range p.Values {
-				c += fv.Values.Count(v)
-			}
-			if p.Negated {
-				return fv.Exists().GetCardinality() - c, nil
-			}
+		if n.Shared || ev.trace {
+			break
+		}
+		if c, ok := ev.countLeaf(n.Leaf); ok {
 			return c, nil
-		}
-		// A window of event days is counted from the days' union without
-		// building it as a bitmap.
-		if p, ok := n.Leaf.(*query.PredEvent); ok && !n.Shared && !ev.trace && p.Window != nil && p.Freq == nil {
-			from, to := windowDays(p.Window, int64(ev.q.now))
-			if from > to {
-				return 0, nil
-			}
-			fv, err := ev.q.sn.Field(p.Field.Name)
-			if err != nil {
-				return 0, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
-			}
-			return fv.Events.WindowCount(p.Values, clampDay(from), clampDay(to)), nil
-		}
-		// AT MOST n is every profile but those with n+1 days or more:
-		// count that small set instead of building the large one.
-		if p, ok := n.Leaf.(*query.PredEvent); ok && !n.Shared && !ev.trace && p.Freq != nil && !p.Freq.AtLeast {
-			rows := uint64(ev.q.sn.Rows())
-			from, to := int64(math.MinInt64), int64(math.MaxInt64)
-			if p.Window != nil {
-				from, to = windowDays(p.Window, int64(ev.q.now))
-			}
-			switch {
-			case p.Freq.N < 0:
-				return 0, nil
-			case from > to:
-				return rows, nil
-			}
-			fv, err := ev.q.sn.Field(p.Field.Name)
-			if err != nil {
-				return 0, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
-			}
-			next := int(min(p.Freq.N, math.MaxInt32-1)) + 1
-			return rows - fv.Events.AtLeast(p.Values, next, clampDay(from), clampDay(to)).GetCardinality(), nil
 		}
 	}
 	b, _, err := ev.eval(n)
@@ -290,6 +246,67 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 		return 0, err
 	}
 	return b.GetCardinality(), nil
+}
+
+// countLeaf counts a condition without building its profiles where that
+// is cheaper, and reports whether it did.
+func (ev *evaluator) countLeaf(p query.Pred) (uint64, bool) {
+	switch p := p.(type) {
+	case *query.PredTag:
+		// A tag field's values are disjoint (one per profile), so an IN
+		// list counts as the sum of its values' counts.
+		fv := ev.field(p.Field.Name)
+		var c uint64
+		for _, v := range p.Values {
+			c += fv.Values.Count(v)
+		}
+		if p.Negated {
+			return fv.Exists().GetCardinality() - c, true
+		}
+		return c, true
+	case *query.PredEvent:
+		from, to := ev.eventDays(p)
+		events := ev.field(p.Field.Name).Events
+		switch {
+		case p.Freq == nil && p.Window != nil:
+			// From the days' union, never built as a bitmap.
+			if from > to {
+				return 0, true
+			}
+			return events.WindowCount(p.Values, clampDay(from), clampDay(to)), true
+		case p.Freq != nil && !p.Freq.AtLeast:
+			// AT MOST n is every profile but those with n+1 days or more:
+			// count that small set instead of building the large one.
+			rows := uint64(ev.q.sn.Rows())
+			switch {
+			case p.Freq.N < 0:
+				return 0, true
+			case from > to:
+				return rows, true
+			}
+			next := int(min(p.Freq.N, math.MaxInt32-1)) + 1
+			return rows - events.AtLeast(p.Values, next, clampDay(from), clampDay(to)).GetCardinality(), true
+		}
+	}
+	return 0, false
+}
+
+// field returns a field's index; the checker has resolved the name.
+func (ev *evaluator) field(name string) *engine.FieldView {
+	fv, err := ev.q.sn.Field(name)
+	if err != nil {
+		panic("BUG: checked query names a field the snapshot lacks: " + err.Error())
+	}
+	return fv
+}
+
+// eventDays is the inclusive day range of an event condition's window
+// (everything when it has none).
+func (ev *evaluator) eventDays(p *query.PredEvent) (from, to int64) {
+	if p.Window == nil {
+		return math.MinInt64, math.MaxInt64
+	}
+	return windowDays(p.Window, int64(ev.q.now))
 }
 
 // step is one term of an AND in execution order.
@@ -328,11 +345,11 @@ func andSteps(n *query.Node) []step {
 	}
 	// An IN list counted as the last step needs no union of its values
 	// over every profile: its count inside the running intersection is a
-	// sum of AndCardinality (see valueParts). When the AND is all lookups
+	// sum of AndCardinality (see inList). When the AND is all lookups
 	// (its order is free) and has another term to start from, move one IN
 	// list to the end.
-	isIN := func(st step) bool { return !st.minus && len(valueParts(st.node)) > 0 }
-	plain := func(st step) bool { return !st.minus && len(valueParts(st.node)) == 0 }
+	isIN := func(st step) bool { return !st.minus && inList(st.node) != nil }
+	plain := func(st step) bool { return !st.minus && inList(st.node) == nil }
 	if !slices.ContainsFunc(steps, func(st step) bool { return pushable(st.node) }) && slices.ContainsFunc(steps, plain) {
 		if in := slices.IndexFunc(steps, isIN); in >= 0 && in != len(steps)-1 {
 			st := steps[in]
@@ -345,37 +362,19 @@ func andSteps(n *query.Node) []step {
 	return steps
 }
 
-// valueParts returns the values of an IN list on a tag field, a leaf
-// whose profiles are the disjoint union of those values' profiles (a
+// inList returns the condition of an IN list on a tag field, a leaf
+// whose profiles are the disjoint union of its values' profiles (a
 // profile holds one value of a tag field), or nil for anything else.
-// Inside a running intersection such a leaf needs no union: intersecting
-// is a union of the small per-value intersections, counting is a sum of
-// AndCardinality, subtracting is one AndNot per value.
-func valueParts(n *query.Node) []string {
+// Inside a running intersection such a leaf needs no union: it is counted
+// as a sum of AndCardinality.
+func inList(n *query.Node) *query.PredTag {
 	if n.Op != query.NodeLeaf || n.Shared {
 		return nil
 	}
 	if p, ok := n.Leaf.(*query.PredTag); ok && !p.Negated && len(p.Values) > 1 {
-		return p.Values
+		return p
 	}
 	return nil
-}
-
-// partBitmaps returns the value bitmaps of an IN list (values no profile
-// holds are left out).
-func (ev *evaluator) partBitmaps(n *query.Node, values []string) ([]*roaring.Bitmap, error) {
-	p := n.Leaf.(*query.PredTag)
-	fv, err := ev.q.sn.Field(p.Field.Name)
-	if err != nil {
-		return nil, fmt.Errorf("BUG: checked query names a field the snapshot lacks: %w", err)
-	}
-	bs := make([]*roaring.Bitmap, 0, len(values))
-	for _, v := range values {
-		if b := fv.Values.Bitmap(v); b != nil {
-			bs = append(bs, b)
-		}
-	}
-	return bs, nil
 }
 
 // countAnd runs all but the last step, then counts the last one without
@@ -414,14 +413,13 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		}
 		return b.GetCardinality(), nil
 	}
-	if values := valueParts(st.node); len(values) > 0 && !ev.trace {
-		bs, err := ev.partBitmaps(st.node, values)
-		if err != nil {
-			return 0, err
-		}
+	if p := inList(st.node); p != nil && !ev.trace {
+		values := ev.field(p.Field.Name).Values
 		var n uint64
-		for _, b := range bs {
-			n += acc.AndCardinality(b)
+		for _, v := range p.Values {
+			if b := values.Bitmap(v); b != nil {
+				n += acc.AndCardinality(b)
+			}
 		}
 		if st.minus {
 			return acc.GetCardinality() - n, nil
@@ -577,14 +575,7 @@ func pushable(n *query.Node) bool {
 // leaf answers one condition from its field's index. With within set (a
 // pushable leaf inside an AND) the answer is restricted to within.
 func (ev *evaluator) leaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap, bool, error) {
-	sn := ev.q.sn
-	field := func(name string) *engine.FieldView {
-		fv, err := sn.Field(name)
-		if err != nil {
-			panic("BUG: checked query names a field the snapshot lacks: " + err.Error())
-		}
-		return fv
-	}
+	field := ev.field
 	switch p := p.(type) {
 	case *query.PredTag:
 		fv := field(p.Field.Name)
@@ -692,10 +683,7 @@ func andNotWithin(a, b, within *roaring.Bitmap) *roaring.Bitmap {
 }
 
 func (ev *evaluator) event(x *index.EventsView, p *query.PredEvent, within *roaring.Bitmap) *roaring.Bitmap {
-	from, to := int64(math.MinInt64), int64(math.MaxInt64)
-	if p.Window != nil {
-		from, to = windowDays(p.Window, int64(ev.q.now))
-	}
+	from, to := ev.eventDays(p)
 	lo, hi := clampDay(from), clampDay(to)
 	universe := ev.all()
 	if within != nil {
