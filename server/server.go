@@ -499,7 +499,7 @@ func (r *request) fail(err error) {
 	r.writeJSON(ae.status, b)
 }
 
-// snapshot returns the current snapshot of the path's dataset.
+// datasetOf returns the dataset the path names.
 func (r *request) datasetOf() (*engine.Dataset, error) {
 	return r.s.engine.Dataset(r.dataset)
 }
