@@ -189,8 +189,7 @@ func (s *Server) split(r *request) error {
 	if b.SaveAs != "" {
 		// Checked all first, so a bad name saves none of them.
 		for _, g := range out {
-			seg := storage.Segment{Name: g.Segment, Rows: g.Rows}
-			if err := seg.Validate(); err != nil {
+			if err := storage.ValidateSegmentName(g.Segment); err != nil {
 				return errorf(http.StatusBadRequest, codeInvalidSegment, "save_as: %v", err)
 			}
 		}
@@ -247,7 +246,7 @@ func (s *Server) lookalike(r *request) error {
 		if err := r.need(auth.Write); err != nil {
 			return err
 		}
-		if err := (&storage.Segment{Name: b.SaveAs, Query: "x"}).Validate(); err != nil {
+		if err := storage.ValidateSegmentName(b.SaveAs); err != nil {
 			return errorf(http.StatusBadRequest, codeInvalidSegment, "save_as: %v", err)
 		}
 	}

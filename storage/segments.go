@@ -36,11 +36,19 @@ var ErrSegmentNotFound = errors.New("segment not found")
 // quotes, no spaces, no path separators.
 var segmentName = regexp.MustCompile(`^[\p{L}\p{N}_.-]{1,128}$`)
 
+// ValidateSegmentName checks a name SEGMENT('…') can refer to.
+func ValidateSegmentName(name string) error {
+	if !segmentName.MatchString(name) {
+		return fmt.Errorf("segment name %q must be 1–128 letters, digits, _, . and -", name)
+	}
+	return nil
+}
+
 // Validate checks the segment's name and that it has exactly one of a
 // query, ids and rows, as PutSegment will.
 func (g *Segment) Validate() error {
-	if !segmentName.MatchString(g.Name) {
-		return fmt.Errorf("segment name %q must be 1–128 letters, digits, _, . and -", g.Name)
+	if err := ValidateSegmentName(g.Name); err != nil {
+		return err
 	}
 	n := 0
 	for _, set := range []bool{g.Query != "", len(g.Members) > 0, g.Rows != nil} {
