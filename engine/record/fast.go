@@ -22,9 +22,10 @@ import (
 // encoding/json's treatment of: keys that are not exactly the lower-case
 // names (encoding/json matches struct keys case-insensitively), escapes in
 // keys, duplicate keys (encoding/json lets the last one win, or merges
-// objects), null other than as a field value, values of the wrong JSON
-// type, and anything but whitespace after the object (encoding/json
-// accepts some of that). fast_test.go holds it to the reference.
+// objects; "ids" refuses them), null other than as the value of a member
+// of "ids", "set", "add" or "remove", values of the wrong JSON type, and
+// anything but whitespace after the object (encoding/json accepts some of
+// that). fast_test.go holds it to the reference.
 
 // decodeFast decodes line as Decode does, or reports false when the line
 // needs the reference decoder.
@@ -36,6 +37,7 @@ func decodeFast(line []byte, s *schema.Schema) (Update, bool) {
 	// events), so that the scan allocates nothing but decoded escapes;
 	// larger records spill to the heap.
 	var (
+		idsBuf    [4]member
 		setBuf    [16]member
 		addBuf    [4]member
 		removeBuf [4]member
@@ -43,6 +45,7 @@ func decodeFast(line []byte, s *schema.Schema) (Update, bool) {
 		eventBuf  [32]parsedEvent
 	)
 	p, ok := scanRecord(line, parsed{
+		ids:    idsBuf[:0],
 		set:    setBuf[:0],
 		add:    addBuf[:0],
 		remove: removeBuf[:0],
@@ -94,10 +97,11 @@ func scanRecord(line []byte, p parsed) (parsed, bool) {
 					p.id, p.hasID = view(id), true
 				}
 			case "ids":
-				// Only an empty "ids" gets past validate, so only that is
-				// worth reading here.
+				// Read like "set": values as JSON text for validate, and a
+				// repeated type left to the reference decoder, which
+				// words the error.
 				bit = seenIDs
-				ok = sc.eat('{') && sc.eat('}')
+				p.ids, ok = sc.members(p.ids)
 			case "set":
 				bit = seenSet
 				p.set, ok = sc.members(p.set)
@@ -373,9 +377,10 @@ func (sc *scanner) literal(word string) bool {
 	return true
 }
 
-// value moves past a field value of "set", "add" or "remove" and returns
+// value moves past a value of "ids", "set", "add" or "remove" and returns
 // its text. Values are scalars or lists of strings: anything else is an
-// error in every field type, so the reference decoder can have it.
+// error in every field type and as an identifier, so the reference decoder
+// can have it.
 func (sc *scanner) value() ([]byte, bool) {
 	sc.ws()
 	if sc.i >= len(sc.b) {
@@ -414,8 +419,8 @@ func (sc *scanner) value() ([]byte, bool) {
 	return sc.b[start:sc.i], ok
 }
 
-// members reads the object of "set", "add" or "remove", appending to dst,
-// and sorts it by name.
+// members reads the object of "ids", "set", "add" or "remove", appending
+// to dst, and sorts it by name. A repeated name makes it give up.
 func (sc *scanner) members(dst []member) ([]member, bool) {
 	if !sc.eat('{') {
 		return nil, false
@@ -444,7 +449,7 @@ func (sc *scanner) members(dst []member) ([]member, bool) {
 	sortMembers(dst)
 	for i := 1; i < len(dst); i++ {
 		if dst[i].name == dst[i-1].name {
-			return nil, false // encoding/json keeps the last; let it
+			return nil, false // the reference decides: the last wins in "set", "ids" refuses repeats
 		}
 	}
 	return dst, true

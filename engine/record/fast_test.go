@@ -269,8 +269,38 @@ var trickyLines = []struct {
 	{`{"id":"` + strings.Repeat("x", MaxIDBytes+1) + `"}`, true},
 	{`{"id":"a","set":{"city":"` + strings.Repeat("x", MaxValueBytes+1) + `"}}`, true},
 	{`{"id":"a","ids":{}}`, true},
-	{`{"id":"a","ids":{"phone":"1"}}`, false},
 	{`{"id":"a","ids":null}`, false},
+
+	// Identifiers.
+	{`{"id":"a","ids":{"phone":"1"}}`, true},
+	{`{"ids":{"phone":"1","email":"a@b.cn"}}`, true},
+	{`{"ids":{"phone":"1"},"id":"a"}`, true},
+	{`{"ids":{}}`, true},
+	{`{"ids":null}`, false},
+	{`{"ids":{"phone":"1"},"id":null}`, false},
+	{`{"id":"a","ids":{"phone":"\u0031\u00e9\ud800"}}`, true},
+	{`{"id":"a","ids":{"phone":"\u0000"}}`, true},
+	{`{"id":"a","ids":{"Phone":"1"}}`, true},
+	{`{"id":"a","ids":{"external":"1"}}`, true},
+	{`{"id":"a","ids":{"phone":null}}`, true},
+	{`{"id":"a","ids":{"phone":1}}`, true},
+	{`{"id":"a","ids":{"phone":["1"]}}`, true},
+	{`{"id":"a","ids":{"phone":[]}}`, true},
+	{`{"id":"a","ids":{"phone":""}}`, true},
+	{`{"id":"a","ids":{"phone":{}}}`, false},
+	{`{"id":"a","ids":{"phone":[1]}}`, false},
+	{`{"id":"a","ids":{"phone":"1","phone":"2"}}`, false},
+	{`{"id":"a","ids":{"phone":"1","phone":1}}`, false},
+	{`{"id":"a","ids":{"ph\u006fne":"1"}}`, false},
+	{`{"id":"a","ids":{"phone":"1"},"ids":{"email":"2"}}`, false},
+	{`{"id":"a","ids":{"phone":"1"},"IDS":{"email":"2"}}`, false},
+	{`{"id":"a","IDs":{"phone":"1"}}`, false},
+	{`{"id":"a","ids":[]}`, false},
+	{`{"id":"a","ids":"1"}`, false},
+	{`{"id":"a","ids":{"phone":"1",}}`, false},
+	{`{"id":"a","ids":{"phone"}}`, false},
+	{`{"ids":{"a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9","j":"10","k":"11","l":"12","m":"13","n":"14","o":"15","p":"16"}}`, true},
+	{`{"ids":{"a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9","j":"10","k":"11","l":"12","m":"13","n":"14","o":"15","p":"16","q":"17"}}`, true},
 
 	// Duplicate keys: encoding/json keeps the last, or merges objects.
 	{`{"id":"a","id":"b"}`, false},
@@ -329,6 +359,8 @@ var decodeErrorLines = []string{
 	`{"id":"a","events":[{"field":"purchase"}]}`, `{"id":"a","events":[{"value":"x","time":"2026-01-01"}]}`,
 	`{"id":"a","events":[{"field":"purchase","time":"yesterday"}]}`,
 	`{"id":"a","events":[{"field":"purchase","time":"2026-01-01","when":1}]}`,
+	`{"ids":{},"set":{}}`, `{"id":"a","ids":{"Phone!":"1"}}`, `{"id":"a","ids":{"phone":"1","phone":"2"}}`,
+	`{"ids":{"external":"u1"}}`, `{"id":"a","ids":{"phone":null}}`, `{"id":"a","ids":{"phone":""}}`, `{"id":"a","ids":[]}`,
 	`{"id":"u000123",
 	 "set":{"gender":"female","age":31,"city":"上海","ltv":1234.50,"registered_at":"2025-03-02","is_vip":true},
 	 "add":{"channels":["wechat","app","wechat"]},"remove":{"channels":"jd"},"events":[{"field":"purchase","value":"milk_powder","time":"2026-11-01T23:30:00Z"},{"field":"Purchase","time":"2026-11-01"}]}`,
@@ -352,7 +384,7 @@ func TestFastTricky(t *testing.T) {
 // line, which callers reuse.
 func TestFastOwnsStrings(t *testing.T) {
 	s := genSchema(t)
-	line := []byte(`{"id":"u1","set":{"city":"上海","interests":["a","b"],"registered_at":"2025-03-02"},` +
+	line := []byte(`{"id":"u1","ids":{"phone":"138","openid":"o6"},"set":{"city":"上海","interests":["a","b"],"registered_at":"2025-03-02"},` +
 		`"add":{"channels":["c"]},"remove":{"channels":"d"},"unset":["gender"],` +
 		`"events":[{"field":"purchase","value":"milk","time":"2026-11-01"},{"field":"purchase","value":"milk","time":"2026-11-02"}]}`)
 	want, err := decodeReference(line, s)

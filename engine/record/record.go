@@ -2,6 +2,13 @@
 // DESIGN §3) against a dataset schema. Decoding does all the checking there
 // is to do before anything is applied, so that the engine can apply a
 // decoded Update whole or, on error, not at all.
+//
+// A record names its profile by "id", the external id, and may carry in
+// "ids" the profile's other identifiers, an object of type to value such as
+// {"phone":"13800000000","openid":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M"}. Types
+// are 1–32 characters of a-z, 0-9 and _ starting with a letter, other than
+// "external"; values follow the rules of the id; a record has at most
+// MaxIdentifiers of them. "id" may be left out when "ids" has a member.
 package record
 
 import (
@@ -25,6 +32,7 @@ const (
 	MaxValueBytes  = 1024
 	MaxValuesPerOp = 10_000
 	MaxEvents      = 10_000
+	MaxIdentifiers = 16 // members of "ids"
 )
 
 // Value is a decoded field value. Which member is meaningful depends on the
@@ -56,10 +64,18 @@ type Event struct {
 	Day   schema.Day
 }
 
+// Identifier is one identifier of a profile other than its external id: a
+// type such as phone, email, openid, and a value.
+type Identifier struct{ Type, Value string }
+
 // Update is a validated ingest record. Fields are schema indexes, so an
 // Update is only meaningful with the schema it was decoded against.
+//
+// ID is the external id, "" when the record left it out and names its
+// profile by IDs alone. IDs is sorted by Type, and its types are distinct.
 type Update struct {
 	ID     string
+	IDs    []Identifier
 	Set    []Assign
 	Unset  []int
 	Add    []SetChange
@@ -71,7 +87,7 @@ type Update struct {
 // Keys other than these are errors.
 type wire struct {
 	ID     *string                    `json:"id"`
-	IDs    map[string]string          `json:"ids"`
+	IDs    json.RawMessage            `json:"ids"` // see idMembers
 	Set    map[string]json.RawMessage `json:"set"`
 	Add    map[string]json.RawMessage `json:"add"`
 	Remove map[string]json.RawMessage `json:"remove"`
@@ -120,7 +136,10 @@ func decodeReference(line []byte, s *schema.Schema) (Update, error) {
 	if rest := bytes.TrimLeft(line[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
 		return Update{}, errors.New("unexpected data after the record object")
 	}
-	p := w.parsed()
+	p, err := w.parsed()
+	if err != nil {
+		return Update{}, err
+	}
 	return p.validate(s)
 }
 
@@ -156,7 +175,7 @@ func jsonError(err error) error {
 type parsed struct {
 	id     string
 	hasID  bool
-	hasIDs bool     // "ids" has members
+	ids    []member // sorted by name; validate refuses repeated names
 	set    []member // sorted by name; names are distinct
 	add    []member
 	remove []member
@@ -164,7 +183,8 @@ type parsed struct {
 	events []parsedEvent
 }
 
-// member is one name and value of the "set", "add" or "remove" object.
+// member is one name and value of the "ids", "set", "add" or "remove"
+// object.
 type member struct {
 	name string
 	raw  []byte // the value's JSON text
@@ -175,9 +195,13 @@ type parsedEvent struct {
 	hasField, hasValue, hasTime bool
 }
 
-func (w *wire) parsed() parsed {
+func (w *wire) parsed() (parsed, error) {
+	ids, err := idMembers(w.IDs)
+	if err != nil {
+		return parsed{}, err
+	}
 	p := parsed{
-		hasIDs: len(w.IDs) > 0,
+		ids:    ids,
 		set:    members(w.Set),
 		add:    members(w.Add),
 		remove: members(w.Remove),
@@ -201,7 +225,59 @@ func (w *wire) parsed() parsed {
 			}
 		}
 	}
-	return p
+	return p, nil
+}
+
+// idMembers lists the members of the "ids" object, sorted by type. It
+// reads the object token by token, where a map would keep only the last of
+// a repeated type: the format refuses repeats (validate reports them), as
+// the fast path does, and both decoders must agree. raw is a JSON value
+// encoding/json has checked; absent or null, it means no identifiers, as
+// null does for "set".
+func idMembers(raw json.RawMessage) ([]member, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, fmt.Errorf("key \"ids\": expected an object of identifier types and values, found JSON %s", jsonKind(raw))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // the '{'
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	var out []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("malformed JSON: %w", err)
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("malformed JSON: %w", err)
+		}
+		out = append(out, member{name: name, raw: v})
+	}
+	slices.SortFunc(out, compareMembers)
+	return out, nil
+}
+
+// jsonKind names the kind of JSON value raw is, as encoding/json's errors do.
+func jsonKind(raw []byte) string {
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }
 
 // members lists m by name, in sorted order so that the first error reported
@@ -266,15 +342,20 @@ func claim(touched []part, s *schema.Schema, fi int, p part) error {
 // live here and nowhere else, for both decoders.
 func (p *parsed) validate(s *schema.Schema) (Update, error) {
 	var u Update
-	if !p.hasID {
-		return u, errors.New("id is missing")
+	if p.hasID {
+		if err := checkID(p.id); err != nil {
+			return u, err
+		}
+		u.ID = strings.Clone(p.id)
 	}
-	if err := checkID(p.id); err != nil {
-		return u, err
-	}
-	u.ID = strings.Clone(p.id)
-	if p.hasIDs {
-		return u, errors.New("ids: additional identifiers are not supported yet; address the profile by id")
+	if len(p.ids) > 0 {
+		ids, err := identifiers(p.ids)
+		if err != nil {
+			return u, err
+		}
+		u.IDs = ids
+	} else if !p.hasID {
+		return u, errors.New(`id is missing (a record needs "id" or "ids")`)
 	}
 	// A slice indexed by field rather than a map: this runs for every
 	// record of a bulk load, and most schemas fit the stack buffer.
@@ -369,16 +450,74 @@ func firstCommon(a, b []string) (string, bool) {
 	return "", false
 }
 
-func checkID(id string) error {
+func checkID(id string) error { return checkIDText("id", id) }
+
+// checkIDText checks an id or an identifier's value; what names it in the
+// error.
+func checkIDText(what, id string) error {
 	switch {
 	case id == "":
-		return errors.New("id is empty")
+		return fmt.Errorf("%s is empty", what)
 	case len(id) > MaxIDBytes:
-		return fmt.Errorf("id is %d bytes, at most %d", len(id), MaxIDBytes)
+		return fmt.Errorf("%s is %d bytes, at most %d", what, len(id), MaxIDBytes)
 	case strings.ContainsAny(id, "\x00\n\r"):
-		return errors.New("id contains a control character")
+		return fmt.Errorf("%s contains a control character", what)
 	}
 	return nil
+}
+
+// identifiers checks the members of "ids", sorted by type, and copies them
+// into the Update's identifiers.
+func identifiers(ms []member) ([]Identifier, error) {
+	if len(ms) > MaxIdentifiers {
+		return nil, fmt.Errorf("ids: %d identifiers, at most %d per record", len(ms), MaxIdentifiers)
+	}
+	out := make([]Identifier, 0, len(ms))
+	for i, m := range ms {
+		if !validIDType(m.name) {
+			return nil, fmt.Errorf("ids: identifier type %q must be 1–32 characters of a-z, 0-9 and _, starting with a letter", m.name)
+		}
+		if m.name == "external" {
+			return nil, errors.New(`ids: "external" is the record's id; send it as "id"`)
+		}
+		// Repeats are next to each other, and reported before their
+		// values are looked at: the sort need not be stable for the
+		// error to be the same on every run.
+		if i+1 < len(ms) && ms[i+1].name == m.name {
+			return nil, fmt.Errorf("ids: type %s appears twice", m.name)
+		}
+		raw := bytes.TrimSpace(m.raw)
+		var v string
+		if b, ok := plainString(raw); ok {
+			v = string(b)
+		} else if len(raw) > 0 && raw[0] == '"' {
+			// (unmarshalString would take null as "" without an error.)
+			var err error
+			if v, err = unmarshalString(raw); err != nil {
+				return nil, fmt.Errorf("ids: %s takes a string, found %s", m.name, describe(raw))
+			}
+		} else {
+			return nil, fmt.Errorf("ids: %s takes a string, found %s", m.name, describe(raw))
+		}
+		if err := checkIDText(m.name, v); err != nil {
+			return nil, fmt.Errorf("ids: %w", err)
+		}
+		out = append(out, Identifier{Type: strings.Clone(m.name), Value: v})
+	}
+	return out, nil
+}
+
+// validIDType reports whether t matches ^[a-z][a-z0-9_]{0,31}$.
+func validIDType(t string) bool {
+	if len(t) == 0 || len(t) > 32 || t[0] < 'a' || t[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(t); i++ {
+		if c := t[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func lookup(s *schema.Schema, name string) (int, *schema.Field, error) {

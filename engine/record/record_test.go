@@ -1,6 +1,8 @@
 package record
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -95,11 +97,17 @@ func TestDecodeErrors(t *testing.T) {
 	f(`{"id":"a"}}`, `unexpected data after the record object`)
 	f(`{"id":"a"} tru`, `unexpected data after the record object`)
 	f("{\"id\":\"a\xff\"}", `record is not valid UTF-8`)
-	f(`{"set":{}}`, `id is missing`)
+	f(`{"set":{}}`, `id is missing (a record needs "id" or "ids")`)
+	f(`{"ids":{},"set":{}}`, `id is missing (a record needs "id" or "ids")`)
 	f(`{"id":""}`, `id is empty`)
 	f(`{"id":5}`, `key "id": expected string, found JSON number`)
 	f(`{"id":"a","sett":{}}`, `unknown key "sett" (a record has id, ids, set, add, remove, unset, events)`)
-	f(`{"id":"a","ids":{"phone":"1"}}`, `ids: additional identifiers are not supported yet; address the profile by id`)
+	f(`{"id":"a","ids":{"Phone!":"1"}}`, `ids: identifier type "Phone!" must be 1–32 characters of a-z, 0-9 and _, starting with a letter`)
+	f(`{"id":"a","ids":{"phone":"1","phone":"2"}}`, `ids: type phone appears twice`)
+	f(`{"ids":{"external":"u1"}}`, `ids: "external" is the record's id; send it as "id"`)
+	f(`{"id":"a","ids":{"phone":null}}`, `ids: phone takes a string, found null`)
+	f(`{"id":"a","ids":{"phone":""}}`, `ids: phone is empty`)
+	f(`{"id":"a","ids":[]}`, `key "ids": expected an object of identifier types and values, found JSON array`)
 	f(`{"id":"a","set":{"cty":"x"}}`, `set: unknown field "cty"`)
 	f(`{"id":"a","set":{"age":31.5}}`, `set: field age: an int takes a whole number, found 31.5`)
 	f(`{"id":"a","set":{"age":"31"}}`, `set: field age: an int takes a whole number, found "31"`)
@@ -123,6 +131,98 @@ func TestDecodeErrors(t *testing.T) {
 	f(`{"id":"a","events":[{"value":"x","time":"2026-01-01"}]}`, `events[0]: field is missing`)
 	f(`{"id":"a","events":[{"field":"purchase","time":"yesterday"}]}`, `events[0]: field purchase: "yesterday" is neither a date (YYYY-MM-DD) nor an RFC 3339 timestamp`)
 	f(`{"id":"a","events":[{"field":"purchase","time":"2026-01-01","when":1}]}`, `unknown key "when" (a record has id, ids, set, add, remove, unset, events)`)
+}
+
+// TestDecodeIDs runs records with "ids" through both decoders: what the
+// reference accepts, the fast path must read itself to the same Update;
+// what it refuses, the fast path must refuse too.
+func TestDecodeIDs(t *testing.T) {
+	s := mustSchema(t)
+	long := strings.Repeat("x", MaxIDBytes)
+	many := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"t%02d":"v%d"`, i, i)
+		}
+		return `{"ids":{` + b.String() + `}}`
+	}
+	var sixteen []Identifier
+	for i := range MaxIdentifiers {
+		sixteen = append(sixteen, Identifier{fmt.Sprintf("t%02d", i), fmt.Sprint("v", i)})
+	}
+	for _, tc := range []struct {
+		line   string
+		id     string
+		ids    []Identifier
+		err    string // "" when the line is valid
+		noFast bool   // a valid line the fast path leaves to the reference
+	}{
+		{line: `{"id":"u1","ids":{"phone":"13800000000","email":"a@b.cn","openid":"o6_bmj"}}`, id: "u1",
+			ids: []Identifier{{"email", "a@b.cn"}, {"openid", "o6_bmj"}, {"phone", "13800000000"}}},
+		{line: `{"ids":{"phone":"13800000000"},"set":{"age":31}}`, ids: []Identifier{{"phone", "13800000000"}}},
+		{line: `{"ids":{"w":"\u4e0a\u6d77","a_1":" x "}}`, ids: []Identifier{{"a_1", " x "}, {"w", "上海"}}},
+		{line: `{"id":"u1","ids":{}}`, id: "u1"},
+		{line: `{"id":"u1","ids":null}`, id: "u1", noFast: true},
+		{line: `{"ids":{"phone":"1"},"id":null}`, ids: []Identifier{{"phone", "1"}}, noFast: true},
+		{line: `{"ids":{"` + strings.Repeat("a", 32) + `":"` + long + `"}}`, ids: []Identifier{{strings.Repeat("a", 32), long}}},
+		{line: many(MaxIdentifiers), ids: sixteen},
+		{line: ` { "ids" : { "z9" : "1" , "b" : "2" } } `, ids: []Identifier{{"b", "2"}, {"z9", "1"}}},
+
+		{line: `{"ids":{}}`, err: `id is missing (a record needs "id" or "ids")`},
+		{line: `{"ids":null}`, err: `id is missing (a record needs "id" or "ids")`},
+		{line: `{"id":"","ids":{"phone":"1"}}`, err: `id is empty`},
+		{line: `{"id":"a","ids":{"Phone!":"1"}}`, err: `ids: identifier type "Phone!" must be 1–32 characters of a-z, 0-9 and _, starting with a letter`},
+		{line: `{"id":"a","ids":{"":"1"}}`, err: `ids: identifier type "" must be 1–32 characters of a-z, 0-9 and _, starting with a letter`},
+		{line: `{"id":"a","ids":{"1phone":"1"}}`, err: `ids: identifier type "1phone" must be 1–32 characters of a-z, 0-9 and _, starting with a letter`},
+		{line: `{"id":"a","ids":{"_phone":"1"}}`, err: `ids: identifier type "_phone" must be 1–32 characters of a-z, 0-9 and _, starting with a letter`},
+		{line: `{"id":"a","ids":{"` + strings.Repeat("a", 33) + `":"1"}}`, err: `ids: identifier type "` + strings.Repeat("a", 33) + `" must be 1–32 characters of a-z, 0-9 and _, starting with a letter`},
+		{line: `{"id":"a","ids":{"ph\u006fne":"1","Phone":"2"}}`, err: `ids: identifier type "Phone" must be 1–32 characters of a-z, 0-9 and _, starting with a letter`},
+		{line: `{"id":"a","ids":{"external":"u1"}}`, err: `ids: "external" is the record's id; send it as "id"`},
+		{line: `{"id":"a","ids":{"phone":"1","phone":"2"}}`, err: `ids: type phone appears twice`},
+		{line: `{"id":"a","ids":{"phone":5,"email":"x","phone":"2"}}`, err: `ids: type phone appears twice`},
+		{line: `{"id":"a","ids":{"phone":"1","ph\u006fne":"1"}}`, err: `ids: type phone appears twice`},
+		{line: `{"id":"a","ids":{"phone":null}}`, err: `ids: phone takes a string, found null`},
+		{line: `{"id":"a","ids":{"phone":13800000000}}`, err: `ids: phone takes a string, found 13800000000`},
+		{line: `{"id":"a","ids":{"phone":true}}`, err: `ids: phone takes a string, found true`},
+		{line: `{"id":"a","ids":{"phone":{"v":"1"}}}`, err: `ids: phone takes a string, found {"v":"1"}`},
+		{line: `{"id":"a","ids":{"phone":["1"]}}`, err: `ids: phone takes a string, found ["1"]`},
+		{line: `{"id":"a","ids":{"phone":""}}`, err: `ids: phone is empty`},
+		{line: `{"id":"a","ids":{"phone":"` + long + `x"}}`, err: `ids: phone is 1025 bytes, at most 1024`},
+		{line: `{"id":"a","ids":{"phone":"1\n"}}`, err: `ids: phone contains a control character`},
+		{line: `{"id":"a","ids":{"phone":"\u0000"}}`, err: `ids: phone contains a control character`},
+		{line: many(MaxIdentifiers + 1), err: `ids: 17 identifiers, at most 16 per record`},
+		{line: `{"id":"a","ids":"phone"}`, err: `key "ids": expected an object of identifier types and values, found JSON string`},
+		{line: `{"id":"a","ids":5}`, err: `key "ids": expected an object of identifier types and values, found JSON number`},
+		{line: `{"id":"a","ids":{"phone":"1"`, err: `malformed JSON: unexpected EOF`},
+	} {
+		want, err := decodeReference([]byte(tc.line), s)
+		got, ok := decodeFast([]byte(tc.line), s)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s:\n got  %v\n want %q", tc.line, err, tc.err)
+			}
+			if ok {
+				t.Errorf("%s: fast path accepts it", tc.line)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.line, err)
+			continue
+		}
+		if want.ID != tc.id || !reflect.DeepEqual(want.IDs, tc.ids) {
+			t.Errorf("%s: id %q, identifiers %q; want %q, %q", tc.line, want.ID, want.IDs, tc.id, tc.ids)
+		}
+		if ok == tc.noFast {
+			t.Errorf("%s: fast path accepts it: %v, want %v", tc.line, ok, !tc.noFast)
+		}
+		if ok && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: fast path and reference differ:\n fast %#v\n ref  %#v", tc.line, got, want)
+		}
+	}
 }
 
 func TestParseDecimal(t *testing.T) {
@@ -159,6 +259,8 @@ func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{
 		`{"id":"u1","set":{"gender":"female","age":31,"city":"上海","ltv":1234.50,"registered_at":"2025-03-02","is_vip":false},"add":{"channels":["wechat"]},"remove":{"channels":["jd"]},"unset":["city"],"events":[{"field":"purchase","value":"milk_powder","time":"2026-11-01T10:22:00+08:00"}]}`,
 		`{"id":"a","set":{"age":null}}`, `{"id":"a","set":{"ltv":-0.5}}`, `{}`, `[1,2]`, `{"id":"a","events":[{"field":"purchase","time":"2026-11-01"}]}`,
+		`{"id":"u1","ids":{"phone":"13800000000","email":"a@b.cn"}}`, `{"ids":{"openid":"o6_bmj","unionid":"\u4e0a"},"set":{"age":3}}`,
+		`{"ids":{"phone":"1","phone":"2"}}`, `{"ids":{"external":"x","Phone":1}}`, `{"ids":{}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -168,8 +270,19 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if checkID(u.ID) != nil {
-			t.Fatalf("accepted bad id %q", u.ID)
+		if u.ID == "" && len(u.IDs) == 0 || u.ID != "" && checkID(u.ID) != nil {
+			t.Fatalf("accepted bad id %q (identifiers %q)", u.ID, u.IDs)
+		}
+		if len(u.IDs) > MaxIdentifiers {
+			t.Fatalf("accepted %d identifiers", len(u.IDs))
+		}
+		for i, id := range u.IDs {
+			if !validIDType(id.Type) || id.Type == "external" || checkID(id.Value) != nil {
+				t.Fatalf("accepted bad identifier %q", id)
+			}
+			if i > 0 && u.IDs[i-1].Type >= id.Type {
+				t.Fatalf("identifiers not sorted and distinct: %q", u.IDs)
+			}
 		}
 		for _, a := range u.Set {
 			fd := &s.Fields[a.Field]
