@@ -195,3 +195,46 @@ func BenchmarkIndexOps(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMerge measures merges of two generated profiles (every field
+// type, events over 400 days) through Apply, in batches of 500 merges as
+// an ingest request would bring them (a snapshot is published per
+// batch): one record attaches a phone to profile 2i, the next names
+// profile 2i+1 and that phone. The first record's cost is included, so
+// the figure is a little above the merge's.
+func BenchmarkMerge(b *testing.B) {
+	const (
+		profiles = 200_000
+		batch    = 500
+	)
+	var ds *engine.Dataset
+	i := profiles
+	for done := 0; done < b.N; {
+		if i+2*batch > profiles {
+			b.StopTimer()
+			ds = newBenchDataset(b)
+			if res, err := bench.Load(ds, genOptions(profiles), engine.LoadOptions{}); err != nil || len(res.Errors) > 0 {
+				b.Fatalf("load: %v %v", err, res.Errors)
+			}
+			i = 0
+			b.StartTimer()
+		}
+		n := min(batch, b.N-done)
+		var ups []record.Update
+		sn := ds.Snapshot()
+		for k := range n {
+			for _, row := range []int{i + 2*k, i + 2*k + 1} {
+				u, err := ds.Decode(fmt.Appendf(nil, `{"id":"%s","ids":{"phone":"m%d"}}`, sn.ExternalID(uint32(row)), i+2*k))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ups = append(ups, u)
+			}
+		}
+		if res := ds.Apply(ups); res.Merged != n {
+			b.Fatalf("merged %d of %d", res.Merged, n)
+		}
+		i += 2 * n
+		done += n
+	}
+}

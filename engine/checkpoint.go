@@ -13,6 +13,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cohortdb/cohort/engine/identity"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
 )
@@ -33,6 +34,8 @@ import (
 //	f/<field>/d/<id>/<day>          event value's day bitmap
 //	f/<field>/y/<day>               any-value day bitmap
 //	f/<field>/z                     any-value all-time bitmap
+//	g/…                             identifiers, merges and write order
+//	                                (engine/identity's checkpoint)
 //	i/<chunk>                       external ids of rows chunk·2^16…, each uvarint length + bytes
 //	z/count                         number of keys before it (uvarint), so a lost key is noticed
 //
@@ -184,6 +187,10 @@ func (s *Snapshot) WriteCheckpoint(w CheckpointWriter) error {
 			}
 		}
 	}
+	err = s.idents.WriteCheckpoint(s.rows, func(key string, v []byte) error { return put("g/"+key, v) })
+	if err != nil {
+		return err
+	}
 	var buf []byte
 	var row uint32
 	for row < s.rows {
@@ -250,6 +257,7 @@ type loader struct {
 	n        uint64 // keys read before z/count
 	done     bool
 	nextVal  []uint64 // per field, the id the next tag/set value must have
+	graph    *identity.Loader
 }
 
 func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r CheckpointReader) (*Dataset, error) {
@@ -275,6 +283,12 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 		return nil, &CheckpointError{name, "z/count", errors.New("missing: the checkpoint is incomplete")}
 	case l.nextRow != l.rows:
 		return nil, &CheckpointError{name, "i/", fmt.Errorf("%d external ids for %d rows", l.nextRow, l.rows)}
+	}
+	if l.graph != nil {
+		if err := l.graph.Finish(); err != nil {
+			return nil, &CheckpointError{name, "g/", err}
+		}
+		l.d.graph = l.graph.G
 	}
 	l.d.publishLocked()
 	return l.d, nil
@@ -316,6 +330,15 @@ func (l *loader) load(key string, val []byte) error {
 		return nil
 	}
 	l.n++
+	if rest, ok := strings.CutPrefix(key, "g/"); ok {
+		if !l.haveRows {
+			return errors.New("identity before the row count")
+		}
+		if l.graph == nil {
+			l.graph = identity.NewLoader(l.rows)
+		}
+		return l.graph.Load(rest, val)
+	}
 	switch {
 	case key == "a/rows":
 		if len(val) != 4 {

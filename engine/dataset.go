@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/engine/iddict"
+	"github.com/cohortdb/cohort/engine/identity"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/record"
 	"github.com/cohortdb/cohort/engine/schema"
@@ -45,6 +48,7 @@ type Dataset struct {
 	mu         sync.Mutex // serialises writers
 	schema     *schema.Schema
 	ids        *iddict.Dict
+	graph      *identity.Graph // identifiers, merges, write order
 	fields     []fieldIndex
 	seq        uint64
 	expiredFor schema.Day // the day retention last ran for
@@ -53,7 +57,7 @@ type Dataset struct {
 }
 
 func newDataset(name string, s *schema.Schema, clock func() time.Time, expected int) *Dataset {
-	d := &Dataset{name: name, clock: clock, schema: s, ids: iddict.New(iddict.Options{ExpectedSize: expected})}
+	d := &Dataset{name: name, clock: clock, schema: s, ids: iddict.New(iddict.Options{ExpectedSize: expected}), graph: identity.New()}
 	for i := range s.Fields {
 		d.fields = append(d.fields, newFieldIndex(&s.Fields[i]))
 	}
@@ -102,6 +106,9 @@ func (e ItemError) Error() string { return fmt.Sprintf("item %d: %v", e.Index, e
 type Result struct {
 	Applied int // updates applied whole
 	Created int // new profiles
+	// Merged counts profiles absorbed into others because a record named
+	// identifiers of both.
+	Merged int
 	// Expired counts events dropped on arrival because their day is
 	// outside the field's retention.
 	Expired int
@@ -111,6 +118,7 @@ type Result struct {
 func (r *Result) merge(o Result) {
 	r.Applied += o.Applied
 	r.Created += o.Created
+	r.Merged += o.Merged
 	r.Expired += o.Expired
 	r.Errors = append(r.Errors, o.Errors...)
 }
@@ -134,12 +142,13 @@ func (d *Dataset) apply(updates []record.Update, publish bool) Result {
 	d.expireLocked(today)
 	var res Result
 	for i := range updates {
-		created, expired, err := d.applyOne(&updates[i], today)
+		created, merged, expired, err := d.applyOne(&updates[i], today)
 		if err != nil {
 			res.Errors = append(res.Errors, ItemError{Index: i, Err: err})
 			continue
 		}
 		res.Applied++
+		res.Merged += merged
 		res.Expired += expired
 		if created {
 			res.Created++
@@ -201,13 +210,16 @@ func (d *Dataset) expireLocked(today schema.Day) {
 // applyOne checks everything that can fail, then changes the indexes. The
 // changes after the checks cannot fail, which is what makes an update
 // apply whole or not at all.
-func (d *Dataset) applyOne(u *record.Update, today schema.Day) (created bool, expired int, err error) {
+func (d *Dataset) applyOne(u *record.Update, today schema.Day) (created bool, merged, expired int, err error) {
 	if err := d.check(u); err != nil {
-		return false, 0, err
+		return false, 0, 0, err
 	}
-	row, created, err := d.ids.Assign(u.ID)
+	row, created, merged, err := d.resolve(u)
 	if err != nil {
-		return false, 0, fmt.Errorf("id %q: %w", u.ID, err)
+		return false, 0, 0, err
+	}
+	if d.writesSingle(u) {
+		d.graph.Touch(row)
 	}
 	for _, fi := range u.Unset {
 		x := d.fields[fi]
@@ -248,12 +260,152 @@ func (d *Dataset) applyOne(u *record.Update, today schema.Day) (created bool, ex
 		}
 		d.fields[e.Field].events.Add(row, e.Value, e.Day)
 	}
-	return created, expired, nil
+	return created, merged, expired, nil
+}
+
+// writesSingle reports whether u sets or clears a single-valued field
+// (tag, bool, number, date): the writes whose order settles a merge's
+// conflicts.
+func (d *Dataset) writesSingle(u *record.Update) bool {
+	for _, a := range u.Set {
+		if d.schema.Fields[a.Field].Type != schema.Set {
+			return true
+		}
+	}
+	for _, fi := range u.Unset {
+		switch d.schema.Fields[fi].Type {
+		case schema.Set, schema.Event:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// resolve finds the profile a record is about, creating it or merging
+// the profiles its identifiers name, and attaches its identifiers.
+//
+// The survivor of a merge is the oldest profile (lowest row). Only the
+// dictionaries' own limits can fail here, before anything changes: the
+// external id's Assign comes first and is the only call that may fail.
+func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged int, err error) {
+	if len(u.IDs) == 0 {
+		row, created, err = d.ids.Assign(u.ID)
+		if err != nil {
+			return 0, false, 0, fmt.Errorf("id %q: %w", u.ID, err)
+		}
+		return d.graph.Root(row), created, 0, nil
+	}
+	type hit struct {
+		row uint32
+		via string
+	}
+	var buf [4]hit
+	hits := buf[:0]
+	fresh := false // the record's id is new: its row is created below
+	if u.ID != "" {
+		if r, ok := d.ids.Lookup(u.ID); ok {
+			hits = append(hits, hit{d.graph.Root(r), identity.External + ":" + u.ID})
+		} else {
+			fresh = true
+		}
+	}
+	for _, id := range u.IDs {
+		if r, ok := d.graph.Lookup(id.Type, id.Value); ok {
+			hits = append(hits, hit{r, id.Type + ":" + id.Value})
+		}
+	}
+	switch {
+	case fresh:
+		// The id must map to a row of its own; when identifiers found a
+		// profile, that row is absorbed into it at once.
+		r, _, err := d.ids.Assign(u.ID)
+		if err != nil {
+			return 0, false, 0, fmt.Errorf("id %q: %w", u.ID, err)
+		}
+		if len(hits) == 0 {
+			created = true
+			row = r
+		} else {
+			row = hits[0].row
+			for _, h := range hits[1:] {
+				row = min(row, h.row)
+			}
+			d.graph.Absorb(r, row, false, time.Time{}, "")
+		}
+	case len(hits) == 0:
+		// No id and no known identifier: a new profile, addressed from
+		// outside by its first identifier as type:value.
+		ext := u.IDs[0].Type + ":" + u.IDs[0].Value
+		r, c, err := d.ids.Assign(ext)
+		if err != nil {
+			return 0, false, 0, fmt.Errorf("new profile %q: %w", ext, err)
+		}
+		row, created = d.graph.Root(r), c
+	default:
+		row = hits[0].row
+		for _, h := range hits[1:] {
+			row = min(row, h.row)
+		}
+	}
+	if len(hits) > 1 {
+		// Stable: of two names finding one profile, the log names the
+		// first (the id, then identifiers in type order).
+		slices.SortStableFunc(hits, func(a, b hit) int { return cmp.Compare(a.row, b.row) })
+		at := d.clock()
+		prev := row
+		for _, h := range hits {
+			if h.row == row || h.row == prev {
+				continue
+			}
+			prev = h.row
+			d.merge(h.row, row, h.via, at)
+			merged++
+		}
+	}
+	for _, id := range u.IDs {
+		if err := d.graph.Attach(id.Type, id.Value, row); err != nil {
+			// Unreachable: record.Decode bounds identifier values and a
+			// dictionary holds 2^32 of them.
+			panic(err)
+		}
+	}
+	return row, created, merged, nil
+}
+
+// merge moves every field of profile from into profile to and records
+// the merge. Single-valued fields both profiles hold keep the value of
+// the profile written last; sets and events are unioned.
+func (d *Dataset) merge(from, to uint32, via string, at time.Time) {
+	fromWins := d.graph.Newer(from, to)
+	for _, x := range d.fields {
+		switch {
+		case x.values != nil:
+			x.values.Move(from, to, fromWins)
+		case x.boolean != nil:
+			x.boolean.Move(from, to, fromWins)
+		case x.bsi != nil:
+			x.bsi.Move(from, to, fromWins)
+		case x.events != nil:
+			x.events.Move(from, to)
+		}
+	}
+	d.graph.Absorb(from, to, fromWins, at, via)
 }
 
 // check refuses an update that would break a limit or does not fit the
 // schema, before anything changes.
 func (d *Dataset) check(u *record.Update) error {
+	if len(u.IDs) > 0 {
+		var buf [record.MaxIdentifiers]string
+		types := buf[:0]
+		for _, id := range u.IDs {
+			types = append(types, id.Type)
+		}
+		if err := d.graph.CheckTypes(types...); err != nil {
+			return fmt.Errorf("ids: %w", err)
+		}
+	}
 	field := func(fi int) (*schema.Field, error) {
 		if fi < 0 || fi >= len(d.fields) {
 			return nil, fmt.Errorf("BUG: field index %d out of range", fi)
@@ -324,15 +476,21 @@ func (d *Dataset) publishLocked() {
 	if rows > 0 {
 		all.AddRange(0, uint64(rows))
 	}
+	idents := d.graph.View()
+	if m := idents.Merged(); !m.IsEmpty() {
+		all.AndNot(m)
+	}
 	s := &Snapshot{
-		seq:    d.seq,
-		name:   d.name,
-		schema: d.schema,
-		rows:   rows,
-		all:    all,
-		ids:    d.ids.View(),
-		clock:  d.clock,
-		fields: make([]FieldView, len(d.fields)),
+		idents:   idents,
+		profiles: all.GetCardinality(),
+		seq:      d.seq,
+		name:     d.name,
+		schema:   d.schema,
+		rows:     rows,
+		all:      all,
+		ids:      d.ids.View(),
+		clock:    d.clock,
+		fields:   make([]FieldView, len(d.fields)),
 	}
 	for i, x := range d.fields {
 		fv := FieldView{Field: &d.schema.Fields[i]}
@@ -352,20 +510,93 @@ func (d *Dataset) publishLocked() {
 }
 
 // LookupRows returns the rows of the profiles with the given external ids
-// and how many ids the dataset does not hold. Rows never change once
-// assigned, so the result stays right for every later snapshot; a reader
-// of an older snapshot must cut it to that snapshot's rows. It takes the
-// writers' lock because the id dictionary's hash table is the writer's.
+// and how many ids the dataset does not hold. An id of a profile merged
+// into another gives the survivor's row. A later merge can absorb a row
+// returned here: readers map rows through Snapshot.Canonical, and a
+// reader of an older snapshot cuts the result to that snapshot's rows.
+// It takes the writers' lock because the id dictionary's hash table is
+// the writer's.
 func (d *Dataset) LookupRows(ids []string) (rows *roaring.Bitmap, missing int) {
 	rows = roaring.New()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, id := range ids {
 		if row, ok := d.ids.Lookup(id); ok {
-			rows.Add(row)
+			rows.Add(d.graph.Root(row))
 		} else {
 			missing++
 		}
 	}
 	return rows, missing
+}
+
+// Lookup finds the profile holding an identifier of type typ
+// (identity.External for the external id).
+func (d *Dataset) Lookup(typ, value string) (row uint32, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if typ == identity.External {
+		r, ok := d.ids.Lookup(value)
+		if !ok {
+			return 0, false
+		}
+		return d.graph.Root(r), true
+	}
+	return d.graph.Lookup(typ, value)
+}
+
+// Identity describes who a profile is: its identifiers of every type
+// (the external ids of every profile merged into it included, the
+// profile's own first), and the merges that built it.
+type Identity struct {
+	IDs    map[string][]string
+	Merges []MergeRecord
+}
+
+// MergeRecord is one merge, its profiles named by external id.
+type MergeRecord struct {
+	Seq      int       `json:"seq"`
+	At       time.Time `json:"at"`
+	Survivor string    `json:"survivor"`
+	Absorbed string    `json:"absorbed"`
+	Via      string    `json:"via"`
+}
+
+// Identity returns the identity of the profile at row, or false if a
+// merge has absorbed row since the caller found it (find it again).
+func (d *Dataset) Identity(row uint32) (Identity, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.graph.Absorbed(row) || row >= d.ids.Len() {
+		return Identity{}, false
+	}
+	ids := d.graph.Identifiers(row)
+	ext := []string{d.ids.External(row)}
+	for _, r := range d.graph.Group(row) {
+		ext = append(ext, d.ids.External(r))
+	}
+	ids[identity.External] = ext
+	var ms []MergeRecord
+	for _, i := range d.graph.MergesOf(row) {
+		m, _ := d.graph.Merges(i, 1)
+		ms = append(ms, d.mergeRecord(i+1, m[0]))
+	}
+	return Identity{IDs: ids, Merges: ms}, true
+}
+
+func (d *Dataset) mergeRecord(seq int, m identity.Merge) MergeRecord {
+	return MergeRecord{Seq: seq, At: m.At, Survivor: d.ids.External(m.Survivor), Absorbed: d.ids.External(m.Absorbed), Via: m.Via}
+}
+
+// Merges returns up to limit entries of the merge log from position from,
+// and the log's length.
+func (d *Dataset) Merges(from, limit int) ([]MergeRecord, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ms, n := d.graph.Merges(from, limit)
+	out := make([]MergeRecord, len(ms))
+	for i, m := range ms {
+		out[i] = d.mergeRecord(from+i+1, m)
+	}
+	return out, n
 }

@@ -70,11 +70,15 @@ func (h *harness) batch(n, nProfiles int) {
 		h.t.Fatalf("apply refused decoded updates: %v", res.Errors)
 	}
 	expired := 0
+	created, merged := h.ref.Created, h.ref.Merged
 	for _, u := range ups {
 		expired += h.ref.Apply(u, h.today())
 	}
 	if expired != res.Expired {
 		h.t.Fatalf("expired events: engine %d, reference %d", res.Expired, expired)
+	}
+	if res.Created != h.ref.Created-created || res.Merged != h.ref.Merged-merged {
+		h.t.Fatalf("engine created %d and merged %d profiles, reference %d and %d", res.Created, res.Merged, h.ref.Created-created, h.ref.Merged-merged)
 	}
 }
 
@@ -232,6 +236,9 @@ func TestPropertyAgainstReference(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			h := newHarness(t, seed)
+			// Identifiers merge profiles: every index must lose the rows
+			// absorbed and hold the survivors' merged values.
+			h.lines.IDs = 3
 			profiles := 50 + h.rng.IntN(400)
 			for round := range 40 {
 				h.batch(1+h.rng.IntN(60), profiles)
@@ -245,6 +252,10 @@ func TestPropertyAgainstReference(t *testing.T) {
 				if sn.Rows() != uint32(len(h.ref.Profiles)) {
 					t.Fatalf("rows: engine %d, reference %d", sn.Rows(), len(h.ref.Profiles))
 				}
+				live := h.ref.Filter(func(*reference.Profile) bool { return true })
+				if got := sn.All().ToArray(); sn.Profiles() != uint64(len(live)) || !slices.Equal(got, live) {
+					t.Fatalf("profiles: engine %d %v, reference %d %v", sn.Profiles(), head(got), len(live), head(live))
+				}
 				for range 30 {
 					h.check(sn, h.randomOp())
 				}
@@ -255,6 +266,9 @@ func TestPropertyAgainstReference(t *testing.T) {
 						t.Fatalf("row %d: id %q, want %q", i, got, p.ID)
 					}
 				}
+				if round%10 == 9 {
+					compareWithReference(t, fmt.Sprintf("round %d", round), h.ds, h.ref)
+				}
 			}
 		})
 	}
@@ -264,6 +278,7 @@ func TestPropertyAgainstReference(t *testing.T) {
 // same after many more updates land.
 func TestSnapshotIsolation(t *testing.T) {
 	h := newHarness(t, 42)
+	h.lines.IDs = 3
 	h.batch(300, 200)
 	old := h.ds.Snapshot()
 	var saved []op

@@ -7,6 +7,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/engine/iddict"
+	"github.com/cohortdb/cohort/engine/identity"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
 )
@@ -19,9 +20,12 @@ type Snapshot struct {
 	schema *schema.Schema
 	rows   uint32
 	all    *roaring.Bitmap
-	ids    iddict.View
-	clock  func() time.Time
-	fields []FieldView
+	// profiles is all's cardinality: rows less those merged away.
+	profiles uint64
+	idents   *identity.View
+	ids      iddict.View
+	clock    func() time.Time
+	fields   []FieldView
 }
 
 // FieldView is the index of one field in a snapshot; the member matching
@@ -57,10 +61,24 @@ func (s *Snapshot) Dataset() string { return s.name }
 // Schema is the schema the snapshot was built with.
 func (s *Snapshot) Schema() *schema.Schema { return s.schema }
 
-// Rows is the number of profiles.
+// Rows is the number of rows assigned: every row id is below it. Rows
+// of profiles merged into others stay assigned, so this can exceed
+// Profiles.
 func (s *Snapshot) Rows() uint32 { return s.rows }
 
-// All returns every profile (shared; read-only).
+// Profiles is the number of profiles: the cardinality of All.
+func (s *Snapshot) Profiles() uint64 { return s.profiles }
+
+// Identity returns the snapshot's identifiers and merges.
+func (s *Snapshot) Identity() *identity.View { return s.idents }
+
+// Canonical maps rows to the profiles they stand for as of this
+// snapshot: rows merged into other profiles become their survivors. It
+// returns b itself when nothing needs mapping.
+func (s *Snapshot) Canonical(b *roaring.Bitmap) *roaring.Bitmap { return s.idents.Canonical(b) }
+
+// All returns every profile (shared; read-only): rows merged into other
+// profiles are not in it.
 func (s *Snapshot) All() *roaring.Bitmap { return s.all }
 
 // Today is the current day in the dataset's time zone (by the engine's

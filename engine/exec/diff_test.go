@@ -164,7 +164,7 @@ func (s segments) Segment(name string) (exec.Saved, bool) { v, ok := s[name]; re
 // over random data and compares the executor's count and bitmap with
 // the reference model's row-by-row answer.
 func TestDifferentialAgainstReference(t *testing.T) {
-	queries, nonEmpty, rebound := 0, 0, 0
+	queries, nonEmpty, rebound, merged := 0, 0, 0, 0
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 77))
@@ -179,7 +179,10 @@ func TestDifferentialAgainstReference(t *testing.T) {
 			}
 			model := reference.New(s)
 			today := schema.DayOf(now, s.Location())
-			lines := &testgen.Lines{R: r, Today: func() schema.Day { return today }}
+			// Lines with identifiers merge profiles: every comparison also
+			// checks that absorbed rows are gone from every index, from ALL
+			// and from NOT, and that saved members follow their merges.
+			lines := &testgen.Lines{R: r, Today: func() schema.Day { return today }, IDs: 3}
 			// prev holds queries compiled on an earlier snapshot: rebound
 			// to the current one, they must count what the reference
 			// does now.
@@ -191,11 +194,17 @@ func TestDifferentialAgainstReference(t *testing.T) {
 						ups = append(ups, u)
 					}
 				}
-				ds.Apply(ups)
+				res := ds.Apply(ups)
+				created, mergedBefore := model.Created, model.Merged
 				for _, u := range ups {
 					model.Apply(u, today)
 				}
+				merged += res.Merged
 				sn := ds.Snapshot()
+				if sn.Profiles() != uint64(model.Live()) || len(res.Errors) > 0 || res.Merged != model.Merged-mergedBefore || res.Created != model.Created-created {
+					t.Fatalf("engine %d profiles, %d created, %d merged (errors %v); reference %d, %d, %d",
+						sn.Profiles(), res.Created, res.Merged, res.Errors, model.Live(), model.Created-created, model.Merged-mergedBefore)
+				}
 				fixed := roaring.New()
 				fixedRef := map[uint32]bool{}
 				for row := range sn.Rows() {
@@ -277,12 +286,15 @@ func TestDifferentialAgainstReference(t *testing.T) {
 					if err != nil || n != uint64(len(want)) {
 						t.Fatalf("%s\nplan:\n%scount %d (%v), want %d", text, q.Plan, n, err, len(want))
 					}
-					if len(want) > 0 && len(want) < len(model.Profiles) {
+					if len(want) > 0 && len(want) < model.Live() {
 						nonEmpty++
 					}
 				}
 			}
 		})
+	}
+	if merged < 300 {
+		t.Fatalf("only %d merges", merged)
 	}
 	if rebound < 500 {
 		t.Fatalf("only %d rebound queries compared", rebound)

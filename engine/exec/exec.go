@@ -222,12 +222,12 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 	}
 	switch n.Op {
 	case query.NodeAll:
-		return uint64(ev.q.sn.Rows()), nil
+		return ev.q.sn.Profiles(), nil
 	case query.NodeEmpty:
 		return 0, nil
 	case query.NodeNot:
 		c, err := ev.count(n.Children[0])
-		return uint64(ev.q.sn.Rows()) - c, err
+		return ev.q.sn.Profiles() - c, err
 	case query.NodeAnd:
 		if n.Shared {
 			break
@@ -277,7 +277,7 @@ func (ev *evaluator) countLeaf(p query.Pred) (uint64, bool) {
 		case p.Freq != nil && !p.Freq.AtLeast:
 			// AT MOST n is every profile but those with n+1 days or more:
 			// count that small set instead of building the large one.
-			rows := uint64(ev.q.sn.Rows())
+			rows := ev.q.sn.Profiles()
 			switch {
 			case p.Freq.N < 0:
 				return 0, true
@@ -645,7 +645,9 @@ func (ev *evaluator) leaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap
 			return nil, false, fmt.Errorf("BUG: segment %q was not resolved", p.Name)
 		}
 		if seg.members != nil {
-			return seg.members, false, nil
+			// Mapped at evaluation, not compilation: a cached query outlives
+			// merges, which move members to their survivors.
+			return ev.q.sn.Canonical(seg.members), false, nil
 		}
 		sub := seg.query.evaluator(ev.ctx, false)
 		sub.cache = ev.cache // identical sub-plans share work across segments

@@ -17,7 +17,7 @@ type stats struct {
 	segs map[string]*compiledSegment
 }
 
-func (s stats) Total() uint64 { return uint64(s.sn.Rows()) }
+func (s stats) Total() uint64 { return s.sn.Profiles() }
 
 func (s stats) Estimate(p query.Pred) uint64 {
 	total := s.Total()

@@ -16,6 +16,9 @@ type Query struct {
 	// Segments maps a saved segment's name to its checked query or, for a
 	// materialised one, its member rows.
 	Segments map[string]SavedSegment
+	// canon holds, during Rows, the members of materialised segments
+	// mapped to the live profiles they stand for.
+	canon map[string]map[uint32]bool
 }
 
 // SavedSegment is a saved segment as the reference sees it.
@@ -24,10 +27,15 @@ type SavedSegment struct {
 	Members map[uint32]bool
 }
 
-// Rows returns the rows matching c, in order.
+// Rows returns the rows of the live profiles matching c, in order: NOT
+// and ALL range over live profiles only.
 func (q *Query) Rows(c *query.Checked) ([]uint32, error) {
 	var rows []uint32
+	q.canon = map[string]map[uint32]bool{}
 	for i, p := range q.M.Profiles {
+		if p.Dead {
+			continue
+		}
 		ok, err := q.match(c.Root, uint32(i), p, nil)
 		if err != nil {
 			return nil, err
@@ -79,7 +87,19 @@ func (q *Query) match(pred query.Pred, row uint32, p *Profile, path []string) (b
 			return false, fmt.Errorf("unknown segment %s", x.Name)
 		}
 		if s.Query == nil {
-			return s.Members[row], nil
+			// A member row absorbed since it was saved stands for the
+			// profile that absorbed it.
+			canon, ok := q.canon[x.Name]
+			if !ok {
+				canon = map[uint32]bool{}
+				for r := range s.Members {
+					if int(r) < len(q.M.Profiles) {
+						canon[uint32(q.M.Root(int(r)))] = true
+					}
+				}
+				q.canon[x.Name] = canon
+			}
+			return canon[row], nil
 		}
 		return q.match(s.Query.Root, row, p, append(path, x.Name))
 	case *query.PredTag:

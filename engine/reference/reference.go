@@ -2,6 +2,11 @@
 // against: one Go struct per profile, updates applied field by field, and
 // every index operation answered by visiting the profiles one by one. It
 // is slow on purpose and simple enough to be obviously right.
+//
+// Identity (OneID) is modelled as naively: every profile keeps its row
+// for good; a merge copies the absorbed profile's values into the
+// survivor by the rules of docs/identity.md, marks it Dead and points it
+// at the survivor, and lookups follow those pointers.
 package reference
 
 import (
@@ -19,6 +24,20 @@ type Profile struct {
 	Bools  map[int]bool
 	Nums   map[int]int64 // int, scaled decimal, day number
 	Events map[int]map[string]map[schema.Day]bool
+
+	// Dead is set once the profile was absorbed by a merge into Parent;
+	// a dead profile holds nothing and answers no query.
+	Dead   bool
+	Parent int
+	// IDs lists every identifier the profile holds, per type, in the
+	// order they came (those of absorbed profiles appended); Latest is
+	// the one of each type export emits.
+	IDs    map[string][]string
+	Latest map[string]string
+	// LastWrite is the position in apply order (1, 2, …) of the last
+	// record that set or cleared a single-valued field of the profile, 0
+	// if none did.
+	LastWrite int
 }
 
 // Model holds profiles in row order: the row of a profile is the order in
@@ -27,24 +46,229 @@ type Model struct {
 	Schema   *schema.Schema
 	Profiles []*Profile
 	byID     map[string]int
+	// holder maps type → value → the row that first held the
+	// identifier; Root of it is the profile holding it now.
+	holder map[string]map[string]int
+	// applied counts the records applied: the clock of LastWrite.
+	applied int
+	// Created and Merged count the profiles created and the merges done
+	// (as Result counts them: a new id absorbed at once is neither).
+	Created, Merged int
 }
 
 // New returns an empty model.
-func New(s *schema.Schema) *Model { return &Model{Schema: s, byID: map[string]int{}} }
+func New(s *schema.Schema) *Model {
+	return &Model{Schema: s, byID: map[string]int{}, holder: map[string]map[string]int{}}
+}
+
+func (m *Model) newProfile(id string) int {
+	row := len(m.Profiles)
+	m.byID[id] = row
+	m.Profiles = append(m.Profiles, &Profile{
+		ID: id, Tags: map[int]string{}, Sets: map[int]map[string]bool{}, Bools: map[int]bool{},
+		Nums: map[int]int64{}, Events: map[int]map[string]map[schema.Day]bool{},
+		Parent: -1, IDs: map[string][]string{}, Latest: map[string]string{},
+	})
+	return row
+}
+
+// Root returns the live profile row stands for: itself, or the profile
+// that absorbed it (following absorptions one step at a time).
+func (m *Model) Root(row int) int {
+	for m.Profiles[row].Dead {
+		row = m.Profiles[row].Parent
+	}
+	return row
+}
+
+// Live counts the profiles not absorbed.
+func (m *Model) Live() int {
+	n := 0
+	for _, p := range m.Profiles {
+		if !p.Dead {
+			n++
+		}
+	}
+	return n
+}
+
+// Lookup returns the profile holding an identifier; typ "external" looks
+// up external ids.
+func (m *Model) Lookup(typ, value string) (int, bool) {
+	var row int
+	var ok bool
+	if typ == "external" {
+		row, ok = m.byID[value]
+	} else {
+		row, ok = m.holder[typ][value]
+	}
+	if !ok {
+		return 0, false
+	}
+	return m.Root(row), true
+}
+
+// Latest returns the identifier of type typ that export emits for row.
+func (m *Model) Latest(row int, typ string) (string, bool) {
+	v, ok := m.Profiles[row].Latest[typ]
+	return v, ok
+}
+
+// Identifiers lists every identifier the model knows, as type and value
+// ("external" for external ids), in no particular order.
+func (m *Model) Identifiers() [][2]string {
+	var out [][2]string
+	for id := range m.byID {
+		out = append(out, [2]string{"external", id})
+	}
+	for typ, vals := range m.holder {
+		for v := range vals {
+			out = append(out, [2]string{typ, v})
+		}
+	}
+	return out
+}
+
+// writesSingle: the update sets or clears a single-valued field.
+func (m *Model) writesSingle(u *record.Update) bool {
+	for _, a := range u.Set {
+		if m.Schema.Fields[a.Field].Type != schema.Set {
+			return true
+		}
+	}
+	for _, fi := range u.Unset {
+		if t := m.Schema.Fields[fi].Type; t != schema.Set && t != schema.Event {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve finds the profile u is about, creating and merging profiles as
+// the identity rules say.
+func (m *Model) resolve(u *record.Update) int {
+	var named []int
+	fresh := -1
+	if u.ID != "" {
+		if r, ok := m.byID[u.ID]; ok {
+			named = append(named, m.Root(r))
+		} else {
+			fresh = m.newProfile(u.ID)
+		}
+	}
+	for _, id := range u.IDs {
+		if r, ok := m.Lookup(id.Type, id.Value); ok {
+			named = append(named, r)
+		}
+	}
+	slices.Sort(named)
+	named = slices.Compact(named)
+	var row int
+	switch {
+	case fresh >= 0 && len(named) == 0:
+		row = fresh
+		m.Created++
+	case fresh >= 0:
+		// The new id's row joins the oldest named profile at once; it
+		// holds nothing yet, so there is nothing to merge.
+		row = named[0]
+		m.Profiles[fresh].Dead = true
+		m.Profiles[fresh].Parent = row
+	case len(named) == 0:
+		ext := u.IDs[0].Type + ":" + u.IDs[0].Value
+		if r, ok := m.byID[ext]; ok {
+			row = m.Root(r)
+		} else {
+			row = m.newProfile(ext)
+			m.Created++
+		}
+	default:
+		row = named[0]
+	}
+	for _, from := range named {
+		if from != row {
+			m.merge(from, row)
+			m.Merged++
+		}
+	}
+	p := m.Profiles[row]
+	for _, id := range u.IDs {
+		if m.holder[id.Type] == nil {
+			m.holder[id.Type] = map[string]int{}
+		}
+		if _, ok := m.holder[id.Type][id.Value]; !ok {
+			m.holder[id.Type][id.Value] = row
+			p.IDs[id.Type] = append(p.IDs[id.Type], id.Value)
+		}
+		p.Latest[id.Type] = id.Value
+	}
+	return row
+}
+
+// merge moves profile from into profile to: single values of the profile
+// written last win (to's on a tie), sets and events are unioned, and to
+// takes from's identifiers.
+func (m *Model) merge(from, to int) {
+	f, t := m.Profiles[from], m.Profiles[to]
+	fromWins := f.LastWrite > t.LastWrite
+	for fi, v := range f.Tags {
+		if _, ok := t.Tags[fi]; !ok || fromWins {
+			t.Tags[fi] = v
+		}
+	}
+	for fi, v := range f.Bools {
+		if _, ok := t.Bools[fi]; !ok || fromWins {
+			t.Bools[fi] = v
+		}
+	}
+	for fi, v := range f.Nums {
+		if _, ok := t.Nums[fi]; !ok || fromWins {
+			t.Nums[fi] = v
+		}
+	}
+	for fi, set := range f.Sets {
+		if t.Sets[fi] == nil {
+			t.Sets[fi] = map[string]bool{}
+		}
+		for v := range set {
+			t.Sets[fi][v] = true
+		}
+	}
+	for fi, byVal := range f.Events {
+		if t.Events[fi] == nil {
+			t.Events[fi] = map[string]map[schema.Day]bool{}
+		}
+		for v, days := range byVal {
+			if t.Events[fi][v] == nil {
+				t.Events[fi][v] = map[schema.Day]bool{}
+			}
+			for d := range days {
+				t.Events[fi][v][d] = true
+			}
+		}
+	}
+	for typ, vals := range f.IDs {
+		t.IDs[typ] = append(t.IDs[typ], vals...)
+	}
+	for typ, v := range f.Latest {
+		if _, ok := t.Latest[typ]; !ok || fromWins {
+			t.Latest[typ] = v
+		}
+	}
+	t.LastWrite = max(t.LastWrite, f.LastWrite)
+	*f = Profile{ID: f.ID, Dead: true, Parent: to, Tags: map[int]string{}, Sets: map[int]map[string]bool{}, Bools: map[int]bool{},
+		Nums: map[int]int64{}, Events: map[int]map[string]map[schema.Day]bool{}, IDs: map[string][]string{}, Latest: map[string]string{}}
+}
 
 // Apply applies one decoded update as of today (for event retention).
 // It reports how many events fell outside retention.
 func (m *Model) Apply(u record.Update, today schema.Day) int {
-	row, ok := m.byID[u.ID]
-	if !ok {
-		row = len(m.Profiles)
-		m.byID[u.ID] = row
-		m.Profiles = append(m.Profiles, &Profile{
-			ID: u.ID, Tags: map[int]string{}, Sets: map[int]map[string]bool{}, Bools: map[int]bool{},
-			Nums: map[int]int64{}, Events: map[int]map[string]map[schema.Day]bool{},
-		})
-	}
+	m.applied++
+	row := m.resolve(&u)
 	p := m.Profiles[row]
+	if m.writesSingle(&u) {
+		p.LastWrite = m.applied
+	}
 	for _, fi := range u.Unset {
 		delete(p.Tags, fi)
 		delete(p.Sets, fi)
@@ -134,11 +358,12 @@ func (m *Model) Expire(today schema.Day) {
 	}
 }
 
-// Filter returns the rows whose profile satisfies pred, in order.
+// Filter returns the rows of the live profiles that satisfy pred, in
+// order.
 func (m *Model) Filter(pred func(*Profile) bool) []uint32 {
 	var rows []uint32
 	for i, p := range m.Profiles {
-		if pred(p) {
+		if !p.Dead && pred(p) {
 			rows = append(rows, uint32(i))
 		}
 	}

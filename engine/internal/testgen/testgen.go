@@ -37,6 +37,44 @@ var (
 type Lines struct {
 	R     *rand.Rand
 	Today func() schema.Day
+	// IDs, when above zero, makes about one line in IDs carry identifiers
+	// ("ids") drawn from small pools, so that records name two or more
+	// profiles and merge them, often in chains: phones and emails (as
+	// many of each as three quarters of the profiles, at least 4) and
+	// now and then an openid. About one in three of those lines leaves
+	// out "id", and a few carry an invalid identifier. Zero (the
+	// default) makes lines without identifiers, drawing from R exactly
+	// as before.
+	IDs int
+}
+
+// Identifier pools for nProfiles profiles.
+func phone(i int) string { return fmt.Sprintf("1380000%04d", i) }
+func email(i int) string { return fmt.Sprintf("u%d@example.com", i) }
+
+// ids makes the members of an "ids" object, and whether the line may
+// leave out "id".
+func (h *Lines) ids(nProfiles int) (members []string, dropID bool) {
+	r := h.R
+	pool := max(4, nProfiles*3/4)
+	if r.IntN(2) == 0 {
+		members = append(members, fmt.Sprintf(`"phone":%q`, phone(r.IntN(pool))))
+	}
+	if len(members) == 0 || r.IntN(3) == 0 {
+		members = append(members, fmt.Sprintf(`"email":%q`, email(r.IntN(pool))))
+	}
+	if r.IntN(8) == 0 {
+		members = append(members, fmt.Sprintf(`"openid":"o%d"`, r.IntN(pool*2)))
+	}
+	switch r.IntN(60) {
+	case 0:
+		members = append(members, `"Phone":"1"`) // bad type
+	case 1:
+		members = append(members, `"external":"p1"`)
+	case 2:
+		members[0] = members[0][:strings.Index(members[0], ":")+1] + `""` // empty value
+	}
+	return members, r.IntN(3) == 0
 }
 
 func (h *Lines) today() schema.Day { return h.Today() }
@@ -123,8 +161,18 @@ func (h *Lines) Line(nProfiles int) string {
 	case 2:
 		set = append(set, `"t":5`)
 	}
+	var ids []string
+	dropID := false
+	if h.IDs > 0 && r.IntN(h.IDs) == 0 {
+		ids, dropID = h.ids(nProfiles)
+	}
 	var parts []string
-	parts = append(parts, fmt.Sprintf(`"id":%q`, id))
+	if !dropID {
+		parts = append(parts, fmt.Sprintf(`"id":%q`, id))
+	}
+	if len(ids) > 0 {
+		parts = append(parts, "\"ids\":{"+strings.Join(ids, ",")+"}")
+	}
 	for _, p := range []struct {
 		key  string
 		list []string
