@@ -12,7 +12,7 @@ import (
 
 type datasetSummary struct {
 	Name     string `json:"name"`
-	Profiles uint32 `json:"profiles"`
+	Profiles uint64 `json:"profiles"`
 	Fields   int    `json:"fields"`
 }
 
@@ -27,7 +27,7 @@ func (s *Server) listDatasets(r *request) error {
 			continue // dropped meanwhile
 		}
 		sn := ds.Snapshot()
-		out = append(out, datasetSummary{Name: name, Profiles: sn.Rows(), Fields: len(sn.Schema().Fields)})
+		out = append(out, datasetSummary{Name: name, Profiles: sn.Profiles(), Fields: len(sn.Schema().Fields)})
 	}
 	return r.reply(http.StatusOK, map[string]any{"datasets": out})
 }
@@ -99,7 +99,7 @@ func (s *Server) addField(r *request) error {
 type description struct {
 	Name     string      `json:"name"`
 	Timezone string      `json:"timezone"`
-	Profiles uint32      `json:"profiles"`
+	Profiles uint64      `json:"profiles"`
 	Version  uint64      `json:"version"`
 	Fields   []fieldDesc `json:"fields"`
 }
@@ -118,7 +118,7 @@ type fieldDesc struct {
 
 func describe(sn *engine.Snapshot, top int) description {
 	sc := sn.Schema()
-	d := description{Name: sn.Dataset(), Timezone: sc.Timezone, Profiles: sn.Rows(), Version: sn.Seq(), Fields: []fieldDesc{}}
+	d := description{Name: sn.Dataset(), Timezone: sc.Timezone, Profiles: sn.Profiles(), Version: sn.Seq(), Fields: []fieldDesc{}}
 	if d.Timezone == "" {
 		d.Timezone = "UTC"
 	}

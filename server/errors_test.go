@@ -176,7 +176,15 @@ func TestErrors(t *testing.T) {
 			t.Errorf("unknown export field message %q", ae.Message)
 		}
 		wantError(t, e.call(t, "POST", exp, "", map[string]any{"q": "ALL", "fields": []string{"city", "CITY"}}), 400, "bad_request")
-		wantError(t, e.call(t, "POST", exp, "", map[string]any{"q": "ALL", "id": "phone"}), 400, "unsupported")
+		// "id" is an identifier type (or external); a malformed one is
+		// refused. A well-formed type no profile has exports nobody: see
+		// TestOneID.
+		for _, id := range []string{"Bad Type!", "Phone", "EXTERNAL", "9x", strings.Repeat("a", 33)} {
+			ae := wantError(t, e.call(t, "POST", exp, "", map[string]any{"q": "ALL", "id": id}), 400, "bad_request")
+			if !strings.Contains(ae.Message, "identifier type") {
+				t.Errorf("bad export id message %q", ae.Message)
+			}
+		}
 		if got := len(e.logs.records(t, "export audit")); got != 0 {
 			t.Fatalf("%d audit lines for refused exports", got)
 		}

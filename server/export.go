@@ -18,7 +18,9 @@ import (
 type exportBody struct {
 	queryParams
 	// ID is the identifier to emit: "external" (the default) is the
-	// profile's external id.
+	// profile's external id, anything else an identifier type (the
+	// profile's latest of that type; profiles without one are skipped
+	// and counted in X-Cohort-Skipped).
 	ID     string   `json:"id,omitempty"`
 	Fields []string `json:"fields,omitempty"`
 	// Format is csv (default) or ndjson; Compression none (default),
@@ -37,10 +39,7 @@ func (s *Server) export(r *request) error {
 	if err := r.readJSON(&b); err != nil {
 		return err
 	}
-	if b.ID != "" && b.ID != "external" {
-		return errorf(http.StatusBadRequest, codeUnsupported, `"id" %q: profiles of this dataset carry only their external id; use "external"`, b.ID)
-	}
-	opts := export.Options{Format: export.Format(b.Format), Fields: b.Fields}
+	opts := export.Options{Format: export.Format(b.Format), Fields: b.Fields, IDType: b.ID}
 	if opts.Format == "" {
 		opts.Format = export.CSV
 	}
@@ -68,6 +67,7 @@ func (s *Server) export(r *request) error {
 		return err
 	}
 	count := rows.GetCardinality()
+	rows, skipped := export.Select(sn, rows, opts)
 	c := r.c
 	c.SetStatusCode(http.StatusOK)
 	c.SetContentType(contentType)
@@ -75,7 +75,11 @@ func (s *Server) export(r *request) error {
 		c.Response.Header.Set("Content-Encoding", encoding)
 	}
 	c.Response.Header.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-export.%s"`, r.dataset, ext))
+	// The summary travels in headers, known before the first byte:
+	// the audience, and how many of it lack the identifier asked for.
 	c.Response.Header.Set("X-Cohort-Count", strconv.FormatUint(count, 10))
+	c.Response.Header.Set("X-Cohort-Exported", strconv.FormatUint(count-skipped, 10))
+	c.Response.Header.Set("X-Cohort-Skipped", strconv.FormatUint(skipped, 10))
 
 	who := "anonymous"
 	if r.key != nil {
@@ -95,7 +99,7 @@ func (s *Server) export(r *request) error {
 		// The audit line: who took which ids out. The only log line that
 		// carries a query text.
 		attrs := []any{"request_id", id, "key", who, "dataset", dataset, "query", b.Q, "fields", b.Fields,
-			"format", string(opts.Format), "profiles", n, "audience", count, "duration_us", time.Since(start).Microseconds()}
+			"id", opts.IDType, "format", string(opts.Format), "profiles", n, "audience", count, "skipped", skipped, "duration_us", time.Since(start).Microseconds()}
 		if err != nil {
 			// The status line is gone; the client sees a body cut short.
 			s.log.Error("export audit", append(attrs, "error", err.Error())...)

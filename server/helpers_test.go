@@ -334,6 +334,8 @@ func wantError(t *testing.T, r reply, status int, code string) apiErr {
 type ingestReply struct {
 	Applied  int       `json:"applied"`
 	Rejected int       `json:"rejected"`
+	Created  int       `json:"created"`
+	Merged   int       `json:"merged"`
 	Errors   []lineErr `json:"errors"`
 }
 

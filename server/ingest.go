@@ -24,8 +24,12 @@ type lineError struct {
 }
 
 type ingestReply struct {
-	Applied   int         `json:"applied"`
-	Rejected  int         `json:"rejected"`
+	Applied  int `json:"applied"`
+	Rejected int `json:"rejected"`
+	// Created and Merged count new profiles and profiles absorbed into
+	// others because a line named identifiers of both.
+	Created   int         `json:"created"`
+	Merged    int         `json:"merged"`
 	Errors    []lineError `json:"errors"`
 	Truncated bool        `json:"errors_truncated,omitempty"`
 }
@@ -70,6 +74,11 @@ func (s *Server) ingest(r *request) error {
 			return err
 		}
 		rep.Applied += res.Applied
+		rep.Created += res.Created
+		rep.Merged += res.Merged
+		if res.Merged > 0 {
+			s.metrics.merged.WithLabelValues(r.dataset).Add(float64(res.Merged))
+		}
 		for _, e := range res.Errors {
 			rep.reject(f.at[e.Index-1], e.Err.Error())
 		}

@@ -20,6 +20,7 @@ type metrics struct {
 	queries  *prometheus.HistogramVec
 	ingested *prometheus.CounterVec
 	exported *prometheus.CounterVec
+	merged   *prometheus.CounterVec
 }
 
 // latencyBuckets span 50 µs to 10 s: counts live at the low end, exports
@@ -44,8 +45,11 @@ func newMetrics(s *Server) *metrics {
 		exported: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cohort_export_profiles_total", Help: "Profiles written by exports, by dataset.",
 		}, []string{"dataset"}),
+		merged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cohort_profile_merges_total", Help: "Profiles absorbed into others by ingest naming identifiers of both, by dataset.",
+		}, []string{"dataset"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.queries, m.ingested, m.exported,
+	m.reg.MustRegister(m.requests, m.latency, m.queries, m.ingested, m.exported, m.merged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		datasetCollector{s})
 	return m
@@ -85,7 +89,7 @@ func (d datasetCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		sn := ds.Snapshot()
-		ch <- prometheus.MustNewConstMetric(profilesDesc, prometheus.GaugeValue, float64(sn.Rows()), name)
+		ch <- prometheus.MustNewConstMetric(profilesDesc, prometheus.GaugeValue, float64(sn.Profiles()), name)
 		ch <- prometheus.MustNewConstMetric(fieldsDesc, prometheus.GaugeValue, float64(len(sn.Schema().Fields)), name)
 		ch <- prometheus.MustNewConstMetric(versionDesc, prometheus.GaugeValue, float64(sn.Seq()), name)
 	}

@@ -39,8 +39,12 @@ func TestProfileView(t *testing.T) {
 		Fields      map[string]json.RawMessage
 		Events      map[string]map[string][]string
 		Segments    []string
+		Merges      []json.RawMessage
 	}
 	e.call(t, "GET", path, exporterKey, nil).decode(t, 200, &view)
+	if view.Merges == nil || len(view.Merges) != 0 {
+		t.Fatalf("merges of a profile nothing merged into: %v", view.Merges)
+	}
 	if !slices.Equal(view.Identifiers["external"], []string{rec.ID}) {
 		t.Fatalf("identifiers %v", view.Identifiers)
 	}
@@ -76,6 +80,11 @@ func TestProfileView(t *testing.T) {
 
 	wantError(t, e.call(t, "GET", path, readerKey, nil), 403, "forbidden")
 	wantError(t, e.call(t, "GET", ds("shop")+"/profiles/external/nobody-here", exporterKey, nil), 404, "profile_not_found")
-	wantError(t, e.call(t, "GET", ds("shop")+"/profiles/phone/123", exporterKey, nil), 400, "unsupported")
+	// Any well-formed identifier type may be asked for; one nobody has
+	// finds nobody.
+	wantError(t, e.call(t, "GET", ds("shop")+"/profiles/phone/123", exporterKey, nil), 404, "profile_not_found")
+	for _, typ := range []string{"Bad%20Type!", "Phone", "9x", "a-b"} {
+		wantError(t, e.call(t, "GET", ds("shop")+"/profiles/"+typ+"/123", exporterKey, nil), 400, "bad_request")
+	}
 	wantError(t, e.call(t, "GET", ds("nope")+"/profiles/external/x", exporterKey, nil), 404, "dataset_not_found")
 }

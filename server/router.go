@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -49,8 +51,7 @@ func newRouter(routes []*route) *router {
 // match returns the route for method and path with its path parameters,
 // or, when the path exists under other methods only, those methods (for
 // 405 and the Allow header).
-func (r *router) match(method, path string) (*route, map[string]string, []string) {
-	parts := strings.Split(strings.Trim(path, "/"), "/")
+func (r *router) match(method string, parts []string) (*route, map[string]string, []string) {
 	var allowed []string
 	for _, rt := range r.routes {
 		params, ok := rt.matchPath(parts)
@@ -88,4 +89,22 @@ func (rt *route) matchPath(parts []string) (map[string]string, bool) {
 		}
 	}
 	return params, true
+}
+
+// pathParts splits a request's raw path at its slashes and decodes each
+// part, so a parameter may hold an escaped slash (%2F): an identifier
+// such as an email or a URL-like openid can contain one.
+func pathParts(raw string) ([]string, error) {
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	parts := strings.Split(strings.Trim(raw, "/"), "/")
+	for i, p := range parts {
+		d, err := url.PathUnescape(p)
+		if err != nil {
+			return nil, fmt.Errorf("path part %d %q: %w", i+1, p, err)
+		}
+		parts[i] = d
+	}
+	return parts, nil
 }

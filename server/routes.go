@@ -31,6 +31,7 @@ func (s *Server) routes() []*route {
 		{method: "POST", pattern: "/v1/datasets/{ds}/export", scope: auth.Export, body: bodyJSON, heavy: true, handle: s.export},
 
 		{method: "GET", pattern: "/v1/datasets/{ds}/profiles/{id_type}/{value}", scope: auth.Export, handle: s.profileByID},
+		{method: "GET", pattern: "/v1/datasets/{ds}/merges", scope: auth.Export, handle: s.merges},
 
 		{method: "GET", pattern: "/v1/datasets/{ds}/segments", scope: auth.Read, handle: s.listSegments},
 		{method: "PUT", pattern: "/v1/datasets/{ds}/segments/{name}", scope: auth.Write, body: bodyJSON, handle: s.putSegment},

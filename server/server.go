@@ -253,7 +253,11 @@ func (s *Server) handle(c *fasthttp.RequestCtx) {
 func (s *Server) dispatch(r *request) error {
 	c := r.c
 	method, path := string(c.Method()), string(c.Path())
-	rt, params, allowed := s.router.match(method, path)
+	parts, err := pathParts(string(c.Request.URI().PathOriginal()))
+	if err != nil {
+		return errorf(http.StatusBadRequest, codeBadRequest, "malformed path: %v", err)
+	}
+	rt, params, allowed := s.router.match(method, parts)
 	if rt == nil {
 		if len(allowed) > 0 {
 			c.Response.Header.Set("Allow", strings.Join(allowed, ", "))

@@ -25,6 +25,13 @@
 // therefore O(65536 × fields), independent of the audience size; output
 // goes through a 64 KiB bufio.Writer.
 //
+// # Identifiers
+//
+// The id column holds the external id, or with Options.IDType an
+// identifier type's value (a profile's latest phone, openid, …); profiles
+// without one are left out, and Select says how many before anything is
+// written, so a server can put the summary in its response headers.
+//
 // # Formats
 //
 // CSV: a header row (the id column, then the field names as the schema
@@ -56,14 +63,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/cohortdb/cohort/internal/jsonstr"
 	"io"
 	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/identity"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/internal/jsonstr"
 )
 
 // Format is an output format.
@@ -85,6 +93,35 @@ type Options struct {
 	// IDHeader is the CSV header / NDJSON key of the id column; "" means
 	// "id".
 	IDHeader string
+	// IDType is the identifier the id column holds: "" or "external" for
+	// the external id, else an identifier type (phone, openid, …), of
+	// which a profile's latest is emitted. Profiles without one are
+	// skipped (Select counts them).
+	IDType string
+}
+
+// external reports whether opts export the external id.
+func (o *Options) external() bool { return o.IDType == "" || o.IDType == identity.External }
+
+// Select returns the rows of an audience that have the identifier opts
+// export, and how many were left out for lacking it. For the external id
+// that is rows itself and 0.
+func Select(sn *engine.Snapshot, rows *roaring.Bitmap, opts Options) (*roaring.Bitmap, uint64) {
+	if opts.external() || rows == nil {
+		return rows, 0
+	}
+	v := sn.Identity()
+	kept := roaring.New()
+	var buf []byte
+	it := rows.Iterator()
+	for it.HasNext() {
+		row := it.Next()
+		var ok bool
+		if buf, ok = v.AppendIdentifier(buf[:0], opts.IDType, row); ok {
+			kept.Add(row)
+		}
+	}
+	return kept, rows.GetCardinality() - kept.GetCardinality()
 }
 
 // blockBits is the number of low row bits a block spans: one roaring
@@ -112,6 +149,11 @@ func plan(sn *engine.Snapshot, opts Options) ([]*column, error) {
 	case CSV, NDJSON:
 	default:
 		return nil, fmt.Errorf("export: unknown format %q (want %q or %q)", opts.Format, CSV, NDJSON)
+	}
+	if !opts.external() {
+		if err := identity.ValidateType(opts.IDType); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
 	}
 	idHeader := idHeaderOf(opts)
 	s := sn.Schema()
@@ -175,6 +217,9 @@ func Write(ctx context.Context, w io.Writer, sn *engine.Snapshot, rows *roaring.
 		return 0, fmt.Errorf("export: %w", err)
 	}
 	e := &exporter{sn: sn, cols: cols, csv: opts.Format == CSV, bw: bufio.NewWriterSize(w, bufSize)}
+	if !opts.external() {
+		e.idType, e.idents = opts.IDType, sn.Identity()
+	}
 	for _, c := range cols {
 		c.prepare(e.csv)
 	}
@@ -202,9 +247,13 @@ type exporter struct {
 	bw    *bufio.Writer
 	idKey []byte // NDJSON: `{"id":`
 	lows  []uint32
-	line  []byte
-	cell  []byte
-	id    []byte
+	// idType and idents are set when the id column holds an identifier
+	// type rather than the external id.
+	idType string
+	idents *identity.View
+	line   []byte
+	cell   []byte
+	id     []byte
 }
 
 func (e *exporter) run(ctx context.Context, rows *roaring.Bitmap) (uint64, error) {
@@ -232,6 +281,9 @@ func (e *exporter) run(ctx context.Context, rows *roaring.Bitmap) (uint64, error
 			return true
 		})
 		for _, row := range e.lows[:m] {
+			if !e.appendID(row) {
+				continue // no identifier of the type: skipped
+			}
 			if e.csv {
 				e.csvRow(row)
 			} else {
@@ -253,6 +305,17 @@ func (e *exporter) run(ctx context.Context, rows *roaring.Bitmap) (uint64, error
 	return n, nil
 }
 
+// appendID puts row's id into e.id and reports whether it has one.
+func (e *exporter) appendID(row uint32) bool {
+	if e.idents == nil {
+		e.id = e.sn.AppendExternalID(e.id[:0], row)
+		return true
+	}
+	var ok bool
+	e.id, ok = e.idents.AppendIdentifier(e.id[:0], e.idType, row)
+	return ok
+}
+
 func (e *exporter) writeCSVHeader(idHeader string) {
 	e.line = appendCSVCell(e.line[:0], []byte(idHeader))
 	for _, c := range e.cols {
@@ -264,7 +327,6 @@ func (e *exporter) writeCSVHeader(idHeader string) {
 }
 
 func (e *exporter) csvRow(row uint32) {
-	e.id = e.sn.AppendExternalID(e.id[:0], row)
 	e.line = appendCSVCell(e.line[:0], e.id)
 	slot := row & lowMask
 	for _, c := range e.cols {
@@ -288,7 +350,6 @@ func (e *exporter) csvRow(row uint32) {
 }
 
 func (e *exporter) jsonRow(row uint32) {
-	e.id = e.sn.AppendExternalID(e.id[:0], row)
 	e.line = append(e.line[:0], e.idKey...)
 	e.line = jsonstr.Append(e.line, e.id)
 	slot := row & lowMask
