@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	sn := ds.Snapshot()
 	rep.StartupS = round(time.Since(t).Seconds(), 3)
-	rep.Profiles = int(sn.Rows())
+	rep.Profiles = int(sn.Profiles())
 	p.linef("started in %.3f s: %d profiles", rep.StartupS, rep.Profiles)
 	if rep.Reused && rep.Profiles != cfg.Profiles {
 		return nil, fmt.Errorf("bench: %s holds dataset %s with %d profiles, not the %d asked for: give --profiles %d or another --data",

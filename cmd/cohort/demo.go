@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -59,7 +60,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return serveStore(ctx, st, e, sf, stderr, func(addr string) {
 		base := "http://" + addr
 		fmt.Fprintf(stdout, "\nServing the demo dataset at %s\n  console: %s/\n  data:    %s\n\nTry:\n", base, base, dir)
-		for _, ex := range curlExamples(base) {
+		for _, ex := range curlExamples(base, demoPhone(e)) {
 			fmt.Fprintf(stdout, "  %s\n", ex)
 		}
 		fmt.Fprintln(stdout)
@@ -91,7 +92,7 @@ func loadDemo(ctx context.Context, st *storage.Store, e *engine.Engine, profiles
 	}
 	fmt.Fprintf(stdout, "Generating and loading %d demo profiles (seed %d)…\n", profiles, seed)
 	start := time.Now()
-	res, err := bench.Load(ds, gen.Options{Profiles: profiles, Seed: seed, Now: time.Now()}, engine.LoadOptions{})
+	res, err := bench.Load(ds, gen.Options{Profiles: profiles, Seed: seed, Now: time.Now(), Identifiers: true}, engine.LoadOptions{})
 	if err != nil {
 		return err
 	}
@@ -111,13 +112,37 @@ func loadDemo(ctx context.Context, st *storage.Store, e *engine.Engine, profiles
 	return nil
 }
 
-func curlExamples(base string) []string {
+// demoPhone returns the phone number of the first demo profile that has
+// one, for the 360° view example ("" if none has).
+func demoPhone(e *engine.Engine) string {
+	ds, err := e.Dataset("demo")
+	if err != nil {
+		return ""
+	}
+	sn := ds.Snapshot()
+	it := sn.All().Iterator()
+	for range 1000 {
+		if !it.HasNext() {
+			break
+		}
+		if p, ok := sn.Identity().AppendIdentifier(nil, "phone", it.Next()); ok {
+			return string(p)
+		}
+	}
+	return ""
+}
+
+func curlExamples(base, phone string) []string {
 	ds := base + "/v1/datasets/demo"
-	return []string{
+	ex := []string{
 		fmt.Sprintf(`curl -s %s/count -H 'Content-Type: application/json' -d '{"q":"gender = '\''female'\'' AND city IN ('\''上海'\'', '\''杭州'\'')"}'`, ds),
 		fmt.Sprintf(`curl -s %s/explain -H 'Content-Type: application/json' -d '{"q":"purchase('\''milk_powder'\'') IN LAST 90 DAYS AND NOT lifecycle = '\''churned'\''"}'`, ds),
 		fmt.Sprintf(`curl -s %s/export -H 'Content-Type: application/json' -d '{"q":"is_vip","fields":["city","ltv"],"format":"csv"}' | head`, ds),
 	}
+	if phone != "" {
+		ex = append(ex, fmt.Sprintf(`curl -s %s/profiles/phone/%s`, ds, url.PathEscape(phone)))
+	}
+	return ex
 }
 
 // demoQueries are the DESIGN's example segments, in the segment language.

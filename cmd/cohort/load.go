@@ -185,6 +185,9 @@ func totalSize(paths []string) int64 {
 func (l *loader) summary(w io.Writer, took time.Duration) {
 	fmt.Fprintf(w, "%s: %d records applied (%d new profiles), %d rejected, in %s (%.0f records/s)\n",
 		l.dataset, l.applied, l.created, l.rejected, took.Round(time.Millisecond), float64(l.applied)/max(took.Seconds(), 1e-9))
+	if l.merged > 0 {
+		fmt.Fprintf(w, "%d profiles merged into others (records named identifiers of both)\n", l.merged)
+	}
 	if l.expired > 0 {
 		fmt.Fprintf(w, "%d events were older than their field's retention and dropped\n", l.expired)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/cohortdb/cohort/engine/identity"
 	"github.com/cohortdb/cohort/engine/record"
 	"github.com/cohortdb/cohort/engine/schema"
 )
@@ -45,17 +46,19 @@ const (
 	columnID     columnKind = iota + 1
 	columnField             // a field of the schema
 	columnEvents            // generic events: field:value@time entries
+	columnIdent             // an identifier: ids.<type>
 )
 
 type csvColumn struct {
 	kind  columnKind
 	field *schema.Field // columnField only
+	typ   string        // columnIdent only
 }
 
 // csvHeader is a header row resolved against a dataset's schema.
 type csvHeader struct {
 	cols []csvColumn
-	id   int // index of the id column
+	id   int // index of the id column, -1 if identifier columns stand in
 }
 
 // parseCSVHeader maps header cells to fields. Any problem refuses the whole
@@ -63,6 +66,7 @@ type csvHeader struct {
 func parseCSVHeader(cells []string, sc *schema.Schema, dataset string) (*csvHeader, error) {
 	h := &csvHeader{cols: make([]csvColumn, len(cells)), id: -1}
 	seen := map[string]int{}
+	idents := false
 	for i, raw := range cells {
 		name := strings.TrimSpace(raw)
 		if !utf8.ValidString(name) {
@@ -87,12 +91,19 @@ func parseCSVHeader(cells []string, sc *schema.Schema, dataset string) (*csvHead
 			h.cols[i] = csvColumn{kind: columnField, field: f}
 		case key == "events":
 			h.cols[i] = csvColumn{kind: columnEvents}
+		case strings.HasPrefix(key, "ids."):
+			typ := strings.TrimPrefix(key, "ids.")
+			if err := identity.ValidateType(typ); err != nil {
+				return nil, fmt.Errorf("column %d %q: %w", i+1, name, err)
+			}
+			h.cols[i] = csvColumn{kind: columnIdent, typ: typ}
+			idents = true
 		default:
 			return nil, unknownColumn(i, name, sc, dataset)
 		}
 	}
-	if h.id < 0 {
-		return nil, errors.New("the header has no id column (named id or external_id)")
+	if h.id < 0 && !idents {
+		return nil, errors.New("the header has no id column (named id or external_id) and no identifier column (ids.<type>, e.g. ids.phone)")
 	}
 	return h, nil
 }
@@ -114,7 +125,7 @@ func unknownColumn(i int, name string, sc *schema.Schema, dataset string) error 
 	if best != "" {
 		return fmt.Errorf("column %d %q is not a field of dataset %s — did you mean %s?", i+1, name, dataset, best)
 	}
-	return fmt.Errorf("column %d %q is not a field of dataset %s (fields: %s; plus id and events)", i+1, name, dataset, strings.Join(names, ", "))
+	return fmt.Errorf("column %d %q is not a field of dataset %s (fields: %s; plus id, events and ids.<type>)", i+1, name, dataset, strings.Join(names, ", "))
 }
 
 // editDistance is the Levenshtein distance between a and b, in runes.
@@ -140,10 +151,11 @@ func editDistance(a, b string) int {
 
 // ingestRecord is the NDJSON ingest record a CSV row becomes.
 type ingestRecord struct {
-	ID     string         `json:"id"`
-	Set    map[string]any `json:"set,omitempty"`
-	Add    map[string]any `json:"add,omitempty"`
-	Events []ingestEvent  `json:"events,omitempty"`
+	ID     string            `json:"id,omitempty"`
+	IDs    map[string]string `json:"ids,omitempty"`
+	Set    map[string]any    `json:"set,omitempty"`
+	Add    map[string]any    `json:"add,omitempty"`
+	Events []ingestEvent     `json:"events,omitempty"`
 }
 
 type ingestEvent struct {
@@ -170,6 +182,12 @@ func (h *csvHeader) rowRecord(cells []string) ([]byte, error) {
 			continue
 		case cell == "":
 			continue // an empty cell leaves the field as it is
+		case col.kind == columnIdent:
+			if rec.IDs == nil {
+				rec.IDs = map[string]string{}
+			}
+			rec.IDs[col.typ] = cell
+			continue
 		case col.kind == columnEvents:
 			for _, e := range splitValues(cell) {
 				field, rest, ok := strings.Cut(e, ":")

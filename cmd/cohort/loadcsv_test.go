@@ -173,3 +173,34 @@ func TestRowRecord(t *testing.T) {
 		t.Errorf("event without time: %v", err)
 	}
 }
+
+// TestRowRecordIdentifiers: ids.<type> columns become the record's ids;
+// they can stand in for the id column.
+func TestRowRecordIdentifiers(t *testing.T) {
+	sc, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseCSVHeader([]string{"ids.phone", "IDS.Email", "age"}, sc, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cells []string
+		want  string
+	}{
+		{[]string{"+8613800000000", "a@b.cn", "31"}, `{"ids":{"email":"a@b.cn","phone":"+8613800000000"},"set":{"age":31}}`},
+		{[]string{"", "a@b.cn", ""}, `{"ids":{"email":"a@b.cn"}}`},
+		{[]string{"", "", "31"}, `{"set":{"age":31}}`}, // refused by the decoder: no id
+	} {
+		got, err := h.rowRecord(c.cells)
+		if err != nil || string(got) != c.want {
+			t.Errorf("%q: %s, %v\nwant %s", c.cells, got, err, c.want)
+		}
+	}
+	for _, bad := range [][]string{{"age"}, {"id", "ids.Bad-Type"}, {"id", "ids.external"}, {"ids.phone", "ids.PHONE"}} {
+		if _, err := parseCSVHeader(bad, sc, "shop"); err == nil {
+			t.Errorf("header %q accepted", bad)
+		}
+	}
+}

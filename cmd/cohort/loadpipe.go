@@ -72,8 +72,8 @@ type loader struct {
 	schema   *schema.Schema // the dataset's, for CSV headers
 
 	// Results, kept by the acknowledger.
-	applied, created, rejected, expired int
-	rejections                          []string // the first few, "file:line: reason"
+	applied, created, rejected, expired, merged int
+	rejections                                  []string // the first few, "file:line: reason"
 }
 
 const maxRejectionsShown = 5
@@ -165,6 +165,7 @@ func (l *loader) run(ctx context.Context, files []string) error {
 			cancel(err)
 			continue
 		}
+		l.merged += res.Merged
 		l.account(s.c, res.Applied, res.Created, res.Expired, res.Errors)
 		if acking && l.ack != nil {
 			fmt.Fprintf(l.ack, "ACK %d\n", s.c.end)

@@ -31,7 +31,7 @@ func TestDemoOnce(t *testing.T) {
 		t.Fatalf("demo exited %d\n%s\n%s", code, out.String(), errs.String())
 	}
 	text := out.String()
-	for _, want := range []string{"Serving the demo dataset at http://127.0.0.1:", "console: http://", "curl -s http://", "→ "} {
+	for _, want := range []string{"Serving the demo dataset at http://127.0.0.1:", "console: http://", "curl -s http://", "/profiles/phone/+861", "→ "} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, text)
 		}
@@ -142,7 +142,7 @@ func TestKillServeDuringIngest(t *testing.T) {
 		// little later, mid-request.
 		armAfter := 1 + rng.IntN(4)
 		delay := time.Duration(rng.IntN(2000)) * time.Microsecond
-		acked, failure := ingestUntilKilled(p, lines[durable:], batch, armAfter, delay, !last)
+		acked, failure := ingestUntilKilled(p, lines[durable:], batch, armAfter, delay, !last, "demo")
 		if failure != "" {
 			t.Fatalf("cycle %d: %s", cycle, failure)
 		}
@@ -191,10 +191,10 @@ func TestKillServeDuringIngest(t *testing.T) {
 // ingestUntilKilled posts lines in batches, one request at a time, and
 // returns how many were acknowledged. With kill, it sends SIGKILL delay
 // after the armAfter-th acknowledged batch while it goes on ingesting.
-func ingestUntilKilled(p *serveProc, lines [][]byte, batch, armAfter int, delay time.Duration, kill bool) (acked int, failure string) {
+func ingestUntilKilled(p *serveProc, lines [][]byte, batch, armAfter int, delay time.Duration, kill bool, dataset string) (acked int, failure string) {
 	for next, batches := 0, 0; next < len(lines); batches++ {
 		end := min(next+batch, len(lines))
-		code, body, err := httpDo("POST", p.base+"/v1/datasets/demo/ingest", "application/x-ndjson", bytes.Join(lines[next:end], nil))
+		code, body, err := httpDo("POST", p.base+"/v1/datasets/"+dataset+"/ingest", "application/x-ndjson", bytes.Join(lines[next:end], nil))
 		if err != nil {
 			if kill && batches > armAfter-1 {
 				return acked, "" // killed mid-request: not acknowledged
