@@ -288,6 +288,30 @@ func (ev *evaluator) countLeaf(p query.Pred) (uint64, bool) {
 			return rows - events.AtLeast(p.Values, next, clampDay(from), clampDay(to)).GetCardinality(), true
 		}
 	}
+	return ev.countRange(p, nil)
+}
+
+// countRange counts a numeric or date range condition within (nil: all)
+// from the bit-sliced index's dense kernels, without building its
+// profiles, and reports whether p is such a condition.
+func (ev *evaluator) countRange(p query.Pred, within *roaring.Bitmap) (uint64, bool) {
+	switch p := p.(type) {
+	case *query.PredCompare:
+		return ev.field(p.Field.Name).BSI.CountCompareWithin(indexOps[p.Op], p.Value, within), true
+	case *query.PredBetween:
+		fv := ev.field(p.Field.Name)
+		n := fv.BSI.CountBetweenWithin(p.Lo, p.Hi, within)
+		if !p.Negated {
+			return n, true
+		}
+		if within != nil {
+			return fv.Exists().AndCardinality(within) - n, true
+		}
+		return fv.Exists().GetCardinality() - n, true
+	case *query.PredWindow:
+		lo, hi := windowDays(&p.Window, int64(ev.q.now))
+		return ev.field(p.Field.Name).BSI.CountBetweenWithin(lo, hi, within), true
+	}
 	return 0, false
 }
 
@@ -386,6 +410,11 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 	if len(steps) == 1 {
 		return ev.count(steps[0].node)
 	}
+	if !ev.trace {
+		if c, ok, err := ev.countFused(steps); ok || err != nil {
+			return c, err
+		}
+	}
 	acc, owned, err := ev.eval(steps[0].node)
 	if err != nil {
 		return 0, err
@@ -403,6 +432,14 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		return 0, nil
 	}
 	st := steps[last]
+	if pushable(st.node) && !ev.trace {
+		if c, ok := ev.countRange(st.node.Leaf, acc); ok {
+			if st.minus {
+				return acc.GetCardinality() - c, nil
+			}
+			return c, nil
+		}
+	}
 	if pushable(st.node) {
 		b, _, err := ev.evalWithin(st.node, acc)
 		if err != nil {
@@ -434,6 +471,83 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		return acc.GetCardinality() - acc.AndCardinality(b), nil
 	}
 	return acc.AndCardinality(b), nil
+}
+
+// countFused counts an AND holding numeric or date ranges: the other
+// terms are intersected as usual, then every range is answered inside
+// that intersection in one pass over the bit-sliced indexes' dense form
+// (index.CountAll), block by block, without building a bitmap for any
+// range. It reports whether the AND had a range to do this with.
+func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
+	var conds []index.RangeCond
+	var rest []step
+	for _, st := range steps {
+		if c, ok := ev.rangeCond(st); ok {
+			conds = append(conds, c)
+		} else {
+			rest = append(rest, st)
+		}
+	}
+	// Other computed terms (event windows) are cheaper inside the
+	// ranges' result than outside it: keep the step by step order then.
+	if len(conds) == 0 || slices.ContainsFunc(rest, func(st step) bool { return pushable(st.node) }) {
+		return 0, false, nil
+	}
+	var acc *roaring.Bitmap
+	if len(rest) > 0 {
+		var err error
+		if acc, err = ev.intersect(rest); err != nil {
+			return 0, true, err
+		}
+		if acc.IsEmpty() {
+			return 0, true, nil
+		}
+	}
+	return index.CountAll(acc, conds), true, nil
+}
+
+// rangeCond returns a step that intersects with a numeric or date range
+// in the form index.CountAll takes.
+func (ev *evaluator) rangeCond(st step) (index.RangeCond, bool) {
+	if st.minus || !pushable(st.node) {
+		return index.RangeCond{}, false
+	}
+	switch p := st.node.Leaf.(type) {
+	case *query.PredCompare:
+		return ev.field(p.Field.Name).BSI.CompareCond(indexOps[p.Op], p.Value)
+	case *query.PredBetween:
+		if !p.Negated {
+			return ev.field(p.Field.Name).BSI.BetweenCond(p.Lo, p.Hi)
+		}
+	case *query.PredWindow:
+		lo, hi := windowDays(&p.Window, int64(ev.q.now))
+		return ev.field(p.Field.Name).BSI.BetweenCond(lo, hi)
+	}
+	return index.RangeCond{}, false
+}
+
+// intersect evaluates the steps of an AND into one bitmap (possibly
+// shared; read-only). Steps that only subtract start from every profile.
+func (ev *evaluator) intersect(steps []step) (*roaring.Bitmap, error) {
+	acc, owned := ev.all(), false
+	first := 0
+	if !steps[0].minus {
+		var err error
+		if acc, owned, err = ev.eval(steps[0].node); err != nil {
+			return nil, err
+		}
+		first = 1
+	}
+	for _, st := range steps[first:] {
+		if acc.IsEmpty() {
+			break
+		}
+		var err error
+		if acc, owned, err = ev.andStep(acc, owned, st); err != nil {
+			return nil, err
+		}
+	}
+	return acc, nil
 }
 
 // andStep applies one step to the running result. A computed term is

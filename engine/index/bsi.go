@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -131,6 +132,17 @@ func (x *BSI) View() *BSIView {
 		return x.last
 	}
 	v := &BSIView{lo: x.lo, hi: x.hi, exist: x.exist.publish(), slices: make([]*roaring.Bitmap, len(x.slices))}
+	v.existVer = x.exist.ver
+	v.vers = make([]uint64, len(x.slices))
+	if x.last != nil {
+		// The previous view's dense form (or the one it would have
+		// reused) lends the words of unchanged slices.
+		seed := x.last.denseForm.Load()
+		if seed == nil {
+			seed = x.last.denseSeed.Load()
+		}
+		v.denseSeed.Store(seed)
+	}
 	if x.eq != nil {
 		v.eq = make([]*roaring.Bitmap, len(x.eq))
 		for i, b := range x.eq {
@@ -139,6 +151,7 @@ func (x *BSI) View() *BSIView {
 	}
 	for i, s := range x.slices {
 		v.slices[i] = s.publish()
+		v.vers[i] = s.ver
 		if !v.slices[i].IsEmpty() {
 			v.depth = i + 1
 		}
@@ -158,6 +171,15 @@ type BSIView struct {
 	rangeOnce      sync.Once
 	minVal, maxVal int64
 	hasRange       bool
+
+	// The dense form for range comparisons (bsidense.go), built once on
+	// first use from denseSeed (the previous view's) and the versions of
+	// the bitmaps.
+	vers      []uint64
+	existVer  uint64
+	denseOnce sync.Once
+	denseForm atomic.Pointer[denseBSI]
+	denseSeed atomic.Pointer[denseBSI]
 }
 
 // Range returns the smallest and largest stored values, computed once per
@@ -200,58 +222,41 @@ func (v *BSIView) Compare(op Op, c int64) *roaring.Bitmap { return v.CompareWith
 // slice operation then runs on the running intersection, not on every
 // profile with a value.
 func (v *BSIView) CompareWithin(op Op, c int64, within *roaring.Bitmap) *roaring.Bitmap {
+	b, _ := v.compareWithin(op, c, within, false)
+	return b
+}
+
+// CountCompareWithin is the cardinality of CompareWithin, computed
+// without building the bitmap where that is cheaper.
+func (v *BSIView) CountCompareWithin(op Op, c int64, within *roaring.Bitmap) uint64 {
+	_, n := v.compareWithin(op, c, within, true)
+	return n
+}
+
+// compareWithin answers CompareWithin; with count, only the cardinality
+// is sure to be set.
+func (v *BSIView) compareWithin(op Op, c int64, within *roaring.Bitmap, count bool) (*roaring.Bitmap, uint64) {
+	done := func(b *roaring.Bitmap) (*roaring.Bitmap, uint64) { return b, b.GetCardinality() }
 	if c < v.lo {
-		return v.outside(op, true, within)
+		return done(v.outside(op, true, within))
 	}
 	u := uint64(c - v.lo)
 	if v.depth < 64 && u>>v.depth != 0 {
-		return v.outside(op, false, within)
+		return done(v.outside(op, false, within))
 	}
 	if v.eq != nil && op == EQ {
-		return v.valuesBetween(u, u, within)
+		return done(v.valuesBetween(u, u, within))
 	}
 	if v.small(within) {
-		return compareSlices(v.slices[:v.depth], roaring.And(v.exist, within), op, u)
+		return done(compareSlices(v.slices[:v.depth], roaring.And(v.exist, within), op, u))
 	}
-	// base is every row the answer may hold.
-	base := func() *roaring.Bitmap {
+	if op == GE && u == 0 {
 		if within != nil {
-			return roaring.And(v.exist, within)
+			return done(roaring.And(v.exist, within))
 		}
-		return v.exist.Clone()
+		return done(v.exist.Clone())
 	}
-	slices := v.slices[:v.depth]
-	switch op {
-	case GT, GE:
-		if op == GE && u == 0 {
-			return base()
-		}
-		if op == GE {
-			u--
-		}
-		r := greaterThan(slices, u)
-		if within != nil {
-			r.And(within)
-		}
-		return r
-	case LE, LT:
-		if op == LT && u == 0 {
-			return roaring.New()
-		}
-		if op == LT {
-			u--
-		}
-		r := base()
-		r.AndNot(greaterThan(slices, u))
-		return r
-	case EQ:
-		return equalTo(slices, base(), u)
-	case NE:
-		r := base()
-		r.AndNot(equalTo(slices, r.Clone(), u))
-		return r
-	}
-	return roaring.New()
+	return v.denseCompare(rangeFor(op, u), within, count)
 }
 
 // small reports whether within is sparse enough that restricting every
@@ -264,85 +269,61 @@ func (v *BSIView) small(within *roaring.Bitmap) bool {
 	return within != nil && within.GetCardinality()*16 < v.exist.GetCardinality()
 }
 
-// greaterThan returns the rows whose stored offset exceeds c, walking the
-// slices from the least significant: after bit i, q holds the rows whose
-// low i+1 bits exceed c's. Where c has a 1, a row stays greater only with
-// a 1 too (q AND slice); where c has a 0, a 1 makes any row greater
-// (q OR slice). One in-place operation per slice, no temporaries.
-func greaterThan(slices []*roaring.Bitmap, c uint64) *roaring.Bitmap {
-	q := roaring.New()
-	for i, s := range slices {
-		if c&(1<<i) != 0 {
-			if !q.IsEmpty() {
-				q.And(s)
-			}
-		} else {
-			q.Or(s)
-		}
-	}
-	return q
-}
-
-// equalTo returns the rows of base (which it takes over) whose stored
-// offset equals c.
-func equalTo(slices []*roaring.Bitmap, base *roaring.Bitmap, c uint64) *roaring.Bitmap {
-	eq := base
-	for i := len(slices) - 1; i >= 0 && !eq.IsEmpty(); i-- {
-		if c&(1<<i) != 0 {
-			eq.And(slices[i])
-		} else {
-			eq.AndNot(slices[i])
-		}
-	}
-	return eq
-}
-
 // Between returns the profiles with lo <= value <= hi.
 func (v *BSIView) Between(lo, hi int64) *roaring.Bitmap { return v.BetweenWithin(lo, hi, nil) }
 
 // BetweenWithin is Between restricted to the rows of within (nil: all).
 // On the whole index it is "greater than lo-1" minus "greater than hi".
 func (v *BSIView) BetweenWithin(lo, hi int64, within *roaring.Bitmap) *roaring.Bitmap {
+	b, _ := v.betweenWithin(lo, hi, within, false)
+	return b
+}
+
+// CountBetweenWithin is the cardinality of BetweenWithin, computed without
+// building the bitmap where that is cheaper.
+func (v *BSIView) CountBetweenWithin(lo, hi int64, within *roaring.Bitmap) uint64 {
+	_, n := v.betweenWithin(lo, hi, within, true)
+	return n
+}
+
+func (v *BSIView) betweenWithin(lo, hi int64, within *roaring.Bitmap, count bool) (*roaring.Bitmap, uint64) {
+	done := func(b *roaring.Bitmap) (*roaring.Bitmap, uint64) { return b, b.GetCardinality() }
 	if lo > hi {
-		return roaring.New()
+		return done(roaring.New())
 	}
 	// A bound beyond the stored values is no bound: "registered in the
 	// last 365 days" needs no upper pass when no date lies in the future.
 	if mn, mx, ok := v.Range(); ok {
 		if lo <= mn && hi >= mx {
-			return v.CompareWithin(GE, mn, within) // everyone with a value
+			return v.compareWithin(GE, mn, within, count) // everyone with a value
 		}
 		if hi >= mx {
-			return v.CompareWithin(GE, lo, within)
+			return v.compareWithin(GE, lo, within, count)
 		}
 		if lo <= mn {
-			return v.CompareWithin(LE, hi, within)
+			return v.compareWithin(LE, hi, within, count)
 		}
 	}
 	// Per-value bitmaps pay for a handful of values (measured: for age
 	// 25–35 the slices win, inside an AND or not).
 	if v.eq != nil && hi-lo < maxEqualityUnion {
-		return v.valuesBetween(uint64(max(lo, v.lo)-v.lo), uint64(min(hi, v.hi)-v.lo), within)
+		return done(v.valuesBetween(uint64(max(lo, v.lo)-v.lo), uint64(min(hi, v.hi)-v.lo), within))
 	}
 	if v.small(within) || lo <= v.lo || hi >= v.hi {
 		r := v.CompareWithin(GE, lo, within)
 		if r.IsEmpty() {
-			return r
+			return done(r)
 		}
-		return v.CompareWithin(LE, hi, r)
+		return v.compareWithin(LE, hi, r, count)
 	}
 	ulo, uhi := uint64(lo-v.lo), uint64(hi-v.lo)
 	if v.depth < 64 && ulo>>v.depth != 0 {
-		return roaring.New()
+		return done(roaring.New())
 	}
-	r := greaterThan(v.slices[:v.depth], ulo-1)
-	if v.depth >= 64 || uhi>>v.depth == 0 {
-		r.AndNot(greaterThan(v.slices[:v.depth], uhi))
+	if v.depth < 64 && uhi>>v.depth != 0 {
+		return v.denseCompare(rangeFor(GE, ulo), within, count)
 	}
-	if within != nil {
-		r.And(within)
-	}
-	return r
+	return v.denseCompare(betweenRange(ulo, uhi), within, count)
 }
 
 // valuesBetween unions the per-value bitmaps of offsets ulo..uhi.

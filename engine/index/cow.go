@@ -16,6 +16,9 @@ type cowBitmap struct {
 	dirty   bool
 	pending []uint32 // rows added but not yet in w
 	maxRow  int64    // no row above this was ever added (-1: none)
+	// ver counts publications of a changed bitmap, so a reader can tell
+	// whether a later view's bitmap is the same as one it converted.
+	ver uint64
 }
 
 // maxPending bounds the buffer of one bitmap between flushes.
@@ -91,6 +94,7 @@ func (c *cowBitmap) publish() *roaring.Bitmap {
 		r.SetCopyOnWrite(false)
 		c.r = r
 		c.dirty = false
+		c.ver++
 	}
 	return c.r
 }

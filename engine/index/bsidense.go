@@ -1,0 +1,592 @@
+package index
+
+import (
+	"math/bits"
+	"runtime"
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// A range over a bit-sliced index done with roaring's operations makes
+// one pass over every profile per slice and builds an intermediate bitmap
+// per pass: at 10M profiles, a dozen megabytes written and read back per
+// slice. The dense form below holds each slice (and the existence bitmap)
+// as plain words, and a comparison walks it one block of 1024 words
+// (65536 rows, one roaring container) at a time, so that the block's
+// working state (a few 8 KiB arrays) stays in the first-level cache and
+// every slice is read once from memory:
+//
+//   - shallow indexes (≤ 16 slices) take one in-place pass per slice from
+//     the least significant (O'Neil–Quass "greater than");
+//   - deeper ones go from the most significant slice and stop once no row
+//     of the block is still equal to the constant's prefix — for spread
+//     values after ~16 slices of 20–30;
+//   - a slice with no bit in a block is known from a per-block summary
+//     and never read;
+//   - blocks are independent, so large comparisons split them across
+//     cores.
+//
+// A slice's words cost what its roaring bitmap containers cost (dense
+// slices are bitmap containers), so the dense form doubles the memory of
+// the BSI fields that ranges run on. It is built on a view's first range
+// query, reusing the words of slices unchanged since the previous view.
+
+const (
+	blockWords = 1024 // words per block: one roaring container
+	blockShift = 10
+)
+
+// denseBSI is the dense form of a BSIView's slices.
+type denseBSI struct {
+	words  int        // words per slice, covering every row with a value
+	slices [][]uint64 // slices[i] is nil when slice i is empty
+	exist  []uint64
+	// nonzero[i][b] reports whether slice i has a bit in block b.
+	nonzero [][]bool
+	// vers are the versions of the bitmaps the words came from, so a
+	// later view reuses the words of bitmaps that did not change.
+	vers      []uint64
+	existVer  uint64
+	blocksLen int
+}
+
+// minParallelWords is the smallest comparison (in words) split across
+// cores: below ~4M rows the goroutines cost more than they save.
+const minParallelWords = 1 << 16
+
+// denseOf builds the dense form of v, reusing prev's words for slices
+// whose version did not change.
+func denseOf(v *BSIView, prev *denseBSI) *denseBSI {
+	d := &denseBSI{}
+	if !v.exist.IsEmpty() {
+		d.words = int(v.exist.Maximum())/64 + 1
+	}
+	d.blocksLen = (d.words + blockWords - 1) >> blockShift
+	reuse := prev != nil && prev.words == d.words
+	if reuse && prev.existVer == v.existVer {
+		d.exist = prev.exist
+	} else {
+		d.exist = toDense(v.exist, d.words)
+	}
+	d.existVer = v.existVer
+	d.slices = make([][]uint64, v.depth)
+	d.nonzero = make([][]bool, v.depth)
+	d.vers = make([]uint64, v.depth)
+	for i := range v.depth {
+		d.vers[i] = v.vers[i]
+		if reuse && i < len(prev.vers) && prev.vers[i] == v.vers[i] {
+			d.slices[i], d.nonzero[i] = prev.slices[i], prev.nonzero[i]
+			continue
+		}
+		if v.slices[i].IsEmpty() {
+			continue
+		}
+		d.slices[i] = toDense(v.slices[i], d.words)
+		nz := make([]bool, d.blocksLen)
+		for b := range nz {
+			for _, w := range d.slices[i][b<<blockShift : min((b+1)<<blockShift, d.words)] {
+				if w != 0 {
+					nz[b] = true
+					break
+				}
+			}
+		}
+		d.nonzero[i] = nz
+	}
+	return d
+}
+
+func toDense(b *roaring.Bitmap, words int) []uint64 {
+	out := make([]uint64, words)
+	if !b.IsEmpty() {
+		b.WriteDenseTo(out)
+	}
+	return out
+}
+
+// bound is one side of a comparison on offsets against c: the rows it
+// keeps are those above c (gt), below it (lt), and equal to it (eq), in
+// any combination.
+type bound struct {
+	c          uint64
+	gt, lt, eq bool
+}
+
+// cmpRange is a comparison of offsets with one or two bounds, both of
+// which a row must satisfy ("offset op c", or "lo <= offset <= hi"), or,
+// with ne, the rows not equal to a.c.
+type cmpRange struct {
+	a, b bound
+	two  bool // b is used
+	ne   bool
+}
+
+// rangeFor translates an operator and an offset c that fits the depth.
+func rangeFor(op Op, c uint64) cmpRange {
+	switch op {
+	case EQ:
+		return cmpRange{a: bound{c: c, eq: true}}
+	case NE:
+		return cmpRange{a: bound{c: c, eq: true}, ne: true}
+	case LT:
+		return cmpRange{a: bound{c: c, lt: true}}
+	case LE:
+		return cmpRange{a: bound{c: c, lt: true, eq: true}}
+	case GT:
+		return cmpRange{a: bound{c: c, gt: true}}
+	default: // GE
+		return cmpRange{a: bound{c: c, gt: true, eq: true}}
+	}
+}
+
+// betweenRange is lo <= offset <= hi, both fitting the depth.
+func betweenRange(lo, hi uint64) cmpRange {
+	return cmpRange{a: bound{c: lo, gt: true, eq: true}, b: bound{c: hi, lt: true, eq: true}, two: true}
+}
+
+// scratch is one goroutine's working state for a block.
+type scratch struct {
+	base, eqA, decA, eqB, decB [blockWords]uint64
+}
+
+// step advances one bound over a block by slice bit i, whose words are s
+// (nil when the slice has no bit in the block): rows still equal to c's
+// prefix leave eq where their bit differs from c's, and are then decided
+// above or below c. It reports whether any row is still equal.
+func (b *bound) step(i int, s, eq, dec []uint64) bool {
+	dec = dec[:len(eq)]
+	one := b.c&(1<<i) != 0
+	if s == nil {
+		if !one {
+			return true // every row's bit is 0, as c's: nothing decided
+		}
+		if b.lt {
+			for w, e := range eq {
+				dec[w] |= e
+			}
+		}
+		clear(eq)
+		return false
+	}
+	s = s[:len(eq)]
+	var any uint64
+	switch {
+	case one && b.lt:
+		for w, e := range eq {
+			dec[w] |= e &^ s[w]
+			e &= s[w]
+			eq[w] = e
+			any |= e
+		}
+	case one:
+		for w, e := range eq {
+			e &= s[w]
+			eq[w] = e
+			any |= e
+		}
+	case b.gt:
+		for w, e := range eq {
+			dec[w] |= e & s[w]
+			e &^= s[w]
+			eq[w] = e
+			any |= e
+		}
+	default:
+		for w, e := range eq {
+			e &^= s[w]
+			eq[w] = e
+			any |= e
+		}
+	}
+	return any != 0
+}
+
+// lsbMaxDepth is the deepest index compared from the least significant
+// slice: one in-place pass per slice and bound, no early exit. Deeper
+// indexes go from the most significant slice, which stops once every row
+// of a block is decided (after ~16 slices for spread values) but costs
+// two stores per pass.
+const lsbMaxDepth = 16
+
+// gtForm is a comparison written with "offset > x" sets, which the
+// least-significant-first walk (O'Neil–Quass) computes: the rows of base
+// in gt(a) (if hasA) and not in gt(b) (if hasB); with ne, the rows of
+// base not in that; with empty, none.
+type gtForm struct {
+	a, b             uint64
+	hasA, hasB       bool
+	ne, empty, whole bool
+}
+
+func (r *cmpRange) gtForm() gtForm {
+	var f gtForm
+	side := func(b bound) {
+		switch {
+		case b.gt || (b.eq && !b.lt): // > c or >= c (and the >= of = c)
+			if b.gt && !b.eq {
+				f.a, f.hasA = b.c, true
+			} else if b.c > 0 {
+				f.a, f.hasA = b.c-1, true
+			}
+		}
+		switch {
+		case b.lt || (b.eq && !b.gt): // < c or <= c (and the <= of = c)
+			if b.lt && !b.eq {
+				if b.c == 0 {
+					f.empty = true
+				} else {
+					f.b, f.hasB = b.c-1, true
+				}
+			} else {
+				f.b, f.hasB = b.c, true
+			}
+		}
+	}
+	side(r.a)
+	if r.two {
+		side(r.b)
+	}
+	f.ne = r.ne
+	return f
+}
+
+// stepGT advances an O'Neil–Quass "offset > x" pass over a block by slice
+// bit i of x (one): where x has a 1 a row stays greater only with a 1 too
+// (q AND s); where it has a 0, a 1 makes any row greater (q OR s). A nil s
+// is a slice with no bit in the block.
+func stepGT(one bool, s, q []uint64) {
+	switch {
+	case one && s == nil:
+		clear(q)
+	case one:
+		s = s[:len(q)]
+		for w := range q {
+			q[w] &= s[w]
+		}
+	case s != nil:
+		s = s[:len(q)]
+		for w := range q {
+			q[w] |= s[w]
+		}
+	}
+}
+
+// blockLSB is block for shallow indexes.
+func (d *denseBSI) blockLSB(f *gtForm, blk int, base, out []uint64, start int, sc *scratch) uint64 {
+	n := len(base)
+	qa, qb := sc.eqA[:n], sc.eqB[:n]
+	clear(qa)
+	clear(qb)
+	for i, sl := range d.slices {
+		var s []uint64
+		if sl != nil && d.nonzero[i][blk] {
+			s = sl[start : start+n]
+		}
+		if f.hasA {
+			stepGT(f.a&(1<<i) != 0, s, qa)
+		}
+		if f.hasB {
+			stepGT(f.b&(1<<i) != 0, s, qb)
+		}
+	}
+	var cnt int
+	for w, x := range base {
+		y := x
+		if f.hasA {
+			y &= qa[w]
+		}
+		if f.hasB {
+			y &^= qb[w]
+		}
+		if f.ne {
+			y = x &^ y
+		}
+		if out != nil {
+			out[start+w] = y
+		}
+		cnt += bits.OnesCount64(y)
+	}
+	return uint64(cnt)
+}
+
+// block evaluates the comparison on block blk, restricted to within
+// (dense words, nil for all), writes the result words to out when it is
+// set, and returns their cardinality.
+func (d *denseBSI) block(r *cmpRange, blk int, within, out []uint64, sc *scratch) uint64 {
+	start := blk << blockShift
+	end := min(start+blockWords, d.words)
+	n := end - start
+	base := sc.base[:n]
+	copy(base, d.exist[start:end])
+	if within != nil {
+		var any uint64
+		for w, x := range within[start:end] {
+			base[w] &= x
+			any |= base[w]
+		}
+		if any == 0 {
+			if out != nil {
+				clear(out[start:end])
+			}
+			return 0
+		}
+	}
+	if len(d.slices) <= lsbMaxDepth {
+		f := r.gtForm()
+		if f.empty {
+			if out != nil {
+				clear(out[start:end])
+			}
+			return 0
+		}
+		return d.blockLSB(&f, blk, base, out, start, sc)
+	}
+	eqA, decA := sc.eqA[:n], sc.decA[:n]
+	copy(eqA, base)
+	clear(decA)
+	eqB, decB := sc.eqB[:n], sc.decB[:n]
+	moreA, moreB := true, r.two
+	if r.two {
+		copy(eqB, base)
+		clear(decB)
+	}
+	for i := len(d.slices) - 1; i >= 0 && (moreA || moreB); i-- {
+		var sl []uint64
+		if d.slices[i] != nil && d.nonzero[i][blk] {
+			sl = d.slices[i][start:end]
+		}
+		if moreA {
+			moreA = r.a.step(i, sl, eqA, decA)
+		}
+		if moreB {
+			moreB = r.b.step(i, sl, eqB, decB)
+		}
+	}
+	var cnt int
+	for w := range n {
+		x := decA[w]
+		if r.a.eq {
+			x |= eqA[w]
+		}
+		switch {
+		case r.ne:
+			x = base[w] &^ eqA[w]
+		case r.two:
+			y := decB[w]
+			if r.b.eq {
+				y |= eqB[w]
+			}
+			x &= y
+		}
+		if out != nil {
+			out[start+w] = x
+		}
+		cnt += bits.OnesCount64(x)
+	}
+	return uint64(cnt)
+}
+
+// run evaluates the comparison over every block, restricted to within
+// (dense words, nil for all), writes the result words to out when it is
+// set, and returns the result's cardinality.
+func (d *denseBSI) run(r *cmpRange, within []uint64, out []uint64) uint64 {
+	return d.runOn(r, within, out, runtime.GOMAXPROCS(0), minParallelWords)
+}
+
+// runOn is run on up to procs goroutines when the slices have at least
+// minWords words.
+func (d *denseBSI) runOn(r *cmpRange, within []uint64, out []uint64, procs, minWords int) uint64 {
+	blocks := d.blocksLen
+	part := func(from, to int) uint64 {
+		sc := new(scratch)
+		var n uint64
+		for blk := from; blk < to; blk++ {
+			n += d.block(r, blk, within, out, sc)
+		}
+		return n
+	}
+	return split(blocks, d.words, procs, minWords, part)
+}
+
+// dense returns the view's dense form, building it on first use.
+func (v *BSIView) dense() *denseBSI {
+	v.denseOnce.Do(func() {
+		v.denseForm.Store(denseOf(v, v.denseSeed.Load()))
+		v.denseSeed.Store(nil)
+	})
+	return v.denseForm.Load()
+}
+
+// denseWithin writes within as words (nil for nil), covering the view's
+// rows.
+func (d *denseBSI) denseWithin(within *roaring.Bitmap) []uint64 {
+	if within == nil {
+		return nil
+	}
+	out := make([]uint64, d.words)
+	if within.IsEmpty() {
+		return out
+	}
+	// Rows beyond the last row with a value cannot match: cut within
+	// there so WriteDenseTo stays inside the words.
+	if within.Maximum() >= uint32(d.words*64) {
+		c := within.Clone()
+		c.RemoveRange(uint64(d.words*64), 1<<32)
+		within = c
+	}
+	within.WriteDenseTo(out)
+	return out
+}
+
+// denseCompare answers a comparison on offsets from the dense form, as a
+// bitmap (count false) or only its cardinality (count true).
+func (v *BSIView) denseCompare(r cmpRange, within *roaring.Bitmap, count bool) (*roaring.Bitmap, uint64) {
+	d := v.dense()
+	if d.words == 0 {
+		return roaring.New(), 0
+	}
+	w := d.denseWithin(within)
+	if count {
+		return nil, d.run(&r, w, nil)
+	}
+	out := make([]uint64, d.words)
+	n := d.run(&r, w, out)
+	if n == 0 {
+		return roaring.New(), 0
+	}
+	return roaring.FromDense(out, false), n
+}
+
+// RangeCond is a comparison on one bit-sliced index in the form the dense
+// kernels take, for CountAll.
+type RangeCond struct {
+	v *BSIView
+	r cmpRange
+}
+
+// CompareCond returns "value op c" as a RangeCond, or false when the
+// comparison is answered better another way (a constant outside the
+// stored offsets, equality from per-value bitmaps).
+func (v *BSIView) CompareCond(op Op, c int64) (RangeCond, bool) {
+	if c < v.lo || (v.eq != nil && op == EQ) {
+		return RangeCond{}, false
+	}
+	u := uint64(c - v.lo)
+	if v.depth < 64 && u>>v.depth != 0 {
+		return RangeCond{}, false
+	}
+	return RangeCond{v, rangeFor(op, u)}, true
+}
+
+// BetweenCond returns "lo <= value <= hi" as a RangeCond, or false as for
+// CompareCond.
+func (v *BSIView) BetweenCond(lo, hi int64) (RangeCond, bool) {
+	lo, hi = max(lo, v.lo), min(hi, v.hi)
+	if lo > hi || (v.eq != nil && hi-lo < maxEqualityUnion) {
+		return RangeCond{}, false
+	}
+	ulo, uhi := uint64(lo-v.lo), uint64(hi-v.lo)
+	if v.depth < 64 {
+		if ulo>>v.depth != 0 {
+			return RangeCond{}, false
+		}
+		uhi = min(uhi, 1<<v.depth-1)
+	}
+	return RangeCond{v, betweenRange(ulo, uhi)}, true
+}
+
+// CountAll counts the rows of within (nil: every row) that satisfy every
+// condition, in one pass over the blocks: each block's rows go through
+// the conditions in turn while they sit in the cache, and no bitmap is
+// built. Large counts split the blocks across cores.
+func CountAll(within *roaring.Bitmap, conds []RangeCond) uint64 {
+	return countAllOn(within, conds, runtime.GOMAXPROCS(0), minParallelWords)
+}
+
+// countAllOn is CountAll on up to procs goroutines from minWords words.
+func countAllOn(within *roaring.Bitmap, conds []RangeCond, procs, minWords int) uint64 {
+	if len(conds) == 0 {
+		if within == nil {
+			return 0
+		}
+		return within.GetCardinality()
+	}
+	ds := make([]*denseBSI, len(conds))
+	words := 0
+	for i, c := range conds {
+		ds[i] = c.v.dense()
+		words = max(words, ds[i].words)
+	}
+	if words == 0 {
+		return 0
+	}
+	cur := make([]uint64, words)
+	if within == nil {
+		for i := range cur {
+			cur[i] = ^uint64(0)
+		}
+	} else if !within.IsEmpty() {
+		if within.Maximum() >= uint32(words*64) {
+			within = within.Clone()
+			within.RemoveRange(uint64(words*64), 1<<32)
+		}
+		within.WriteDenseTo(cur)
+	}
+	blocks := (words + blockWords - 1) >> blockShift
+	part := func(from, to int) uint64 {
+		sc := new(scratch)
+		var n uint64
+		for blk := from; blk < to; blk++ {
+			var got uint64
+			for i, d := range ds {
+				if blk >= d.blocksLen {
+					// No row of this block has a value: none matches.
+					start := blk << blockShift
+					clear(cur[start:min(start+blockWords, words)])
+					got = 0
+					break
+				}
+				got = d.block(&conds[i].r, blk, cur, cur, sc)
+				// Rows of the block past this field's last value were
+				// not written by block: they fail the condition.
+				start := blk << blockShift
+				if end := min(start+blockWords, words); d.words < end {
+					clear(cur[max(d.words, start):end])
+				}
+				if got == 0 {
+					break
+				}
+			}
+			n += got
+		}
+		return n
+	}
+	return split(blocks, words, procs, minWords, part)
+}
+
+// split runs part over the blocks, on up to procs goroutines each taking
+// a contiguous range of blocks when there are at least minWords words,
+// and sums what the parts return.
+func split(blocks, words, procs, minWords int, part func(from, to int) uint64) uint64 {
+	if procs < 2 || words < minWords || blocks < 2 {
+		return part(0, blocks)
+	}
+	procs = min(procs, blocks)
+	counts := make([]uint64, procs)
+	var wg sync.WaitGroup
+	for p := range procs {
+		from, to := blocks*p/procs, blocks*(p+1)/procs
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			counts[p] = part(from, to)
+		}()
+	}
+	wg.Wait()
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}

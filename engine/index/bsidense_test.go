@@ -1,0 +1,201 @@
+package index
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// TestDenseComparisons checks the dense comparison kernels against a
+// plain row-by-row evaluation: every operator and BETWEEN, constants
+// inside, at and beyond the stored values, restricted to nothing, to a
+// dense and to a sparse set of rows, counted and materialised, on one
+// goroutine and split across several; and after updates, that a view
+// reusing the previous view's words answers for its own data.
+func TestDenseComparisons(t *testing.T) {
+	for _, bounds := range [][2]int64{{0, 1 << 20}, {-5000, 5000}, {0, 1000}, {7, 7}, {-3, 300}} {
+		lo, hi := bounds[0], bounds[1]
+		t.Run(fmt.Sprintf("%d..%d", lo, hi), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(lo+7), uint64(hi+11)))
+			x := NewBSI(lo, hi)
+			vals := map[uint32]int64{}
+			const rows = 140_000 // three blocks, the last one partial
+			set := func(n int) {
+				for range n {
+					row := uint32(r.IntN(rows))
+					if r.IntN(10) == 0 {
+						x.Unset(row)
+						delete(vals, row)
+						continue
+					}
+					// Skewed values: most small, a few large, so high
+					// slices have empty blocks.
+					v := lo + r.Int64N(min(hi-lo+1, 1<<r.IntN(21)+1))
+					x.Set(row, v)
+					vals[row] = v
+				}
+			}
+			set(30_000)
+			check := func(v *BSIView) {
+				t.Helper()
+				withins := []*roaring.Bitmap{nil, randomRows(r, rows, 2), randomRows(r, rows, 200), roaring.New()}
+				consts := []int64{lo - 1, hi + 1, lo + (hi-lo)/2, lo + r.Int64N(hi-lo+1)}
+				for _, within := range withins {
+					for _, c := range consts {
+						for _, op := range []Op{EQ, NE, LT, LE, GT, GE} {
+							want := naive(vals, within, func(x int64) bool { return op.holds(x, c) })
+							got := v.CompareWithin(op, c, within)
+							if !got.Equals(want) {
+								t.Fatalf("%s %d within %v: %d rows, want %d", op, c, card(within), got.GetCardinality(), want.GetCardinality())
+							}
+							if n := v.CountCompareWithin(op, c, within); n != want.GetCardinality() {
+								t.Fatalf("count %s %d: %d, want %d", op, c, n, want.GetCardinality())
+							}
+						}
+					}
+					for range 6 {
+						a, b := consts[r.IntN(len(consts))], consts[r.IntN(len(consts))]
+						want := naive(vals, within, func(x int64) bool { return x >= a && x <= b })
+						if got := v.BetweenWithin(a, b, within); !got.Equals(want) {
+							t.Fatalf("between %d and %d: %d rows, want %d", a, b, got.GetCardinality(), want.GetCardinality())
+						}
+						if n := v.CountBetweenWithin(a, b, within); n != want.GetCardinality() {
+							t.Fatalf("count between %d and %d: %d, want %d", a, b, n, want.GetCardinality())
+						}
+					}
+				}
+				// The split across goroutines gives what one gives.
+				d := v.dense()
+				if d.words > 0 {
+					rg := betweenRange(uint64(r.IntN(1<<max(v.depth-1, 0))), 1<<v.depth-1)
+					one := d.runOn(&rg, nil, nil, 1, 0)
+					for _, procs := range []int{2, 3, 8} {
+						out := make([]uint64, d.words)
+						if n := d.runOn(&rg, nil, out, procs, 1); n != one {
+							t.Fatalf("%d goroutines count %d, one %d", procs, n, one)
+						}
+					}
+				}
+			}
+			check(x.View())
+			for range 2 {
+				set(3_000)
+				check(x.View())
+			}
+		})
+	}
+}
+
+func card(b *roaring.Bitmap) any {
+	if b == nil {
+		return "nil"
+	}
+	return b.GetCardinality()
+}
+
+func (o Op) holds(x, c int64) bool {
+	switch o {
+	case EQ:
+		return x == c
+	case NE:
+		return x != c
+	case LT:
+		return x < c
+	case LE:
+		return x <= c
+	case GT:
+		return x > c
+	}
+	return x >= c
+}
+
+func naive(vals map[uint32]int64, within *roaring.Bitmap, keep func(int64) bool) *roaring.Bitmap {
+	var rows []uint32
+	for row, v := range vals {
+		if (within == nil || within.Contains(row)) && keep(v) {
+			rows = append(rows, row)
+		}
+	}
+	return roaring.BitmapOf(rows...)
+}
+
+// randomRows returns about one row in every rows of n.
+func randomRows(r *rand.Rand, n, every int) *roaring.Bitmap {
+	b := roaring.New()
+	for row := range n {
+		if r.IntN(every) == 0 {
+			b.Add(uint32(row))
+		}
+	}
+	return b
+}
+
+// TestCountAll checks the fused count of several ranges on fields that
+// end at different rows (so blocks past one field's last value occur)
+// against intersecting each range's own answer.
+func TestCountAll(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	type field struct {
+		x    *BSI
+		rows int
+	}
+	fields := []field{{NewBSI(0, 1000), 200_000}, {NewBSI(-50, 1<<16), 70_000}, {NewBSI(0, 1<<24), 140_000}}
+	for _, f := range fields {
+		for range f.rows / 3 {
+			f.x.Set(uint32(r.IntN(f.rows)), f.x.lo+r.Int64N(f.x.hi-f.x.lo+1))
+		}
+	}
+	for trial := range 30 {
+		var conds []RangeCond
+		want := (*roaring.Bitmap)(nil)
+		var within *roaring.Bitmap
+		switch trial % 3 {
+		case 1:
+			within = randomRows(r, 200_000, 3)
+		case 2:
+			within = randomRows(r, 200_000, 40)
+		}
+		for _, f := range fields {
+			if r.IntN(3) == 0 {
+				continue
+			}
+			v := f.x.View()
+			a := f.x.lo + r.Int64N(f.x.hi-f.x.lo+1)
+			b := a + r.Int64N(f.x.hi-a+1)
+			var c RangeCond
+			var ok bool
+			var got *roaring.Bitmap
+			if r.IntN(2) == 0 {
+				op := []Op{NE, LT, LE, GT, GE}[r.IntN(5)]
+				c, ok = v.CompareCond(op, a)
+				got = v.Compare(op, a)
+			} else {
+				c, ok = v.BetweenCond(a, b)
+				got = v.Between(a, b)
+			}
+			if !ok {
+				continue
+			}
+			conds = append(conds, c)
+			if want == nil {
+				want = got
+			} else {
+				want = roaring.And(want, got)
+			}
+		}
+		if want == nil {
+			continue
+		}
+		if within != nil {
+			want = roaring.And(want, within)
+		}
+		if n := CountAll(within, conds); n != want.GetCardinality() {
+			t.Fatalf("trial %d: %d conditions count %d, want %d", trial, len(conds), n, want.GetCardinality())
+		}
+		if n := countAllOn(within, conds, 3, 1); n != want.GetCardinality() {
+			t.Fatalf("trial %d on 3 goroutines: count %d, want %d", trial, n, want.GetCardinality())
+		}
+	}
+}
