@@ -2,6 +2,8 @@ package index
 
 import (
 	"math/bits"
+	"runtime"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -21,8 +23,17 @@ func unionMany(bms []*roaring.Bitmap) *roaring.Bitmap {
 
 // denseUnion sets the members of bms in a word array covering rows
 // 0..maxRow, or returns nil when the members are too few for a dense pass
-// to pay (see unionMany).
+// to pay (see unionMany). Large unions are split across cores by bitmap,
+// each core setting bits in its own array, and the arrays ORed.
 func denseUnion(bms []*roaring.Bitmap) []uint64 {
+	return denseUnionOn(bms, runtime.GOMAXPROCS(0), minParallelMembers)
+}
+
+// minParallelMembers is the fewest members a union splits across cores
+// for: below it a goroutine and an extra array cost more than they save.
+const minParallelMembers = 1 << 19
+
+func denseUnionOn(bms []*roaring.Bitmap, procs, minMembers int) []uint64 {
 	if len(bms) < 8 {
 		return nil
 	}
@@ -39,14 +50,51 @@ func denseUnion(bms []*roaring.Bitmap) []uint64 {
 	if members < words/4 {
 		return nil
 	}
-	dense := make([]uint64, words)
-	buf := make([]uint32, 512)
-	for _, b := range bms {
-		it := b.ManyIterator()
-		for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
-			for _, r := range buf[:n] {
-				dense[r>>6] |= 1 << (r & 63)
+	set := func(dense []uint64, bms []*roaring.Bitmap) {
+		buf := make([]uint32, 512)
+		for _, b := range bms {
+			it := b.ManyIterator()
+			for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+				for _, r := range buf[:n] {
+					dense[r>>6] |= 1 << (r & 63)
+				}
 			}
+		}
+	}
+	procs = min(procs, len(bms))
+	if procs < 2 || members < uint64(minMembers) {
+		dense := make([]uint64, words)
+		set(dense, bms)
+		return dense
+	}
+	// Deal the bitmaps out so that each part gets about as many members.
+	parts := make([][]*roaring.Bitmap, procs)
+	load := make([]uint64, procs)
+	for _, b := range bms {
+		p := 0
+		for i := range load {
+			if load[i] < load[p] {
+				p = i
+			}
+		}
+		parts[p] = append(parts[p], b)
+		load[p] += b.GetCardinality()
+	}
+	arrays := make([][]uint64, procs)
+	var wg sync.WaitGroup
+	for p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			arrays[p] = make([]uint64, words)
+			set(arrays[p], parts[p])
+		}()
+	}
+	wg.Wait()
+	dense := arrays[0]
+	for _, a := range arrays[1:] {
+		for w, x := range a {
+			dense[w] |= x
 		}
 	}
 	return dense
