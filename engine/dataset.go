@@ -214,12 +214,20 @@ func (d *Dataset) applyOne(u *record.Update, today schema.Day) (created bool, me
 	if err := d.check(u); err != nil {
 		return false, 0, 0, err
 	}
+	var buf [16]int
+	single := d.singleFields(u, buf[:0])
+	if len(u.IDs) > 0 {
+		d.graph.Exact()
+	}
+	if len(single) > 0 || len(u.IDs) > 0 {
+		d.graph.Tick()
+	}
 	row, created, merged, err := d.resolve(u)
 	if err != nil {
 		return false, 0, 0, err
 	}
-	if d.writesSingle(u) {
-		d.graph.Touch(row)
+	if len(single) > 0 {
+		d.graph.Touch(row, single)
 	}
 	for _, fi := range u.Unset {
 		x := d.fields[fi]
@@ -263,23 +271,23 @@ func (d *Dataset) applyOne(u *record.Update, today schema.Day) (created bool, me
 	return created, merged, expired, nil
 }
 
-// writesSingle reports whether u sets or clears a single-valued field
-// (tag, bool, number, date): the writes whose order settles a merge's
-// conflicts.
-func (d *Dataset) writesSingle(u *record.Update) bool {
+// singleFields appends to dst the single-valued fields (tag, bool,
+// number, date) u sets or clears: the writes whose order settles a
+// merge's conflicts.
+func (d *Dataset) singleFields(u *record.Update, dst []int) []int {
 	for _, a := range u.Set {
 		if d.schema.Fields[a.Field].Type != schema.Set {
-			return true
+			dst = append(dst, a.Field)
 		}
 	}
 	for _, fi := range u.Unset {
 		switch d.schema.Fields[fi].Type {
 		case schema.Set, schema.Event:
 		default:
-			return true
+			dst = append(dst, fi)
 		}
 	}
-	return false
+	return dst
 }
 
 // resolve finds the profile a record is about, creating it or merging
@@ -331,7 +339,7 @@ func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged in
 			for _, h := range hits[1:] {
 				row = min(row, h.row)
 			}
-			d.graph.Absorb(r, row, false, time.Time{}, "")
+			d.graph.Absorb(r, row, time.Time{}, "")
 		}
 	case len(hits) == 0:
 		// No id and no known identifier: a new profile, addressed from
@@ -374,23 +382,22 @@ func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged in
 }
 
 // merge moves every field of profile from into profile to and records
-// the merge. Single-valued fields both profiles hold keep the value of
-// the profile written last; sets and events are unioned.
+// the merge. A single-valued field both profiles hold keeps the value
+// written last; sets and events are unioned.
 func (d *Dataset) merge(from, to uint32, via string, at time.Time) {
-	fromWins := d.graph.Newer(from, to)
-	for _, x := range d.fields {
+	for i, x := range d.fields {
 		switch {
 		case x.values != nil:
-			x.values.Move(from, to, fromWins)
+			x.values.Move(from, to, d.graph.Newer(from, to, i))
 		case x.boolean != nil:
-			x.boolean.Move(from, to, fromWins)
+			x.boolean.Move(from, to, d.graph.Newer(from, to, i))
 		case x.bsi != nil:
-			x.bsi.Move(from, to, fromWins)
+			x.bsi.Move(from, to, d.graph.Newer(from, to, i))
 		case x.events != nil:
 			x.events.Move(from, to)
 		}
 	}
-	d.graph.Absorb(from, to, fromWins, at, via)
+	d.graph.Absorb(from, to, at, via)
 }
 
 // check refuses an update that would break a limit or does not fit the

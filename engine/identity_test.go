@@ -215,9 +215,10 @@ func TestMergeChain(t *testing.T) {
 	latest(t, sn, 0, "phone", "pA")
 	latest(t, sn, 0, "email", "eB")
 	latest(t, sn, 1, "phone", "")
-	// C (row 2, written by line 3, after A's last write which is B's,
-	// line 2) joins through its id; C wins n and the email. The record
-	// names pB, which becomes the latest phone, then sets t.
+	// C (row 2, written by line 3: n after A's n of line 1) joins through
+	// its id; C wins n. The email: eB was named by the A+B record, after
+	// line 3 named eC, so eB stays the latest. The record names pB,
+	// which becomes the latest phone, then sets t.
 	res = applyLines(t, ds, `{"id":"C","ids":{"phone":"pB"},"set":{"t":"c"}}`)
 	if res.Created != 0 || res.Merged != 1 {
 		t.Fatalf("AB+C: created %d merged %d", res.Created, res.Merged)
@@ -228,7 +229,7 @@ func TestMergeChain(t *testing.T) {
 		t.Fatalf("AB+C (%d profiles):\n got %s\nwant %s", sn.Profiles(), got, want)
 	}
 	latest(t, sn, 0, "phone", "pB")
-	latest(t, sn, 0, "email", "eC")
+	latest(t, sn, 0, "email", "eB")
 	for _, id := range [][2]string{{"external", "A"}, {"external", "B"}, {"external", "C"}, {"phone", "pA"}, {"phone", "pB"}, {"email", "eB"}, {"email", "eC"}} {
 		if r, ok := ds.Lookup(id[0], id[1]); !ok || r != 0 {
 			t.Fatalf("lookup %v: row %d %v", id, r, ok)
@@ -245,7 +246,7 @@ func TestMergeChain(t *testing.T) {
 	}
 	id, _ := ds.Identity(0)
 	if !slices.Equal(id.IDs["external"], []string{"A", "B", "C"}) || !slices.Equal(id.IDs["phone"], []string{"pB", "pA"}) ||
-		!slices.Equal(id.IDs["email"], []string{"eC", "eB"}) || len(id.Merges) != 2 {
+		!slices.Equal(id.IDs["email"], []string{"eB", "eC"}) || len(id.Merges) != 2 {
 		t.Fatalf("identity: %+v", id)
 	}
 	// ALL, NOT and counts range over the one profile left.
@@ -288,13 +289,14 @@ func TestMergeRulesEdges(t *testing.T) {
 		`{"id":"G","ids":{"phone":"pG"},"add":{"s":["y"]}}`,
 		`{"id":"openid:o9","set":{"t":"a"}}`,
 	)
-	// Neither F nor G ever wrote a single value: a tie, F keeps its phone.
+	// pG was named after pF: it becomes the merged profile's latest phone
+	// (the order of naming, not of writing values, decides identifiers).
 	res := applyLines(t, ds, `{"id":"G","ids":{"email":"eF"}}`)
 	sn := ds.Snapshot()
 	if res.Merged != 1 || sn.Profiles() != 2 {
 		t.Fatalf("F+G: merged %d, %d profiles", res.Merged, sn.Profiles())
 	}
-	latest(t, sn, 0, "phone", "pF")
+	latest(t, sn, 0, "phone", "pG")
 	if r, ok := ds.Lookup("phone", "pG"); !ok || r != 0 {
 		t.Fatalf("pG: %d %v", r, ok)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +15,11 @@ import (
 // A graph's checkpoint is a stream of (key, value) pairs in key order,
 // which the dataset's checkpoint places under its own prefix:
 //
-//	c                 the stamp clock (4 bytes, big-endian)
+//	c                 the stamp clock (4 bytes, big-endian), then 1 byte:
+//	                  1 once write order is kept per field
+//	f/<field>/<chunk> per-field write stamps of rows chunk·2^16… (4 bytes
+//	                  little-endian each), field as 4 hex digits of its
+//	                  schema index, only chunks holding a non-zero stamp
 //	m/<chunk>         merge log entries chunk·4096…: varint unix ms,
 //	                  uvarint survivor, uvarint absorbed, uvarint length + via
 //	p/<chunk>         absorbed rows among rows chunk·2^16…: uvarint offset
@@ -22,7 +28,8 @@ import (
 //	                  only for chunks holding a non-zero stamp
 //	t/<type>/<chunk>  identifiers chunk·2^16… of a type: uvarint length,
 //	                  bytes, uvarint row holding it, 1 byte: 1 if it is the
-//	                  row's latest of its type
+//	                  row's latest of its type, uvarint clock of the record
+//	                  that last named it
 //
 // Chunk numbers are 8 hex digits. The order of a row's older identifiers
 // is not kept, which only changes the order a profile's view lists them in.
@@ -36,8 +43,18 @@ func hex8(n uint64) string { return fmt.Sprintf("%08x", n) }
 // WriteCheckpoint writes the view's pairs in key order; rows is the
 // dataset's row count.
 func (v *View) WriteCheckpoint(rows uint32, put func(key string, value []byte) error) error {
-	if err := put("c", binary.BigEndian.AppendUint32(nil, v.clock)); err != nil {
+	exact := byte(0)
+	if v.exact {
+		exact = 1
+	}
+	if err := put("c", append(binary.BigEndian.AppendUint32(nil, v.clock), exact)); err != nil {
 		return err
+	}
+	chunks := (uint64(rows) + rowChunk - 1) / rowChunk
+	for _, f := range slices.Sorted(maps.Keys(v.fields)) {
+		if err := writeStamps(v.fields[f], rows, chunks, fmt.Sprintf("f/%04x/", f), put); err != nil {
+			return err
+		}
 	}
 	for c := 0; c*logChunk < len(v.log); c++ {
 		var b []byte
@@ -52,7 +69,6 @@ func (v *View) WriteCheckpoint(rows uint32, put func(key string, value []byte) e
 			return err
 		}
 	}
-	chunks := (uint64(rows) + rowChunk - 1) / rowChunk
 	for c := uint64(0); c < chunks; c++ {
 		var b []byte
 		base := c * rowChunk
@@ -73,21 +89,8 @@ func (v *View) WriteCheckpoint(rows uint32, put func(key string, value []byte) e
 			}
 		}
 	}
-	for c := uint64(0); c < chunks; c++ {
-		base := c * rowChunk
-		end := min(base+rowChunk, uint64(rows))
-		b := make([]byte, 0, 4*(end-base))
-		any := false
-		for r := base; r < end; r++ {
-			s := v.stamps.get(uint32(r))
-			any = any || s != 0
-			b = binary.LittleEndian.AppendUint32(b, s)
-		}
-		if any {
-			if err := put("s/"+hex8(c), b); err != nil {
-				return err
-			}
-		}
+	if err := writeStamps(v.stamps, rows, chunks, "s/", put); err != nil {
+		return err
 	}
 	for _, name := range v.names {
 		t := v.types[name]
@@ -105,10 +108,50 @@ func (v *View) WriteCheckpoint(rows uint32, put func(key string, value []byte) e
 					latest = 1
 				}
 				b = append(b, latest)
+				b = binary.AppendUvarint(b, uint64(t.attached.get(uint32(i))))
 			}
 			if err := put("t/"+name+"/"+hex8(c), b); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// writeStamps writes the chunks of a stamp array that hold a stamp.
+func writeStamps(a rowView, rows uint32, chunks uint64, prefix string, put func(string, []byte) error) error {
+	for c := uint64(0); c < chunks; c++ {
+		base := c * rowChunk
+		end := min(base+rowChunk, uint64(rows))
+		b := make([]byte, 0, 4*(end-base))
+		any := false
+		for r := base; r < end; r++ {
+			s := a.get(uint32(r))
+			any = any || s != 0
+			b = binary.LittleEndian.AppendUint32(b, s)
+		}
+		if any {
+			if err := put(prefix+hex8(c), b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadStamps reads a chunk of stamps into a.
+func (l *Loader) loadStamps(a *rowArray, chunk string, val []byte) error {
+	c, err := chunkOf(chunk)
+	if err != nil {
+		return err
+	}
+	base := c * rowChunk
+	if len(val)%4 != 0 || base+uint64(len(val)/4) > uint64(l.Rows) {
+		return fmt.Errorf("%d bytes of stamps do not fit rows %d…", len(val), base)
+	}
+	for k := 0; k < len(val); k += 4 {
+		if s := binary.LittleEndian.Uint32(val[k:]); s != 0 {
+			a.set(uint32(base)+uint32(k/4), s)
 		}
 	}
 	return nil
@@ -199,11 +242,19 @@ func (l *Loader) Load(key string, val []byte) error {
 	g := l.G
 	switch kind {
 	case "c":
-		if len(val) != 4 {
+		if len(val) != 5 || val[4] > 1 {
 			return errors.New("bad clock")
 		}
 		g.clock = binary.BigEndian.Uint32(val)
+		g.exact = val[4] == 1
 		return nil
+	case "f":
+		fs, chunk, ok := strings.Cut(arg, "/")
+		f, err := strconv.ParseUint(fs, 16, 16)
+		if !ok || len(fs) != 4 || err != nil {
+			return errors.New("bad field stamp key")
+		}
+		return l.loadStamps(g.field(int(f)), chunk, val)
 	case "m":
 		c, err := chunkOf(arg)
 		if err != nil {
@@ -264,20 +315,7 @@ func (l *Loader) Load(key string, val []byte) error {
 		}
 		return r.err
 	case "s":
-		c, err := chunkOf(arg)
-		if err != nil {
-			return err
-		}
-		base := c * rowChunk
-		if len(val)%4 != 0 || base+uint64(len(val)/4) > uint64(l.Rows) {
-			return fmt.Errorf("%d bytes of stamps do not fit rows %d…", len(val), base)
-		}
-		for k := 0; k < len(val); k += 4 {
-			if s := binary.LittleEndian.Uint32(val[k:]); s != 0 {
-				g.stamps.set(uint32(base)+uint32(k/4), s)
-			}
-		}
-		return nil
+		return l.loadStamps(&g.stamps, arg, val)
 	case "t":
 		name, cs, ok := strings.Cut(arg, "/")
 		if !ok {
@@ -306,6 +344,10 @@ func (l *Loader) Load(key string, val []byte) error {
 			}
 			latest := r.b[0] == 1
 			r.b = r.b[1:]
+			attached := r.uvarint()
+			if r.err != nil || attached > math.MaxUint32 {
+				return fmt.Errorf("identifier %s %q: truncated or bad stamp", name, value)
+			}
 			owner, err := l.row(row)
 			if err != nil {
 				return err
@@ -318,6 +360,7 @@ func (l *Loader) Load(key string, val []byte) error {
 				return fmt.Errorf("identifier %s %q appears twice", name, value)
 			}
 			t.owner.set(i, owner+1)
+			t.attached.set(i, uint32(attached))
 			if latest {
 				if t.latest.get(owner) != 0 {
 					return fmt.Errorf("row %d has two latest identifiers of type %s", owner, name)
@@ -338,9 +381,11 @@ func (l *Loader) Load(key string, val []byte) error {
 // no stamp is ahead of the clock (the next write must be the newest).
 func (l *Loader) Finish() error {
 	g := l.G
-	for _, p := range g.stamps.pages {
-		if p != nil && slices.Max(p.v[:]) > g.clock {
-			return fmt.Errorf("identity: a write stamp is ahead of the clock %d", g.clock)
+	for _, a := range g.arrays() {
+		for _, p := range a.pages {
+			if p != nil && slices.Max(p.v[:]) > g.clock {
+				return fmt.Errorf("identity: a write stamp is ahead of the clock %d", g.clock)
+			}
 		}
 	}
 	it := g.merged.Iterator()

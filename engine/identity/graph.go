@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -59,9 +60,16 @@ type Graph struct {
 	merged *roaring.Bitmap     // absorbed rows (writer's)
 	dirty  bool                // merged changed since the last View
 	log    []Merge
-	// stamps orders the rows by their last write of a single-valued
-	// field; clock is the last stamp given.
+	// Write order, for a merge's conflicts. clock counts the records
+	// that wrote a single-valued field or named identifiers (Tick).
+	// Until the dataset's first identifier, stamps holds each row's last
+	// write of any single-valued field. From then on (exact) fields holds
+	// per field the row's last write of that field, and stamps stays as
+	// it was: a bound for every older write, which a stamp in fields
+	// always exceeds.
 	stamps  rowArray
+	fields  map[int]*rowArray
+	exact   bool
 	clock   uint32
 	changed bool // anything changed since the last View
 	last    *View
@@ -72,14 +80,16 @@ type idType struct {
 	dict  *iddict.Dict
 	owner rowArray // identifier index → row+1 holding it (a survivor)
 	// latest holds, per row, index+1 of the identifier of this type most
-	// recently attached to the row: the one export emits.
-	latest rowArray
-	older  map[uint32][]uint32 // row → its other identifiers of this type
+	// recently attached to the row: the one export emits. attached holds
+	// per identifier the clock of the record that last named it.
+	attached rowArray
+	latest   rowArray
+	older    map[uint32][]uint32 // row → its other identifiers of this type
 }
 
 // New returns an empty graph.
 func New() *Graph {
-	return &Graph{byName: map[string]*idType{}, group: map[uint32][]uint32{}, merged: roaring.New()}
+	return &Graph{byName: map[string]*idType{}, group: map[uint32][]uint32{}, merged: roaring.New(), fields: map[int]*rowArray{}}
 }
 
 // Types lists the identifier types in name order.
@@ -165,6 +175,7 @@ func (g *Graph) Attach(typ, value string, row uint32) error {
 				return fmt.Errorf("BUG: %s %q belongs to row %d, not %d", typ, value, o, row)
 			}
 			t.promote(row, i)
+			t.attached.set(i, g.clock)
 			g.changed = true
 			return nil
 		}
@@ -186,6 +197,7 @@ func (g *Graph) Attach(typ, value string, row uint32) error {
 	}
 	t.owner.set(i, row+1)
 	t.promote(row, i)
+	t.attached.set(i, g.clock)
 	g.changed = true
 	return nil
 }
@@ -208,57 +220,119 @@ func (t *idType) promote(row, i uint32) {
 	t.latest.set(row, i+1)
 }
 
-// Touch records that row's single-valued fields were just written.
-func (g *Graph) Touch(row uint32) {
+// Tick starts a record that writes single-valued fields or names
+// identifiers: the stamp its writes get.
+func (g *Graph) Tick() {
 	if g.clock == ^uint32(0) {
 		g.rebase()
 	}
 	g.clock++
-	g.stamps.set(row, g.clock)
 	g.changed = true
 }
 
-// rebase renumbers the stamps by rank once the clock would overflow
-// (after four billion writes), keeping their order.
+// Exact switches to per-field write order, as the dataset's first record
+// with identifiers arrives: merges become possible, and a conflict is
+// then settled field by field. (Before, a row's stamp covers all its
+// fields: 4 bytes per profile, not 4 per single-valued field.)
+func (g *Graph) Exact() {
+	if !g.exact {
+		g.exact = true
+		g.changed = true
+	}
+}
+
+// Touch records that the current record wrote (set or cleared) the given
+// single-valued fields of row.
+func (g *Graph) Touch(row uint32, fields []int) {
+	if !g.exact {
+		g.stamps.set(row, g.clock)
+		return
+	}
+	for _, f := range fields {
+		g.field(f).set(row, g.clock)
+	}
+}
+
+func (g *Graph) field(f int) *rowArray {
+	a := g.fields[f]
+	if a == nil {
+		a = &rowArray{}
+		g.fields[f] = a
+	}
+	return a
+}
+
+// stamp is the clock of row's last write of field f (the row's last
+// write of any field when f has no stamp of its own).
+func (g *Graph) stamp(row uint32, f int) uint32 {
+	if a := g.fields[f]; a != nil {
+		if s := a.get(row); s != 0 {
+			return s
+		}
+	}
+	return g.stamps.get(row)
+}
+
+// arrays lists every array of stamps on the clock.
+func (g *Graph) arrays() []*rowArray {
+	out := []*rowArray{&g.stamps}
+	for _, f := range slices.Sorted(maps.Keys(g.fields)) {
+		out = append(out, g.fields[f])
+	}
+	for _, t := range g.types {
+		out = append(out, &t.attached)
+	}
+	return out
+}
+
+// rebase renumbers every stamp by rank once the clock would overflow
+// (after four billion records), keeping their order.
 func (g *Graph) rebase() {
 	// 0 ("never written") keeps rank 0 even when every allocated page
 	// is full of stamps: the oldest written row must not become a row
 	// never written.
 	distinct := []uint32{0}
-	for _, p := range g.stamps.pages {
-		if p != nil {
-			distinct = append(distinct, p.v[:]...)
+	for _, a := range g.arrays() {
+		for _, p := range a.pages {
+			if p != nil {
+				distinct = append(distinct, p.v[:]...)
+			}
 		}
 	}
 	slices.Sort(distinct)
 	distinct = slices.Compact(distinct)
-	for pi, p := range g.stamps.pages {
-		if p == nil {
-			continue
-		}
-		for k, s := range p.v {
-			i, _ := slices.BinarySearch(distinct, s)
-			g.stamps.set(uint32(pi<<pageBits+k), uint32(i))
+	for _, a := range g.arrays() {
+		for pi, p := range a.pages {
+			if p == nil {
+				continue
+			}
+			for k, s := range p.v {
+				i, _ := slices.BinarySearch(distinct, s)
+				a.set(uint32(pi<<pageBits+k), uint32(i))
+			}
 		}
 	}
 	g.clock = uint32(len(distinct) - 1)
 }
 
-// Newer reports whether row a was written after row b.
-func (g *Graph) Newer(a, b uint32) bool { return g.stamps.get(a) > g.stamps.get(b) }
+// Newer reports whether row a's value of field f was written after row
+// b's.
+func (g *Graph) Newer(a, b uint32, f int) bool { return g.stamp(a, f) > g.stamp(b, f) }
 
 // Absorb records that survivor to absorbed row from (both survivors until
-// now): from's identifiers move to to, with from's latest of a type
-// becoming to's if fromWins, and from's group joins to's. The field
-// indexes are the caller's to move. The merge log gets an entry unless
-// via is empty (a record's new id joining the profile it names).
-func (g *Graph) Absorb(from, to uint32, fromWins bool, at time.Time, via string) {
+// now): from's identifiers move to to (per type, the one named last is
+// to's latest), from's write stamps join to's (the later of each), and
+// from's group joins to's. The field indexes are the caller's to move,
+// with Newer deciding conflicts before Absorb is called. The merge log
+// gets an entry unless via is empty (a record's new id joining the
+// profile it names).
+func (g *Graph) Absorb(from, to uint32, at time.Time, via string) {
 	for _, t := range g.types {
 		moved := t.older[from]
 		delete(t.older, from)
 		if la := t.latest.get(from); la != 0 {
 			t.latest.set(from, 0)
-			if ls := t.latest.get(to); ls == 0 || fromWins {
+			if ls := t.latest.get(to); ls == 0 || t.attached.get(la-1) > t.attached.get(ls-1) {
 				t.latest.set(to, la)
 				if ls != 0 {
 					t.older[to] = append(t.older[to], ls-1)
@@ -285,8 +359,10 @@ func (g *Graph) Absorb(from, to uint32, fromWins bool, at time.Time, via string)
 	g.merged.Add(from)
 	g.dirty = true
 	g.changed = true
-	if s := g.stamps.get(from); s > g.stamps.get(to) {
-		g.stamps.set(to, s)
+	for _, a := range append([]*rowArray{&g.stamps}, slices.Collect(maps.Values(g.fields))...) {
+		if s := a.get(from); s > a.get(to) {
+			a.set(to, s)
+		}
 	}
 	if via != "" {
 		g.log = append(g.log, Merge{At: at, Survivor: to, Absorbed: from, Via: via})
@@ -349,9 +425,12 @@ func (g *Graph) Len() map[string]uint32 {
 // per-row arrays, maps (at ~48 bytes an entry) and the merge log.
 func (g *Graph) MemoryBytes() int {
 	n := g.stamps.bytes() + g.parent.bytes() + int(g.merged.GetSizeInBytes())
+	for _, a := range g.fields {
+		n += a.bytes()
+	}
 	n += len(g.group) * 48
 	for _, t := range g.types {
-		n += t.dict.MemoryBytes() + t.owner.bytes() + t.latest.bytes() + len(t.older)*48
+		n += t.dict.MemoryBytes() + t.owner.bytes() + t.latest.bytes() + t.attached.bytes() + len(t.older)*48
 	}
 	for _, m := range g.log {
 		n += 40 + len(m.Via)
@@ -368,6 +447,8 @@ func (g *Graph) View() *View {
 	v := &View{
 		parent: g.parent.view(),
 		stamps: g.stamps.view(),
+		fields: make(map[int]rowView, len(g.fields)),
+		exact:  g.exact,
 		clock:  g.clock,
 		log:    g.log[:len(g.log):len(g.log)],
 		types:  make(map[string]*typeView, len(g.types)),
@@ -379,8 +460,11 @@ func (g *Graph) View() *View {
 		v.merged = g.merged.Clone()
 	}
 	g.dirty, g.changed = false, false
+	for f, a := range g.fields {
+		v.fields[f] = a.view()
+	}
 	for _, t := range g.types {
-		v.types[t.name] = &typeView{dict: t.dict.View(), latest: t.latest.view(), owner: t.owner.view()}
+		v.types[t.name] = &typeView{dict: t.dict.View(), latest: t.latest.view(), owner: t.owner.view(), attached: t.attached.view()}
 	}
 	g.last = v
 	return v
@@ -394,14 +478,17 @@ type View struct {
 	types  map[string]*typeView
 	names  []string
 	stamps rowView
+	fields map[int]rowView
+	exact  bool
 	clock  uint32
 	log    []Merge
 }
 
 type typeView struct {
-	dict   iddict.View
-	latest rowView
-	owner  rowView
+	dict     iddict.View
+	latest   rowView
+	owner    rowView
+	attached rowView
 }
 
 // Types lists the identifier types in name order.

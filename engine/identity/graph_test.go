@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ func attach(t *testing.T, g *Graph, typ, value string, row uint32) {
 	if err := g.CheckTypes(typ); err != nil {
 		t.Fatal(err)
 	}
+	g.Tick() // as a record naming the identifier does
 	if err := g.Attach(typ, value, row); err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +105,13 @@ func TestAbsorb(t *testing.T) {
 	attach(t, g, "phone", "c", 2)
 	attach(t, g, "email", "ec", 2)
 	attach(t, g, "openid", "oc", 2)
-	g.Touch(0)
-	g.Touch(1) // 1 is written after 0
-	if !g.Newer(1, 0) || g.Newer(0, 1) || g.Newer(2, 3) || g.Newer(3, 2) {
+	touch(g, 0)
+	touch(g, 1) // 1 is written after 0
+	if !g.Newer(1, 0, 0) || g.Newer(0, 1, 0) || g.Newer(2, 3, 0) || g.Newer(3, 2, 0) {
 		t.Fatal("write order")
 	}
 	// 1 into 0, 1 newer: its phone becomes 0's latest; 0 had no email.
-	g.Absorb(1, 0, g.Newer(1, 0), at, "email:eb")
+	g.Absorb(1, 0, at, "email:eb")
 	v := g.View()
 	if latestOf(v, "phone", 0) != "b" || latestOf(v, "email", 0) != "eb" || latestOf(v, "phone", 1) != "-" {
 		t.Fatalf("after 1→0: phone %s email %s", latestOf(v, "phone", 0), latestOf(v, "email", 0))
@@ -121,13 +123,14 @@ func TestAbsorb(t *testing.T) {
 		t.Fatal("lookup b")
 	}
 	// 0 now carries 1's stamp: newer than 2 (never written).
-	if !g.Newer(0, 2) {
+	if !g.Newer(0, 2, 0) {
 		t.Fatal("the survivor did not take the absorbed row's stamp")
 	}
-	// 2 into 0, 2 never written: 0 keeps its latest, takes 2's openid.
-	g.Absorb(2, 0, g.Newer(2, 0), at, "phone:c")
+	// 2 into 0: 2's phone and email were named after 0's, so they become
+	// 0's latest; 0 takes 2's openid.
+	g.Absorb(2, 0, at, "phone:c")
 	v = g.View()
-	if latestOf(v, "phone", 0) != "b" || latestOf(v, "email", 0) != "eb" || latestOf(v, "openid", 0) != "oc" {
+	if latestOf(v, "phone", 0) != "c" || latestOf(v, "email", 0) != "ec" || latestOf(v, "openid", 0) != "oc" {
 		t.Fatalf("after 2→0: %v", g.Identifiers(0))
 	}
 	ids := g.Identifiers(0)
@@ -141,7 +144,7 @@ func TestAbsorb(t *testing.T) {
 	}
 	// A survivor absorbed in turn re-points its whole group.
 	attach(t, g, "phone", "z", 5)
-	g.Absorb(0, 5, false, at, "phone:z")
+	g.Absorb(0, 5, at, "phone:z")
 	for _, r := range []uint32{0, 1, 2} {
 		if g.Root(r) != 5 {
 			t.Fatalf("row %d root %d", r, g.Root(r))
@@ -155,15 +158,15 @@ func TestAbsorb(t *testing.T) {
 	if g.Group(0) != nil || !slices.Equal(g.Group(5), []uint32{0, 1, 2}) {
 		t.Fatalf("groups %v %v", g.Group(0), g.Group(5))
 	}
-	if !g.Newer(5, 3) {
+	if !g.Newer(5, 3, 0) {
 		t.Fatal("stamp did not follow the chain")
 	}
 	v = g.View()
-	if latestOf(v, "phone", 5) != "z" || latestOf(v, "email", 5) != "eb" || v.Merged().GetCardinality() != 3 {
+	if latestOf(v, "phone", 5) != "z" || latestOf(v, "email", 5) != "ec" || v.Merged().GetCardinality() != 3 {
 		t.Fatalf("after 0→5: %v", g.Identifiers(5))
 	}
 	// A silent absorb (a new id's row) is not logged.
-	g.Absorb(6, 5, false, at, "")
+	g.Absorb(6, 5, at, "")
 	ms, n := g.Merges(0, 10)
 	if n != 3 || ms[0].Absorbed != 1 || ms[1].Via != "phone:c" || ms[2].Survivor != 5 || ms[2].Absorbed != 0 {
 		t.Fatalf("log %d %+v", n, ms)
@@ -196,23 +199,23 @@ func TestRebase(t *testing.T) {
 		t.Fatalf("clock %d after rebase", g.clock)
 	}
 	for r := uint32(1); r < pageSize; r++ {
-		if !g.Newer(r-1, r) {
+		if !g.Newer(r-1, r, 0) {
 			t.Fatalf("row %d is not newer than row %d after rebase", r-1, r)
 		}
 	}
 	for _, r := range []uint32{0, pageSize - 1} {
-		if !g.Newer(r, 5000) || g.Newer(5000, r) {
+		if !g.Newer(r, 5000, 0) || g.Newer(5000, r, 0) {
 			t.Fatalf("written row %d is not newer than row 5000, never written", r)
 		}
 	}
 	// Touch after a rebase is newest; the overflow path rebases by itself.
-	g.Touch(2000)
-	if !g.Newer(2000, 0) || g.Newer(0, 2000) {
+	touch(g, 2000)
+	if !g.Newer(2000, 0, 0) || g.Newer(0, 2000, 0) {
 		t.Fatal("touch after rebase")
 	}
 	g.clock = ^uint32(0)
-	g.Touch(9)
-	if g.clock > pageSize+3 || !g.Newer(9, 2000) || !g.Newer(2000, 0) || !g.Newer(1022, 1023) || !g.Newer(1023, 5000) || g.Newer(5000, 3000) {
+	touch(g, 9)
+	if g.clock > pageSize+3 || !g.Newer(9, 2000, 0) || !g.Newer(2000, 0, 0) || !g.Newer(1022, 1023, 0) || !g.Newer(1023, 5000, 0) || g.Newer(5000, 3000, 0) {
 		t.Fatalf("overflow: clock %d", g.clock)
 	}
 }
@@ -247,7 +250,7 @@ func TestViewIsImmutable(t *testing.T) {
 		r := live[rng.IntN(len(live))]
 		switch rng.IntN(4) {
 		case 0:
-			g.Touch(r)
+			touch(g, r)
 		case 1, 2:
 			typ := []string{"phone", "email", "openid"}[rng.IntN(3)]
 			val := fmt.Sprint(rng.IntN(5000))
@@ -261,7 +264,7 @@ func TestViewIsImmutable(t *testing.T) {
 				from := live[i]
 				to := live[rng.IntN(len(live))]
 				if from != to {
-					g.Absorb(from, to, g.Newer(from, to), at, "x:y")
+					g.Absorb(from, to, at, "x:y")
 					live = slices.Delete(live, i, i+1)
 				}
 			}
@@ -329,11 +332,11 @@ func sample(t *testing.T, rows uint32) *Graph {
 			attach(t, g, "email", fmt.Sprint("e", r), r)
 		}
 		if rng.IntN(2) == 0 {
-			g.Touch(r)
+			touch(g, r)
 		}
 	}
 	for r := uint32(1); r < rows; r += 4 {
-		g.Absorb(r, g.Root(r-1), g.Newer(r, g.Root(r-1)), at, fmt.Sprint("phone:p", r))
+		g.Absorb(r, g.Root(r-1), at, fmt.Sprint("phone:p", r))
 	}
 	attach(t, g, "phone", "again", 0)
 	return g
@@ -363,8 +366,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 	// The loaded graph goes on as the original does.
 	for _, x := range []*Graph{g, g2} {
-		x.Touch(8)
-		x.Absorb(8, 4, x.Newer(8, 4), at, "phone:p8")
+		touch(x, 8)
+		x.Absorb(8, 4, at, "phone:p8")
 		attach(t, x, "phone", "late", 4)
 	}
 	if a, b := fingerprint(g.View(), rows), fingerprint(g2.View(), rows); a != b {
@@ -395,13 +398,15 @@ func TestCheckpointLoadErrors(t *testing.T) {
 		return m
 	}
 	phone := vals["t/phone/00000000"]
-	// The first identifier: uvarint length 2 ("p0"), the value, uvarint row 0, flag.
+	// The first identifier: uvarint length 2 ("p0"), the value, uvarint
+	// row 0, flag, uvarint stamp.
 	if phone[0] != 2 || string(phone[1:3]) != "p0" || phone[3] != 0 || phone[4] > 1 {
 		t.Fatalf("unexpected layout % x", phone[:8])
 	}
-	dup := append(slices.Clone(phone), phone[:5]...)
+	_, k := binary.Uvarint(phone[5:])
+	dup := append(slices.Clone(phone), phone[:5+k]...)
 	dup[len(phone)+4] = 0
-	beyond := slices.Concat([]byte{2, 'z', 'z', 0x80, 0x10, 0}, phone) // row 2048
+	beyond := slices.Concat([]byte{2, 'z', 'z', 0x80, 0x10, 0, 0}, phone) // row 2048
 	flag := slices.Clone(phone)
 	flag[4] = 2
 	for _, c := range []struct {
@@ -410,7 +415,7 @@ func TestCheckpointLoadErrors(t *testing.T) {
 		rows      uint32
 		want      string
 	}{
-		{"truncated identifiers", "t/phone/00000000", phone[:len(phone)-3], rows, "truncated"},
+		{"truncated identifiers", "t/phone/00000000", phone[:len(phone)-1], rows, "truncated"},
 		{"truncated string", "t/phone/00000000", []byte{9, 'a'}, rows, "truncated"},
 		{"no flag", "t/phone/00000000", phone[:4], rows, "flag"},
 		{"bad flag", "t/phone/00000000", flag, rows, "flag"},
@@ -424,7 +429,7 @@ func TestCheckpointLoadErrors(t *testing.T) {
 		{"parent beyond", "p/00000000", []byte{5, 0x80, 0x10}, rows, "beyond"},
 		{"offset beyond chunk", "p/00000000", []byte{0x80, 0x80, 0x04, 1}, rows, "beyond its chunk"},
 		{"bad clock", "c", []byte{1, 2, 3}, rows, "clock"},
-		{"clock behind stamps", "c", []byte{0, 0, 0, 1}, rows, "ahead of the clock"},
+		{"clock behind stamps", "c", []byte{0, 0, 0, 1, 0}, rows, "ahead of the clock"},
 		{"absorbed twice", "p/00000000", append(slices.Clone(vals["p/00000000"]), vals["p/00000000"][:2]...), rows, "twice"},
 		{"odd stamps", "s/00000000", []byte{1, 2, 3}, rows, "do not fit"},
 		{"absorbed into an absorbed row", "p/00000000", []byte{1, 0, 0, 2}, rows, "itself absorbed"},
@@ -467,4 +472,10 @@ func TestCheckpointLoadErrors(t *testing.T) {
 			t.Fatalf("damage to %s: %v", k, err)
 		}
 	}
+}
+
+// touch starts a record writing field 0 of row.
+func touch(g *Graph, row uint32) {
+	g.Tick()
+	g.Touch(row, []int{0})
 }

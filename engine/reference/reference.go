@@ -34,10 +34,22 @@ type Profile struct {
 	// the one of each type export emits.
 	IDs    map[string][]string
 	Latest map[string]string
-	// LastWrite is the position in apply order (1, 2, …) of the last
-	// record that set or cleared a single-valued field of the profile, 0
-	// if none did.
-	LastWrite int
+	// RowWrite is the position in apply order (1, 2, …) of the last
+	// record that set or cleared a single-valued field of the profile
+	// before the model's first record with identifiers (0 if none);
+	// FieldWrite holds, from that record on, the last such write per
+	// field. A field's write is FieldWrite's, else RowWrite.
+	RowWrite   int
+	FieldWrite map[int]int
+}
+
+// written is when p's field fi was last written, as far as the model
+// knows.
+func (p *Profile) written(fi int) int {
+	if w := p.FieldWrite[fi]; w != 0 {
+		return w
+	}
+	return p.RowWrite
 }
 
 // Model holds profiles in row order: the row of a profile is the order in
@@ -49,8 +61,14 @@ type Model struct {
 	// holder maps type → value → the row that first held the
 	// identifier; Root of it is the profile holding it now.
 	holder map[string]map[string]int
-	// applied counts the records applied: the clock of LastWrite.
+	// applied counts the records applied: the clock of the writes.
 	applied int
+	// exact is set by the first record with identifiers: writes are
+	// ordered per field from then on.
+	exact bool
+	// named holds, per identifier type and value, when a record last
+	// named it: a profile's latest of a type is the one named last.
+	named map[string]map[string]int
 	// Created and Merged count the profiles created and the merges done
 	// (as Result counts them: a new id absorbed at once is neither).
 	Created, Merged int
@@ -58,7 +76,7 @@ type Model struct {
 
 // New returns an empty model.
 func New(s *schema.Schema) *Model {
-	return &Model{Schema: s, byID: map[string]int{}, holder: map[string]map[string]int{}}
+	return &Model{Schema: s, byID: map[string]int{}, holder: map[string]map[string]int{}, named: map[string]map[string]int{}}
 }
 
 func (m *Model) newProfile(id string) int {
@@ -67,7 +85,7 @@ func (m *Model) newProfile(id string) int {
 	m.Profiles = append(m.Profiles, &Profile{
 		ID: id, Tags: map[int]string{}, Sets: map[int]map[string]bool{}, Bools: map[int]bool{},
 		Nums: map[int]int64{}, Events: map[int]map[string]map[schema.Day]bool{},
-		Parent: -1, IDs: map[string][]string{}, Latest: map[string]string{},
+		Parent: -1, IDs: map[string][]string{}, Latest: map[string]string{}, FieldWrite: map[int]int{},
 	})
 	return row
 }
@@ -129,19 +147,20 @@ func (m *Model) Identifiers() [][2]string {
 	return out
 }
 
-// writesSingle: the update sets or clears a single-valued field.
-func (m *Model) writesSingle(u *record.Update) bool {
+// singleFields lists the single-valued fields u sets or clears.
+func (m *Model) singleFields(u *record.Update) []int {
+	var out []int
 	for _, a := range u.Set {
 		if m.Schema.Fields[a.Field].Type != schema.Set {
-			return true
+			out = append(out, a.Field)
 		}
 	}
 	for _, fi := range u.Unset {
 		if t := m.Schema.Fields[fi].Type; t != schema.Set && t != schema.Event {
-			return true
+			out = append(out, fi)
 		}
 	}
-	return false
+	return out
 }
 
 // resolve finds the profile u is about, creating and merging profiles as
@@ -201,28 +220,33 @@ func (m *Model) resolve(u *record.Update) int {
 			p.IDs[id.Type] = append(p.IDs[id.Type], id.Value)
 		}
 		p.Latest[id.Type] = id.Value
+		if m.named[id.Type] == nil {
+			m.named[id.Type] = map[string]int{}
+		}
+		m.named[id.Type][id.Value] = m.applied
 	}
 	return row
 }
 
-// merge moves profile from into profile to: single values of the profile
-// written last win (to's on a tie), sets and events are unioned, and to
-// takes from's identifiers.
+// merge moves profile from into profile to: of a single value both
+// hold, the one written last wins (to's on a tie), sets and events are
+// unioned, and to takes from's identifiers (per type, the one named last
+// is the latest).
 func (m *Model) merge(from, to int) {
 	f, t := m.Profiles[from], m.Profiles[to]
-	fromWins := f.LastWrite > t.LastWrite
+	fromWins := func(fi int) bool { return f.written(fi) > t.written(fi) }
 	for fi, v := range f.Tags {
-		if _, ok := t.Tags[fi]; !ok || fromWins {
+		if _, ok := t.Tags[fi]; !ok || fromWins(fi) {
 			t.Tags[fi] = v
 		}
 	}
 	for fi, v := range f.Bools {
-		if _, ok := t.Bools[fi]; !ok || fromWins {
+		if _, ok := t.Bools[fi]; !ok || fromWins(fi) {
 			t.Bools[fi] = v
 		}
 	}
 	for fi, v := range f.Nums {
-		if _, ok := t.Nums[fi]; !ok || fromWins {
+		if _, ok := t.Nums[fi]; !ok || fromWins(fi) {
 			t.Nums[fi] = v
 		}
 	}
@@ -251,23 +275,34 @@ func (m *Model) merge(from, to int) {
 		t.IDs[typ] = append(t.IDs[typ], vals...)
 	}
 	for typ, v := range f.Latest {
-		if _, ok := t.Latest[typ]; !ok || fromWins {
+		if cur, ok := t.Latest[typ]; !ok || m.named[typ][v] > m.named[typ][cur] {
 			t.Latest[typ] = v
 		}
 	}
-	t.LastWrite = max(t.LastWrite, f.LastWrite)
+	t.RowWrite = max(t.RowWrite, f.RowWrite)
+	for fi, w := range f.FieldWrite {
+		t.FieldWrite[fi] = max(t.FieldWrite[fi], w)
+	}
 	*f = Profile{ID: f.ID, Dead: true, Parent: to, Tags: map[int]string{}, Sets: map[int]map[string]bool{}, Bools: map[int]bool{},
-		Nums: map[int]int64{}, Events: map[int]map[string]map[schema.Day]bool{}, IDs: map[string][]string{}, Latest: map[string]string{}}
+		Nums: map[int]int64{}, Events: map[int]map[string]map[schema.Day]bool{}, IDs: map[string][]string{}, Latest: map[string]string{},
+		FieldWrite: map[int]int{}}
 }
 
 // Apply applies one decoded update as of today (for event retention).
 // It reports how many events fell outside retention.
 func (m *Model) Apply(u record.Update, today schema.Day) int {
 	m.applied++
+	if len(u.IDs) > 0 {
+		m.exact = true
+	}
 	row := m.resolve(&u)
 	p := m.Profiles[row]
-	if m.writesSingle(&u) {
-		p.LastWrite = m.applied
+	for _, fi := range m.singleFields(&u) {
+		if m.exact {
+			p.FieldWrite[fi] = m.applied
+		} else {
+			p.RowWrite = m.applied
+		}
 	}
 	for _, fi := range u.Unset {
 		delete(p.Tags, fi)
