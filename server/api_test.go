@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -754,5 +755,43 @@ func TestHead(t *testing.T) {
 	r = e.send(t, req{method: "HEAD", path: "/v1/datasets/nope/count"})
 	if r.status != 405 || r.header.Get("Allow") != "POST" {
 		t.Fatalf("HEAD on a POST route: %d %q", r.status, r.header.Get("Allow"))
+	}
+}
+
+// TestAddFieldRace: requests adding the same field at once get one 200
+// and 400s (invalid_schema), never a 500, whichever loses the race
+// between the server's check and the storage's.
+func TestAddFieldRace(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	e.createDataset(t, "shop", "", []byte(oneIDSchema))
+	const n = 8
+	statuses := make([]int, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep, err := e.trySend(req{method: "POST", path: ds("shop") + "/fields", ctype: "application/json",
+				body: strings.NewReader(`{"name":"score","type":"int","min":0,"max":10}`)})
+			statuses[i], errs[i] = rep.status, err
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i, st := range statuses {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		switch st {
+		case 200:
+			ok++
+		case 400:
+		default:
+			t.Fatalf("request %d: status %d", i, st)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d requests added the field", ok)
 	}
 }

@@ -2,12 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/record"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/storage"
 )
 
 type datasetSummary struct {
@@ -90,6 +92,10 @@ func (s *Server) addField(r *request) error {
 		return errorf(http.StatusBadRequest, codeInvalidSchema, "%v", err)
 	}
 	if err := s.durable.AddField(r.ctx, r.dataset, f); err != nil {
+		if errors.Is(err, storage.ErrSchemaChange) {
+			// Another request added the same field since the check.
+			return errorf(http.StatusBadRequest, codeInvalidSchema, "%v", err)
+		}
 		return err
 	}
 	return r.reply(http.StatusOK, describe(ds.Snapshot(), 0))

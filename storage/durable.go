@@ -174,6 +174,11 @@ func (d *Durable) Drop(ctx context.Context, name string) error {
 	return nil
 }
 
+// ErrSchemaChange marks a schema change the current schema refuses (a
+// field that exists, a bad declaration), found under the schema lock: a
+// caller that checked before may lose a race with another change.
+var ErrSchemaChange = errors.New("invalid schema change")
+
 // AddField adds a field to a dataset's schema, durably and in sequence
 // with its records.
 func (d *Durable) AddField(ctx context.Context, dataset string, f schema.Field) error {
@@ -186,7 +191,7 @@ func (d *Durable) AddField(ctx context.Context, dataset string, f schema.Field) 
 	// Checked here, under schemaMu, so the logged change cannot fail on
 	// replay.
 	if _, err := st.ds.Schema().WithField(f); err != nil {
-		return fmt.Errorf("cannot add field %s to %s: %w", f.Name, dataset, err)
+		return fmt.Errorf("cannot add field %s to %s: %w (%w)", f.Name, dataset, err, ErrSchemaChange)
 	}
 	r, err := d.store.addFieldRequest(dataset, st.id, f)
 	if err != nil {
