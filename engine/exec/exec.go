@@ -493,15 +493,6 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 	if len(conds) == 0 || slices.ContainsFunc(rest, func(st step) bool { return pushable(st.node) }) {
 		return 0, false, nil
 	}
-	if len(rest) > 0 {
-		sets, dense, err := ev.lookupSets(rest)
-		if err != nil {
-			return 0, true, err
-		}
-		if dense {
-			return index.CountAllDense(ev.denseAnd(rest, sets), conds), true, nil
-		}
-	}
 	var acc *roaring.Bitmap
 	if len(rest) > 0 {
 		var err error
@@ -513,98 +504,6 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 		}
 	}
 	return index.CountAll(acc, conds), true, nil
-}
-
-// lookupSets returns, per step, the bitmaps whose union is its rows (an
-// IN list's values, unioned by no one), and whether they are large
-// enough for denseAnd: every intersecting step holds at least one row in
-// 32, where writing words beats building roaring intersections.
-func (ev *evaluator) lookupSets(steps []step) ([][]*roaring.Bitmap, bool, error) {
-	rows := uint64(ev.q.sn.Rows())
-	sets := make([][]*roaring.Bitmap, len(steps))
-	dense, positive := true, false
-	for i, st := range steps {
-		if p := inList(st.node); p != nil {
-			values := ev.field(p.Field.Name).Values
-			for _, v := range p.Values {
-				if b := values.Bitmap(v); b != nil {
-					sets[i] = append(sets[i], b)
-				}
-			}
-		} else {
-			b, _, err := ev.eval(st.node)
-			if err != nil {
-				return nil, false, err
-			}
-			sets[i] = []*roaring.Bitmap{b}
-		}
-		if st.minus {
-			continue
-		}
-		positive = true
-		var n uint64
-		for _, b := range sets[i] {
-			n += b.GetCardinality()
-		}
-		dense = dense && n*32 >= rows
-	}
-	return sets, dense && positive, nil
-}
-
-// denseAnd writes the intersection of the steps (their sets from
-// lookupSets) as words covering every row: each step's bitmaps are
-// written into a scratch array (a union for free) and ANDed in, or
-// ANDed out for a subtraction.
-func (ev *evaluator) denseAnd(steps []step, sets [][]*roaring.Bitmap) []uint64 {
-	words := int(ev.q.sn.Rows())/64 + 1
-	cur := make([]uint64, words)
-	var tmp []uint64
-	first := true
-	for _, i := range positiveFirst(steps) {
-		st := steps[i]
-		if first {
-			for _, b := range sets[i] {
-				b.WriteDenseTo(cur)
-			}
-			first = false
-			continue
-		}
-		if tmp == nil {
-			tmp = make([]uint64, words)
-		} else {
-			clear(tmp)
-		}
-		for _, b := range sets[i] {
-			b.WriteDenseTo(tmp)
-		}
-		if st.minus {
-			for w, x := range tmp {
-				cur[w] &^= x
-			}
-		} else {
-			for w, x := range tmp {
-				cur[w] &= x
-			}
-		}
-	}
-	return cur
-}
-
-// positiveFirst orders step indexes with an intersecting step first.
-func positiveFirst(steps []step) []int {
-	order := make([]int, 0, len(steps))
-	for i, st := range steps {
-		if !st.minus {
-			order = append(order, i)
-			break
-		}
-	}
-	for i := range steps {
-		if i != order[0] {
-			order = append(order, i)
-		}
-	}
-	return order
 }
 
 // rangeCond returns a step that intersects with a numeric or date range

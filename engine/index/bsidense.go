@@ -536,24 +536,6 @@ func countAllOn(within *roaring.Bitmap, conds []RangeCond, procs, minWords int) 
 	return countDense(cur, ds, conds, procs, minWords)
 }
 
-// CountAllDense is CountAll with the rows to count among given as words
-// (bit r of words[r/64]), which it overwrites; words may be longer than
-// the fields' rows.
-func CountAllDense(within []uint64, conds []RangeCond) uint64 {
-	if len(conds) == 0 {
-		var n int
-		for _, w := range within {
-			n += bits.OnesCount64(w)
-		}
-		return uint64(n)
-	}
-	ds := make([]*denseBSI, len(conds))
-	for i, c := range conds {
-		ds[i] = c.v.dense()
-	}
-	return countDense(within, ds, conds, runtime.GOMAXPROCS(0), minParallelWords)
-}
-
 // countDense runs the conditions over the blocks of cur in place and
 // counts the rows left.
 func countDense(cur []uint64, ds []*denseBSI, conds []RangeCond, procs, minWords int) uint64 {
