@@ -108,6 +108,10 @@ type description struct {
 	Profiles uint64      `json:"profiles"`
 	Version  uint64      `json:"version"`
 	Fields   []fieldDesc `json:"fields"`
+	// Identifiers counts the identifiers of each type (OneID); Merges the
+	// merges logged.
+	Identifiers map[string]uint32 `json:"identifiers"`
+	Merges      int               `json:"merges"`
 }
 
 type fieldDesc struct {
@@ -124,7 +128,8 @@ type fieldDesc struct {
 
 func describe(sn *engine.Snapshot, top int) description {
 	sc := sn.Schema()
-	d := description{Name: sn.Dataset(), Timezone: sc.Timezone, Profiles: sn.Profiles(), Version: sn.Seq(), Fields: []fieldDesc{}}
+	d := description{Name: sn.Dataset(), Timezone: sc.Timezone, Profiles: sn.Profiles(), Version: sn.Seq(), Fields: []fieldDesc{},
+		Identifiers: sn.Identity().Counts(), Merges: sn.Identity().MergeCount()}
 	if d.Timezone == "" {
 		d.Timezone = "UTC"
 	}

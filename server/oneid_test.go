@@ -694,4 +694,10 @@ func TestOneIDLastWrite(t *testing.T) {
 	if e.count(t, "shop", "", "level = 'silver'") != 2 || e.count(t, "shop", "", "ALL") != 2 {
 		t.Errorf("counts after the merges")
 	}
+	// The dataset's description counts identifiers per type and merges.
+	d := e.call(t, "GET", ds("shop"), "", nil).obj(t, 200)
+	ids, _ := d["identifiers"].(map[string]any)
+	if ids["phone"] != 2.0 || ids["email"] != 2.0 || ids["openid"] != 1.0 || d["merges"] != 2.0 || d["profiles"] != 2.0 {
+		t.Errorf("description: identifiers %v, merges %v, profiles %v", d["identifiers"], d["merges"], d["profiles"])
+	}
 }

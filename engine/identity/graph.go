@@ -494,6 +494,18 @@ type typeView struct {
 // Types lists the identifier types in name order.
 func (v *View) Types() []string { return v.names }
 
+// Counts returns the number of identifiers of each type.
+func (v *View) Counts() map[string]uint32 {
+	out := make(map[string]uint32, len(v.types))
+	for name, t := range v.types {
+		out[name] = t.dict.Len()
+	}
+	return out
+}
+
+// MergeCount is the number of merges logged.
+func (v *View) MergeCount() int { return len(v.log) }
+
 // HasType reports whether the dataset has identifiers of a type.
 func (v *View) HasType(typ string) bool { _, ok := v.types[typ]; return ok }
 
