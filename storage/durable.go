@@ -226,7 +226,9 @@ func (d *Durable) Prepare(dataset string, lines [][]byte) (*Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{st: st}
+	// Sized for every line up front: a chunk is thousands of lines, and
+	// growing three slices by doubling copied each Update several times.
+	b := &Batch{st: st, lines: make([][]byte, 0, len(lines)), ups: make([]record.Update, 0, len(lines)), at: make([]int, 0, len(lines))}
 	sc := st.ds.Schema()
 	for i, l := range lines {
 		u, err := record.Decode(l, sc)

@@ -32,6 +32,11 @@ func newCOW() *cowBitmap {
 
 // add sets row's bit.
 func (c *cowBitmap) add(row uint32) {
+	if c.pending == nil {
+		// Most buffers fill to hundreds before a flush: skip the first
+		// doublings (256 bytes for a bitmap that sees one add).
+		c.pending = make([]uint32, 0, 64)
+	}
 	c.pending = append(c.pending, row)
 	c.dirty = true
 	c.maxRow = max(c.maxRow, int64(row))
