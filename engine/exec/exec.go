@@ -288,7 +288,42 @@ func (ev *evaluator) countLeaf(p query.Pred) (uint64, bool) {
 			return rows - events.AtLeast(p.Values, next, clampDay(from), clampDay(to)).GetCardinality(), true
 		}
 	}
+	if c, ok := countSet(ev, p); ok {
+		return c, true
+	}
 	return ev.countRange(p, nil)
+}
+
+// countSet counts HAS ANY / HAS ALL of two values on a set field from the
+// values' bitmaps without building the union or the intersection:
+// |A ∩ B| is AndCardinality, and |A ∪ B| = |A| + |B| − |A ∩ B|.
+func countSet(ev *evaluator, p query.Pred) (uint64, bool) {
+	ps, ok := p.(*query.PredSet)
+	if !ok {
+		return 0, false
+	}
+	values := ev.field(ps.Field.Name).Values
+	bs := make([]*roaring.Bitmap, 0, 2)
+	for _, v := range ps.Values {
+		b := values.Bitmap(v)
+		switch {
+		case b != nil:
+			bs = append(bs, b)
+		case ps.Mode == query.HasAll:
+			return 0, true // a value no profile holds
+		}
+	}
+	switch {
+	case len(bs) == 0:
+		return 0, true
+	case len(bs) == 1:
+		return bs[0].GetCardinality(), true
+	case len(bs) > 2:
+		return 0, false
+	case ps.Mode == query.HasAll:
+		return bs[0].AndCardinality(bs[1]), true
+	}
+	return bs[0].GetCardinality() + bs[1].GetCardinality() - bs[0].AndCardinality(bs[1]), true
 }
 
 // countRange counts a numeric or date range condition within (nil: all)
