@@ -101,24 +101,34 @@ func (x *Events) Move(from, to uint32) {
 		return
 	}
 	setBit(x.exist, to)
-	for _, ev := range x.vals {
-		ev.move(from, to)
+	// The days from has any event on come from the any-value index (a
+	// row is in its day bitmap exactly when it is in some value's): the
+	// values' day bitmaps are probed on those days only, not on every day
+	// of the retention window.
+	var days []Day
+	for d, b := range x.anyVal.days {
+		if b.contains(from) {
+			days = append(days, d)
+		}
 	}
-	x.anyVal.move(from, to)
+	x.anyVal.move(from, to, days)
+	for _, ev := range x.vals {
+		ev.move(from, to, days)
+	}
 }
 
-// move moves from's bits of one value to to.
-func (ev *eventValue) move(from, to uint32) {
+// move moves from's bits of one value to to, probing only days.
+func (ev *eventValue) move(from, to uint32, days []Day) {
 	if !ev.all.remove(from) {
 		return
 	}
 	ev.dirty = true
 	setBit(ev.all, to)
-	for _, b := range ev.days {
+	for _, d := range days {
 		// Probe before removing: on a copy-on-write bitmap a remove
 		// takes a writable container (a copy, after a publication)
-		// even when the bit is not there, and most days lack it.
-		if b.contains(from) {
+		// even when the bit is not there.
+		if b, ok := ev.days[d]; ok && b.contains(from) {
 			b.remove(from)
 			setBit(b, to)
 		}
