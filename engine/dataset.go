@@ -304,23 +304,25 @@ func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged in
 		}
 		return d.graph.Root(row), created, 0, nil
 	}
+	// A hit is a profile the record names, and the name (type, value)
+	// that found it, for the merge log.
 	type hit struct {
-		row uint32
-		via string
+		row        uint32
+		typ, value string
 	}
 	var buf [4]hit
 	hits := buf[:0]
 	fresh := false // the record's id is new: its row is created below
 	if u.ID != "" {
 		if r, ok := d.ids.Lookup(u.ID); ok {
-			hits = append(hits, hit{d.graph.Root(r), identity.External + ":" + u.ID})
+			hits = append(hits, hit{d.graph.Root(r), identity.External, u.ID})
 		} else {
 			fresh = true
 		}
 	}
 	for _, id := range u.IDs {
 		if r, ok := d.graph.Lookup(id.Type, id.Value); ok {
-			hits = append(hits, hit{r, id.Type + ":" + id.Value})
+			hits = append(hits, hit{r, id.Type, id.Value})
 		}
 	}
 	switch {
@@ -367,7 +369,7 @@ func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged in
 				continue
 			}
 			prev = h.row
-			d.merge(h.row, row, h.via, at)
+			d.merge(h.row, row, h.typ+":"+h.value, at)
 			merged++
 		}
 	}
