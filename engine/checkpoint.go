@@ -49,6 +49,18 @@ type CheckpointWriter interface {
 	Put(key string, value []byte) error
 }
 
+// BitmapWriter is a CheckpointWriter that may hold a bitmap's bytes
+// already. A bitmap a snapshot hands out never changes (a change publishes
+// a new one), so the same pointer under the same key is the same bytes:
+// the writer can refer to what it wrote before, and the bitmap is neither
+// serialised nor hashed again — a checkpoint's cost follows what changed.
+type BitmapWriter interface {
+	CheckpointWriter
+	// PutBitmap stores b under key; encode returns its bytes (a fresh
+	// slice) when the writer needs them.
+	PutBitmap(key string, b *roaring.Bitmap, encode func() ([]byte, error)) error
+}
+
 // CheckpointReader yields a checkpoint's pairs in key order and io.EOF at
 // the end. A value need only stay valid until the next call.
 type CheckpointReader interface {
@@ -94,7 +106,15 @@ func (s *Snapshot) WriteCheckpoint(w CheckpointWriter) error {
 		}
 		return nil
 	}
+	bw, _ := w.(BitmapWriter)
 	putBM := func(key string, b *roaring.Bitmap, prefix []byte) error {
+		if bw != nil {
+			n++
+			if err := bw.PutBitmap(key, b, func() ([]byte, error) { return bitmapBytes(b, prefix) }); err != nil {
+				return fmt.Errorf("dataset %s: checkpoint key %s: %w", s.name, key, err)
+			}
+			return nil
+		}
 		v, err := bitmapBytes(b, prefix)
 		if err != nil {
 			return fmt.Errorf("dataset %s: checkpoint key %s: %w", s.name, key, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
 
@@ -155,6 +156,30 @@ func (w *checkpointWriter) Put(key string, value []byte) error {
 	}
 	w.next.values[key] = valueState{hash: h, gen: w.gen}
 	return w.wb.Set(k, seal(k, kindCheckpoint, value))
+}
+
+// PutBitmap is Put for a bitmap of the snapshot (engine.BitmapWriter):
+// the very bitmap the previous checkpoint encoded is referred to without
+// being encoded or hashed.
+func (w *checkpointWriter) PutBitmap(key string, b *roaring.Bitmap, encode func() ([]byte, error)) error {
+	if w.prev != nil {
+		if st, ok := w.prev.values[key]; ok && st.src == b {
+			w.next.values[key] = st
+			k := append(bytes.Clone(w.prefix), key...)
+			return w.wb.Set(k, seal(k, kindCheckRef, refPayload(st.gen, st.hash)))
+		}
+	}
+	v, err := encode()
+	if err != nil {
+		return err
+	}
+	if err := w.Put(key, v); err != nil {
+		return err
+	}
+	st := w.next.values[key]
+	st.src = b
+	w.next.values[key] = st
+	return nil
 }
 
 // deleteKeys deletes the keys under prefix for which del is nil or

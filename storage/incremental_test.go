@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/dgraph-io/badger/v4"
 )
 
@@ -128,5 +129,46 @@ func TestIncrementalCheckpoints(t *testing.T) {
 	var ce *CorruptError
 	if _, err := s.RecoverDataset(ctx, testEngine(), "shop"); !errors.As(err, &ce) || !bytes.Contains([]byte(err.Error()), []byte(keyString(target))) {
 		t.Fatalf("a damaged referenced value: %v", err)
+	}
+}
+
+// TestPutBitmapSkipsUnchanged: a bitmap the previous checkpoint encoded
+// (the same pointer under the same key) is referred to without being
+// encoded; another bitmap, or one under another key, is encoded.
+func TestPutBitmapSkipsUnchanged(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	b := roaring.BitmapOf(1, 2, 3)
+	c := roaring.BitmapOf(1, 2, 3) // same bytes, another bitmap
+	enc := func(calls *int) func() ([]byte, error) {
+		return func() ([]byte, error) { *calls++; return b.ToBytes() }
+	}
+	first := &checkpointWriter{wb: s.db.NewWriteBatch(), prefix: generationPrefix(1, 1), gen: 1, next: &checkpointIndex{values: map[string]valueState{}}}
+	defer first.wb.Cancel()
+	var n1 int
+	if err := first.PutBitmap("f/x/e", b, enc(&n1)); err != nil || n1 != 1 {
+		t.Fatalf("first checkpoint: %d encodes, %v", n1, err)
+	}
+	second := &checkpointWriter{wb: s.db.NewWriteBatch(), prefix: generationPrefix(1, 2), gen: 2, prev: first.next, next: &checkpointIndex{values: map[string]valueState{}}}
+	defer second.wb.Cancel()
+	var n2 int
+	if err := second.PutBitmap("f/x/e", b, enc(&n2)); err != nil || n2 != 0 {
+		t.Fatalf("unchanged bitmap: %d encodes, %v", n2, err)
+	}
+	if st := second.next.values["f/x/e"]; st.gen != 1 || st.src != b {
+		t.Fatalf("state %+v", st)
+	}
+	if err := second.PutBitmap("f/x/v/00000000", b, enc(&n2)); err != nil || n2 != 1 {
+		t.Fatalf("another key: %d encodes, %v", n2, err)
+	}
+	third := &checkpointWriter{wb: s.db.NewWriteBatch(), prefix: generationPrefix(1, 3), gen: 3, prev: second.next, next: &checkpointIndex{values: map[string]valueState{}}}
+	defer third.wb.Cancel()
+	var n3 int
+	if err := third.PutBitmap("f/x/e", c, enc(&n3)); err != nil || n3 != 1 {
+		t.Fatalf("another bitmap: %d encodes, %v", n3, err)
+	}
+	// Same bytes as before: still a reference (by hash), now to c.
+	if st := third.next.values["f/x/e"]; st.gen != 1 || st.src != c {
+		t.Fatalf("state %+v", st)
 	}
 }
