@@ -49,17 +49,24 @@ type CheckpointWriter interface {
 	Put(key string, value []byte) error
 }
 
-// BitmapWriter is a CheckpointWriter that may hold a bitmap's bytes
-// already. A bitmap a snapshot hands out never changes (a change publishes
-// a new one), so the same pointer under the same key is the same bytes:
-// the writer can refer to what it wrote before, and the bitmap is neither
-// serialised nor hashed again — a checkpoint's cost follows what changed.
+// BitmapWriter is a CheckpointWriter that may hold a value's bytes
+// already. With each value the engine passes a token, and equal tokens
+// under one key of one dataset mean equal bytes: a bitmap of a snapshot is
+// its own token (a bitmap never changes; a change publishes a new one),
+// and a chunk of external ids is its number and row count (ids are only
+// ever appended). The writer can then refer to what it stored before,
+// and the value is neither encoded nor hashed again — a checkpoint's
+// cost follows what changed.
 type BitmapWriter interface {
 	CheckpointWriter
-	// PutBitmap stores b under key; encode returns its bytes (a fresh
-	// slice) when the writer needs them.
-	PutBitmap(key string, b *roaring.Bitmap, encode func() ([]byte, error)) error
+	// PutSame stores under key the value encode returns (a fresh slice),
+	// calling it only if the writer does not hold the value it stored
+	// under key with the same token. Tokens are comparable.
+	PutSame(key string, token any, encode func() ([]byte, error)) error
 }
+
+// idChunkToken is the token of a chunk of external ids.
+type idChunkToken struct{ chunk, rows uint32 }
 
 // CheckpointReader yields a checkpoint's pairs in key order and io.EOF at
 // the end. A value need only stay valid until the next call.
@@ -110,7 +117,7 @@ func (s *Snapshot) WriteCheckpoint(w CheckpointWriter) error {
 	putBM := func(key string, b *roaring.Bitmap, prefix []byte) error {
 		if bw != nil {
 			n++
-			if err := bw.PutBitmap(key, b, func() ([]byte, error) { return bitmapBytes(b, prefix) }); err != nil {
+			if err := bw.PutSame(key, b, func() ([]byte, error) { return bitmapBytes(b, prefix) }); err != nil {
 				return fmt.Errorf("dataset %s: checkpoint key %s: %w", s.name, key, err)
 			}
 			return nil
@@ -211,17 +218,27 @@ func (s *Snapshot) WriteCheckpoint(w CheckpointWriter) error {
 	if err != nil {
 		return err
 	}
-	var buf []byte
-	var row uint32
-	for row < s.rows {
-		chunk := row / idChunk
-		buf = nil
-		for ; row < s.rows && row/idChunk == chunk; row++ {
-			id := s.ids.External(row)
-			buf = binary.AppendUvarint(buf, uint64(len(id)))
-			buf = append(buf, id...)
+	for first := uint32(0); first < s.rows; first += idChunk {
+		chunk, end := first/idChunk, min(uint64(first)+idChunk, uint64(s.rows))
+		encode := func() ([]byte, error) {
+			var buf []byte
+			for row := first; uint64(row) < end; row++ {
+				id := s.ids.External(row)
+				buf = binary.AppendUvarint(buf, uint64(len(id)))
+				buf = append(buf, id...)
+			}
+			return buf, nil
 		}
-		if err := put("i/"+hex8(chunk), buf); err != nil {
+		key := "i/" + hex8(chunk)
+		if bw != nil {
+			n++
+			if err := bw.PutSame(key, idChunkToken{chunk, uint32(end - uint64(first))}, encode); err != nil {
+				return fmt.Errorf("dataset %s: checkpoint key %s: %w", s.name, key, err)
+			}
+			continue
+		}
+		buf, _ := encode()
+		if err := put(key, buf); err != nil {
 			return err
 		}
 	}

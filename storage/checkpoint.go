@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
 
@@ -158,12 +157,12 @@ func (w *checkpointWriter) Put(key string, value []byte) error {
 	return w.wb.Set(k, seal(k, kindCheckpoint, value))
 }
 
-// PutBitmap is Put for a bitmap of the snapshot (engine.BitmapWriter):
-// the very bitmap the previous checkpoint encoded is referred to without
+// PutSame is Put with a token (engine.BitmapWriter): a value the
+// previous checkpoint stored with the same token is referred to without
 // being encoded or hashed.
-func (w *checkpointWriter) PutBitmap(key string, b *roaring.Bitmap, encode func() ([]byte, error)) error {
+func (w *checkpointWriter) PutSame(key string, token any, encode func() ([]byte, error)) error {
 	if w.prev != nil {
-		if st, ok := w.prev.values[key]; ok && st.src == b {
+		if st, ok := w.prev.values[key]; ok && st.src != nil && st.src == token {
 			w.next.values[key] = st
 			k := append(bytes.Clone(w.prefix), key...)
 			return w.wb.Set(k, seal(k, kindCheckRef, refPayload(st.gen, st.hash)))
@@ -177,7 +176,7 @@ func (w *checkpointWriter) PutBitmap(key string, b *roaring.Bitmap, encode func(
 		return err
 	}
 	st := w.next.values[key]
-	st.src = b
+	st.src = token
 	w.next.values[key] = st
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
 )
@@ -34,15 +33,15 @@ import (
 const fullEvery = 8
 
 // valueState is where a checkpoint value's bytes live and their hash.
-// src is the bitmap they were encoded from, when the engine handed one
-// (engine.BitmapWriter): held, so that no other bitmap can take its
-// address, and compared by pointer, so that an unchanged bitmap is not
-// encoded again. It keeps the old version of a bitmap changed since the
-// last checkpoint alive until the next one.
+// src is the token the engine stored them with (engine.BitmapWriter),
+// compared so that an unchanged value is not encoded again. A bitmap
+// token is held, so no other bitmap can take its address; it keeps the
+// old version of a bitmap changed since the last checkpoint alive until
+// the next one.
 type valueState struct {
 	hash uint64
 	gen  uint64
-	src  *roaring.Bitmap
+	src  any
 }
 
 // checkpointIndex describes a dataset's current checkpoint.

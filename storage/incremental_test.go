@@ -132,10 +132,10 @@ func TestIncrementalCheckpoints(t *testing.T) {
 	}
 }
 
-// TestPutBitmapSkipsUnchanged: a bitmap the previous checkpoint encoded
+// TestPutSameSkipsUnchanged: a bitmap the previous checkpoint encoded
 // (the same pointer under the same key) is referred to without being
 // encoded; another bitmap, or one under another key, is encoded.
-func TestPutBitmapSkipsUnchanged(t *testing.T) {
+func TestPutSameSkipsUnchanged(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	defer s.Close()
 	b := roaring.BitmapOf(1, 2, 3)
@@ -146,29 +146,43 @@ func TestPutBitmapSkipsUnchanged(t *testing.T) {
 	first := &checkpointWriter{wb: s.db.NewWriteBatch(), prefix: generationPrefix(1, 1), gen: 1, next: &checkpointIndex{values: map[string]valueState{}}}
 	defer first.wb.Cancel()
 	var n1 int
-	if err := first.PutBitmap("f/x/e", b, enc(&n1)); err != nil || n1 != 1 {
+	if err := first.PutSame("f/x/e", b, enc(&n1)); err != nil || n1 != 1 {
 		t.Fatalf("first checkpoint: %d encodes, %v", n1, err)
 	}
 	second := &checkpointWriter{wb: s.db.NewWriteBatch(), prefix: generationPrefix(1, 2), gen: 2, prev: first.next, next: &checkpointIndex{values: map[string]valueState{}}}
 	defer second.wb.Cancel()
 	var n2 int
-	if err := second.PutBitmap("f/x/e", b, enc(&n2)); err != nil || n2 != 0 {
+	if err := second.PutSame("f/x/e", b, enc(&n2)); err != nil || n2 != 0 {
 		t.Fatalf("unchanged bitmap: %d encodes, %v", n2, err)
 	}
-	if st := second.next.values["f/x/e"]; st.gen != 1 || st.src != b {
+	if st := second.next.values["f/x/e"]; st.gen != 1 || st.src != any(b) {
 		t.Fatalf("state %+v", st)
 	}
-	if err := second.PutBitmap("f/x/v/00000000", b, enc(&n2)); err != nil || n2 != 1 {
+	if err := second.PutSame("f/x/v/00000000", b, enc(&n2)); err != nil || n2 != 1 {
 		t.Fatalf("another key: %d encodes, %v", n2, err)
 	}
 	third := &checkpointWriter{wb: s.db.NewWriteBatch(), prefix: generationPrefix(1, 3), gen: 3, prev: second.next, next: &checkpointIndex{values: map[string]valueState{}}}
 	defer third.wb.Cancel()
 	var n3 int
-	if err := third.PutBitmap("f/x/e", c, enc(&n3)); err != nil || n3 != 1 {
+	if err := third.PutSame("f/x/e", c, enc(&n3)); err != nil || n3 != 1 {
 		t.Fatalf("another bitmap: %d encodes, %v", n3, err)
 	}
 	// Same bytes as before: still a reference (by hash), now to c.
-	if st := third.next.values["f/x/e"]; st.gen != 1 || st.src != c {
+	if st := third.next.values["f/x/e"]; st.gen != 1 || st.src != any(c) {
 		t.Fatalf("state %+v", st)
+	}
+	// A value token (a chunk of append-only ids: number and rows).
+	type chunk struct{ n, rows uint32 }
+	var n4 int
+	if err := third.PutSame("i/00000000", chunk{0, 5}, enc(&n4)); err != nil || n4 != 1 {
+		t.Fatalf("new chunk: %d encodes, %v", n4, err)
+	}
+	fourth := &checkpointWriter{wb: s.db.NewWriteBatch(), prefix: generationPrefix(1, 4), gen: 4, prev: third.next, next: &checkpointIndex{values: map[string]valueState{}}}
+	defer fourth.wb.Cancel()
+	if err := fourth.PutSame("i/00000000", chunk{0, 5}, enc(&n4)); err != nil || n4 != 1 {
+		t.Fatalf("same chunk: %d encodes, %v", n4, err)
+	}
+	if err := fourth.PutSame("i/00000000", chunk{0, 6}, enc(&n4)); err != nil || n4 != 2 {
+		t.Fatalf("grown chunk: %d encodes, %v", n4, err)
 	}
 }
