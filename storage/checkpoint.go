@@ -104,10 +104,20 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	s.written[info.ID] = cw.next
 	s.writtenMu.Unlock()
 	cur := generationPrefix(info.ID, gen)
-	if err := s.deleteKeys(checkpointPrefix(info.ID), func(k []byte) bool {
-		return !bytes.HasPrefix(k, cur) && !cw.next.referenced(info.ID, k)
-	}); err != nil {
-		return fmt.Errorf("dataset %s: checkpoint written, but removing the old one failed: %w", dataset, err)
+	var cleanErr error
+	if cw.prev != nil {
+		// Incremental: what the new checkpoint no longer needs follows
+		// from the two indexes, without scanning every key.
+		cleanErr = s.deleteList(unreferenced(info.ID, info.Checkpoint, cw.prev, cw.next))
+	} else {
+		// Whole: every key of another generation goes, strays of an
+		// interrupted clean-up included.
+		cleanErr = s.deleteKeys(checkpointPrefix(info.ID), func(k []byte) bool {
+			return !bytes.HasPrefix(k, cur) && !cw.next.referenced(info.ID, k)
+		})
+	}
+	if cleanErr != nil {
+		return fmt.Errorf("dataset %s: checkpoint written, but removing the old one failed: %w", dataset, cleanErr)
 	}
 	if err := s.truncateLog(info.ID, throughSeq); err != nil {
 		return fmt.Errorf("dataset %s: checkpoint written, but truncating the log failed: %w", dataset, err)
@@ -196,8 +206,16 @@ func (s *Store) deleteKeys(prefix []byte, del func([]byte) bool) error {
 		}
 		return nil
 	})
-	if err != nil || len(keys) == 0 {
+	if err != nil {
 		return err
+	}
+	return s.deleteList(keys)
+}
+
+// deleteList deletes keys, in batches.
+func (s *Store) deleteList(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
 	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
@@ -207,6 +225,32 @@ func (s *Store) deleteKeys(prefix []byte, del func([]byte) bool) error {
 		}
 	}
 	return wb.Flush()
+}
+
+// unreferenced lists the keys of dataset id that checkpoint next (a new
+// generation) no longer needs, when prev was the index of generation
+// prevGen: prevGen's own entry of every key (its bytes, unless next
+// still refers to them, or a reference), and the bytes in an older
+// generation that prevGen referred to and next does not.
+func unreferenced(id, prevGen uint64, prev, next *checkpointIndex) [][]byte {
+	var keys [][]byte
+	at := func(gen uint64, key string) []byte {
+		return append(bytes.Clone(generationPrefix(id, gen)), key...)
+	}
+	for key, p := range prev.values {
+		n, ok := next.values[key]
+		if p.gen == prevGen {
+			if !ok || n.gen != prevGen {
+				keys = append(keys, at(prevGen, key))
+			}
+			continue
+		}
+		keys = append(keys, at(prevGen, key)) // prevGen's reference
+		if !ok || n.gen != p.gen {
+			keys = append(keys, at(p.gen, key))
+		}
+	}
+	return keys
 }
 
 // truncateLog deletes the write-ahead entries that lie wholly at or
