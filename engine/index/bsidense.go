@@ -102,90 +102,52 @@ func toDense(b *roaring.Bitmap, words int) []uint64 {
 	return out
 }
 
-// bound is one side of a comparison on offsets against c: the rows it
-// keeps are those above c (gt), below it (lt), and equal to it (eq), in
-// any combination.
-type bound struct {
-	c          uint64
-	gt, lt, eq bool
-}
-
-// cmpRange is a comparison of offsets with one or two bounds, both of
-// which a row must satisfy ("offset op c", or "lo <= offset <= hi"), or,
-// with ne, the rows not equal to a.c.
-type cmpRange struct {
-	a, b bound
-	two  bool // b is used
-	ne   bool
-}
-
-// rangeFor translates an operator and an offset c that fits the depth.
-func rangeFor(op Op, c uint64) cmpRange {
-	switch op {
-	case EQ:
-		return cmpRange{a: bound{c: c, eq: true}}
-	case NE:
-		return cmpRange{a: bound{c: c, eq: true}, ne: true}
-	case LT:
-		return cmpRange{a: bound{c: c, lt: true}}
-	case LE:
-		return cmpRange{a: bound{c: c, lt: true, eq: true}}
-	case GT:
-		return cmpRange{a: bound{c: c, gt: true}}
-	default: // GE
-		return cmpRange{a: bound{c: c, gt: true, eq: true}}
-	}
-}
-
-// betweenRange is lo <= offset <= hi, both fitting the depth.
-func betweenRange(lo, hi uint64) cmpRange {
-	return cmpRange{a: bound{c: lo, gt: true, eq: true}, b: bound{c: hi, lt: true, eq: true}, two: true}
-}
-
 // scratch is one goroutine's working state for a block.
 type scratch struct {
 	base, qa, qb [blockWords]uint64
 }
 
-// gtForm is a comparison written with "offset > x" sets, which the
-// least-significant-first walk (O'Neil–Quass) computes: the rows of base
-// in gt(a) (if hasA) and not in gt(b) (if hasB); with ne, the rows of
-// base not in that; with empty, none.
+// gtForm is a comparison of offsets written with "offset > x" sets, which
+// the least-significant-first walk (O'Neil–Quass) computes: the rows with
+// a value in gt(a) (if hasA) and not in gt(b) (if hasB); with ne, the
+// rows with a value not in that; with empty, none.
 type gtForm struct {
-	a, b             uint64
-	hasA, hasB       bool
-	ne, empty, whole bool
+	a, b       uint64
+	hasA, hasB bool
+	ne, empty  bool
 }
 
-func (r *cmpRange) gtForm() gtForm {
+// rangeFor is "offset op c", for an offset c that fits the depth:
+// > c is gt(c), >= c is gt(c−1), < c is not gt(c−1), <= c is not gt(c),
+// = c is both bounds of BETWEEN c AND c.
+func rangeFor(op Op, c uint64) gtForm {
+	switch op {
+	case GT:
+		return gtForm{a: c, hasA: true}
+	case GE:
+		return betweenRange(c, ^uint64(0))
+	case LT:
+		if c == 0 {
+			return gtForm{empty: true}
+		}
+		return gtForm{b: c - 1, hasB: true}
+	case LE:
+		return gtForm{b: c, hasB: true}
+	}
+	f := betweenRange(c, c) // EQ, NE
+	f.ne = op == NE
+	return f
+}
+
+// betweenRange is lo <= offset <= hi (hi = ^0: no upper bound).
+func betweenRange(lo, hi uint64) gtForm {
 	var f gtForm
-	side := func(b bound) {
-		switch {
-		case b.gt || (b.eq && !b.lt): // > c or >= c (and the >= of = c)
-			if b.gt && !b.eq {
-				f.a, f.hasA = b.c, true
-			} else if b.c > 0 {
-				f.a, f.hasA = b.c-1, true
-			}
-		}
-		switch {
-		case b.lt || (b.eq && !b.gt): // < c or <= c (and the <= of = c)
-			if b.lt && !b.eq {
-				if b.c == 0 {
-					f.empty = true
-				} else {
-					f.b, f.hasB = b.c-1, true
-				}
-			} else {
-				f.b, f.hasB = b.c, true
-			}
-		}
+	if lo > 0 {
+		f.a, f.hasA = lo-1, true
 	}
-	side(r.a)
-	if r.two {
-		side(r.b)
+	if hi != ^uint64(0) {
+		f.b, f.hasB = hi, true
 	}
-	f.ne = r.ne
 	return f
 }
 
@@ -210,20 +172,43 @@ func stepGT(one bool, s, q []uint64) {
 	}
 }
 
-// blockLSB walks the block's slices from the least significant: one
-// in-place pass per slice and bound over arrays that stay in the cache.
-// (A most-significant-first walk that stops once every row of the block
-// is decided was measured slower even for 23-slice fields: its passes
-// carry two stores, and stopping saves only the lowest few slices.)
-func (d *denseBSI) blockLSB(f *gtForm, blk int, base, out []uint64, start int, sc *scratch) uint64 {
-	n := len(base)
+// block evaluates the comparison on block blk, restricted to within
+// (dense words, nil for all), writes the result words to out when it is
+// set, and returns their cardinality. It walks the block's slices from
+// the least significant: one in-place pass per slice and bound over arrays
+// that stay in the cache. (A most-significant-first walk that stops once
+// every row of the block is decided was measured slower even for
+// 23-slice fields: its passes carry two stores, and stopping saves only
+// the lowest few slices.)
+func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratch) uint64 {
+	// A local copy: read through the pointer, its fields would be loaded
+	// again after every store to out in the loops below.
+	f := *form
+	start := blk << blockShift
+	end := min(start+blockWords, d.words)
+	n := end - start
+	base := sc.base[:n]
+	copy(base, d.exist[start:end])
+	var any uint64
+	if within != nil {
+		for w, x := range within[start:end] {
+			base[w] &= x
+			any |= base[w]
+		}
+	}
+	if f.empty || (within != nil && any == 0) {
+		if out != nil {
+			clear(out[start:end])
+		}
+		return 0
+	}
 	qa, qb := sc.qa[:n], sc.qb[:n]
 	clear(qa)
 	clear(qb)
 	for i, sl := range d.slices {
 		var s []uint64
 		if sl != nil && d.nonzero[i][blk] {
-			s = sl[start : start+n]
+			s = sl[start:end]
 		}
 		if f.hasA {
 			stepGT(f.a&(1<<i) != 0, s, qa)
@@ -252,48 +237,16 @@ func (d *denseBSI) blockLSB(f *gtForm, blk int, base, out []uint64, start int, s
 	return uint64(cnt)
 }
 
-// block evaluates the comparison on block blk, restricted to within
-// (dense words, nil for all), writes the result words to out when it is
-// set, and returns their cardinality.
-func (d *denseBSI) block(r *cmpRange, blk int, within, out []uint64, sc *scratch) uint64 {
-	start := blk << blockShift
-	end := min(start+blockWords, d.words)
-	n := end - start
-	base := sc.base[:n]
-	copy(base, d.exist[start:end])
-	if within != nil {
-		var any uint64
-		for w, x := range within[start:end] {
-			base[w] &= x
-			any |= base[w]
-		}
-		if any == 0 {
-			if out != nil {
-				clear(out[start:end])
-			}
-			return 0
-		}
-	}
-	f := r.gtForm()
-	if f.empty {
-		if out != nil {
-			clear(out[start:end])
-		}
-		return 0
-	}
-	return d.blockLSB(&f, blk, base, out, start, sc)
-}
-
 // run evaluates the comparison over every block, restricted to within
 // (dense words, nil for all), writes the result words to out when it is
 // set, and returns the result's cardinality.
-func (d *denseBSI) run(r *cmpRange, within []uint64, out []uint64) uint64 {
+func (d *denseBSI) run(r *gtForm, within []uint64, out []uint64) uint64 {
 	return d.runOn(r, within, out, runtime.GOMAXPROCS(0), minParallelWords)
 }
 
 // runOn is run on up to procs goroutines when the slices have at least
 // minWords words.
-func (d *denseBSI) runOn(r *cmpRange, within []uint64, out []uint64, procs, minWords int) uint64 {
+func (d *denseBSI) runOn(r *gtForm, within []uint64, out []uint64, procs, minWords int) uint64 {
 	blocks := d.blocksLen
 	part := func(from, to int) uint64 {
 		sc := new(scratch)
@@ -315,22 +268,19 @@ func (v *BSIView) dense() *denseBSI {
 	return v.denseForm.Load()
 }
 
-// denseWithin writes within as words (nil for nil), covering the view's
-// rows.
-func (d *denseBSI) denseWithin(within *roaring.Bitmap) []uint64 {
+// rowWords writes within as words covering words words (nil for nil).
+// Rows beyond them are cut: no row past a field's last value matches.
+func rowWords(within *roaring.Bitmap, words int) []uint64 {
 	if within == nil {
 		return nil
 	}
-	out := make([]uint64, d.words)
+	out := make([]uint64, words)
 	if within.IsEmpty() {
 		return out
 	}
-	// Rows beyond the last row with a value cannot match: cut within
-	// there so WriteDenseTo stays inside the words.
-	if within.Maximum() >= uint32(d.words*64) {
-		c := within.Clone()
-		c.RemoveRange(uint64(d.words*64), 1<<32)
-		within = c
+	if within.Maximum() >= uint32(words*64) {
+		within = within.Clone()
+		within.RemoveRange(uint64(words*64), 1<<32)
 	}
 	within.WriteDenseTo(out)
 	return out
@@ -338,17 +288,16 @@ func (d *denseBSI) denseWithin(within *roaring.Bitmap) []uint64 {
 
 // denseCompare answers a comparison on offsets from the dense form, as a
 // bitmap (count false) or only its cardinality (count true).
-func (v *BSIView) denseCompare(r cmpRange, within *roaring.Bitmap, count bool) (*roaring.Bitmap, uint64) {
+func (v *BSIView) denseCompare(r gtForm, within *roaring.Bitmap, count bool) (*roaring.Bitmap, uint64) {
+	if count {
+		return nil, CountAll(within, []RangeCond{{v, r}})
+	}
 	d := v.dense()
 	if d.words == 0 {
 		return roaring.New(), 0
 	}
-	w := d.denseWithin(within)
-	if count {
-		return nil, d.run(&r, w, nil)
-	}
 	out := make([]uint64, d.words)
-	n := d.run(&r, w, out)
+	n := d.run(&r, rowWords(within, d.words), out)
 	if n == 0 {
 		return roaring.New(), 0
 	}
@@ -359,7 +308,7 @@ func (v *BSIView) denseCompare(r cmpRange, within *roaring.Bitmap, count bool) (
 // kernels take, for CountAll.
 type RangeCond struct {
 	v *BSIView
-	r cmpRange
+	r gtForm
 }
 
 // CompareCond returns "value op c" as a RangeCond, or false when the
@@ -418,29 +367,18 @@ func countAllOn(within *roaring.Bitmap, conds []RangeCond, procs, minWords int) 
 	if words == 0 {
 		return 0
 	}
-	cur := make([]uint64, words)
-	if within == nil {
+	if len(conds) == 1 {
+		// Nothing to carry from one condition to the next: no array of
+		// running results.
+		return ds[0].runOn(&conds[0].r, rowWords(within, words), nil, procs, minWords)
+	}
+	cur := rowWords(within, words)
+	if cur == nil {
+		cur = make([]uint64, words)
 		for i := range cur {
 			cur[i] = ^uint64(0)
 		}
-	} else if !within.IsEmpty() {
-		if within.Maximum() >= uint32(words*64) {
-			within = within.Clone()
-			within.RemoveRange(uint64(words*64), 1<<32)
-		}
-		within.WriteDenseTo(cur)
 	}
-	return countDense(cur, ds, conds, procs, minWords)
-}
-
-// countDense runs the conditions over the blocks of cur in place and
-// counts the rows left.
-func countDense(cur []uint64, ds []*denseBSI, conds []RangeCond, procs, minWords int) uint64 {
-	words := 0
-	for _, d := range ds {
-		words = max(words, d.words)
-	}
-	words = min(words, len(cur))
 	blocks := (words + blockWords - 1) >> blockShift
 	part := func(from, to int) uint64 {
 		sc := new(scratch)
