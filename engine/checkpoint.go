@@ -113,20 +113,25 @@ func (s *Snapshot) WriteCheckpoint(w CheckpointWriter) error {
 		}
 		return nil
 	}
+	// putSame stores a value that has a token (engine.BitmapWriter),
+	// encoding it only if the writer needs the bytes.
 	bw, _ := w.(BitmapWriter)
-	putBM := func(key string, b *roaring.Bitmap, prefix []byte) error {
-		if bw != nil {
-			n++
-			if err := bw.PutSame(key, b, func() ([]byte, error) { return bitmapBytes(b, prefix) }); err != nil {
+	putSame := func(key string, token any, encode func() ([]byte, error)) error {
+		if bw == nil {
+			v, err := encode()
+			if err != nil {
 				return fmt.Errorf("dataset %s: checkpoint key %s: %w", s.name, key, err)
 			}
-			return nil
+			return put(key, v)
 		}
-		v, err := bitmapBytes(b, prefix)
-		if err != nil {
+		n++
+		if err := bw.PutSame(key, token, encode); err != nil {
 			return fmt.Errorf("dataset %s: checkpoint key %s: %w", s.name, key, err)
 		}
-		return put(key, v)
+		return nil
+	}
+	putBM := func(key string, b *roaring.Bitmap, prefix []byte) error {
+		return putSame(key, b, func() ([]byte, error) { return bitmapBytes(b, prefix) })
 	}
 	if err := put("a/rows", binary.BigEndian.AppendUint32(nil, s.rows)); err != nil {
 		return err
@@ -229,16 +234,7 @@ func (s *Snapshot) WriteCheckpoint(w CheckpointWriter) error {
 			}
 			return buf, nil
 		}
-		key := "i/" + hex8(chunk)
-		if bw != nil {
-			n++
-			if err := bw.PutSame(key, idChunkToken{chunk, uint32(end - uint64(first))}, encode); err != nil {
-				return fmt.Errorf("dataset %s: checkpoint key %s: %w", s.name, key, err)
-			}
-			continue
-		}
-		buf, _ := encode()
-		if err := put(key, buf); err != nil {
+		if err := putSame("i/"+hex8(chunk), idChunkToken{chunk, uint32(end - uint64(first))}, encode); err != nil {
 			return err
 		}
 	}

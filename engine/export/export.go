@@ -112,12 +112,9 @@ func Select(sn *engine.Snapshot, rows *roaring.Bitmap, opts Options) (*roaring.B
 	}
 	v := sn.Identity()
 	kept := roaring.New()
-	var buf []byte
 	it := rows.Iterator()
 	for it.HasNext() {
-		row := it.Next()
-		var ok bool
-		if buf, ok = v.AppendIdentifier(buf[:0], opts.IDType, row); ok {
+		if row := it.Next(); v.HasIdentifier(opts.IDType, row) {
 			kept.Add(row)
 		}
 	}

@@ -520,6 +520,12 @@ func (v *View) Root(row uint32) uint32 {
 // Merged returns the absorbed rows (shared; read-only).
 func (v *View) Merged() *roaring.Bitmap { return v.merged }
 
+// HasIdentifier reports whether row has an identifier of type typ.
+func (v *View) HasIdentifier(typ string, row uint32) bool {
+	t, ok := v.types[typ]
+	return ok && t.latest.get(row) != 0
+}
+
 // AppendIdentifier appends row's latest identifier of type typ to dst and
 // reports whether it has one.
 func (v *View) AppendIdentifier(dst []byte, typ string, row uint32) ([]byte, bool) {
