@@ -310,6 +310,13 @@ func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged in
 		row        uint32
 		typ, value string
 	}
+	lowest := func(hits []hit) uint32 {
+		row := hits[0].row
+		for _, h := range hits[1:] {
+			row = min(row, h.row)
+		}
+		return row
+	}
 	var buf [4]hit
 	hits := buf[:0]
 	fresh := false // the record's id is new: its row is created below
@@ -337,10 +344,7 @@ func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged in
 			created = true
 			row = r
 		} else {
-			row = hits[0].row
-			for _, h := range hits[1:] {
-				row = min(row, h.row)
-			}
+			row = lowest(hits)
 			d.graph.Absorb(r, row, time.Time{}, "")
 		}
 	case len(hits) == 0:
@@ -353,10 +357,7 @@ func (d *Dataset) resolve(u *record.Update) (row uint32, created bool, merged in
 		}
 		row, created = d.graph.Root(r), c
 	default:
-		row = hits[0].row
-		for _, h := range hits[1:] {
-			row = min(row, h.row)
-		}
+		row = lowest(hits)
 	}
 	if len(hits) > 1 {
 		// Stable: of two names finding one profile, the log names the
