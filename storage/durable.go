@@ -209,6 +209,7 @@ func (d *Durable) AddField(ctx context.Context, dataset string, f schema.Field) 
 type Batch struct {
 	st       *durableSet
 	lines    [][]byte // the lines that decoded, in order
+	value    []byte   // their write-ahead entry (recordsValue)
 	ups      []record.Update
 	at       []int              // 1-based input position of each line that decoded
 	rejected []engine.ItemError // lines that did not decode; Index is the 1-based input position
@@ -240,6 +241,11 @@ func (d *Durable) Prepare(dataset string, lines [][]byte) (*Batch, error) {
 		b.ups = append(b.ups, u)
 		b.at = append(b.at, i+1)
 	}
+	if len(b.lines) > 0 {
+		if b.value, err = recordsValue(dataset, b.lines); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -264,10 +270,7 @@ func (d *Durable) Submit(ctx context.Context, b *Batch) (*Pending, error) {
 		close(p.done)
 		return p, nil
 	}
-	r, err := d.store.appendRequest(b.st.name, b.st.id, b.lines)
-	if err != nil {
-		return nil, err
-	}
+	r := d.store.appendRequest(b.st.name, b.st.id, b.value, len(b.lines))
 	if err := d.store.submit(ctx, r); err != nil {
 		return nil, fmt.Errorf("cannot append to %s: %w", b.st.name, err)
 	}

@@ -32,6 +32,7 @@ const (
 	kindMeta       kind = 'M' // d/<id>/m
 	kindSchema     kind = 'S' // d/<id>/s
 	kindRecords    kind = 'R' // d/<id>/w/<seq>: ingest lines
+	kindRecordsS2  kind = 'Z' // d/<id>/w/<seq>: ingest lines, S2-compressed
 	kindField      kind = 'F' // d/<id>/w/<seq>: a field added to the schema
 	kindSegment    kind = 'G' // d/<id>/g/<name>
 	kindSegPart    kind = 'H' // d/<id>/h/<name>/<version>/<i>: part of a segment's member payload
@@ -53,6 +54,8 @@ func (k kind) String() string {
 		return "schema"
 	case kindRecords:
 		return "write-ahead records"
+	case kindRecordsS2:
+		return "compressed write-ahead records"
 	case kindField:
 		return "write-ahead add-field"
 	case kindSegment:

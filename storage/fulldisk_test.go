@@ -60,7 +60,7 @@ func TestFullDisk(t *testing.T) {
 	batch := func(from int) [][]byte {
 		var lines [][]byte
 		for i := range 500 {
-			lines = append(lines, line(fmt.Sprintf("u%07d-%0200d", from+i, 0), 30))
+			lines = append(lines, line(noisyID(fmt.Sprintf("u%07d-", from+i), uint64(from+i), 200), 30))
 		}
 		return lines
 	}

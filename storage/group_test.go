@@ -128,7 +128,7 @@ func TestGroupLargerThanATransaction(t *testing.T) {
 	// KiB, so they count whole against the transaction).
 	lines := make([][]byte, 300)
 	for i := range lines {
-		lines[i] = line(fmt.Sprintf("u%06d", i), i%120)
+		lines[i] = line(noisyID(fmt.Sprintf("u%06d-", i), uint64(i), 30), i%120)
 	}
 	var wg sync.WaitGroup
 	for range 64 {

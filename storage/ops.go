@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cohortdb/cohort/engine"
-	"github.com/cohortdb/cohort/engine/record"
 	"github.com/cohortdb/cohort/engine/schema"
 )
 
@@ -27,48 +25,29 @@ const MaxAppendBytes = 16 << 20
 // If ctx ends before the committer takes the entry, nothing is written
 // and ctx's error is returned; after that, Append waits for the outcome.
 func (s *Store) Append(ctx context.Context, dataset string, lines [][]byte) (firstSeq uint64, err error) {
-	r, err := s.appendRequest(dataset, 0, lines)
+	value, err := recordsValue(dataset, lines)
 	if err != nil {
 		return 0, err
 	}
+	r := s.appendRequest(dataset, 0, value, len(lines))
 	if err := s.do(ctx, r); err != nil {
 		return 0, fmt.Errorf("cannot append to %s: %w", dataset, err)
 	}
 	return r.seq, nil
 }
 
-// appendRequest builds the request for an append; id, if not 0, must
-// still be the dataset's id when the committer gets to it (a batch
-// decoded for a dataset that was since dropped and created again must not
-// land in the new one).
-func (s *Store) appendRequest(dataset string, id uint64, lines [][]byte) (*request, error) {
-	if len(lines) == 0 {
-		return nil, fmt.Errorf("cannot append to %s: no lines", dataset)
-	}
-	size := 0
-	for i, l := range lines {
-		switch {
-		case len(l) == 0:
-			return nil, fmt.Errorf("cannot append to %s: line %d is empty", dataset, i+1)
-		case len(l) > record.MaxLineBytes:
-			return nil, fmt.Errorf("cannot append to %s: line %d is longer than %d bytes", dataset, i+1, record.MaxLineBytes)
-		case bytes.IndexByte(l, '\n') >= 0:
-			return nil, fmt.Errorf("cannot append to %s: line %d contains a newline", dataset, i+1)
-		}
-		size += len(l)
-	}
-	if size > MaxAppendBytes {
-		return nil, fmt.Errorf("cannot append to %s: %d bytes in one append, more than %d: split the batch", dataset, size, MaxAppendBytes)
-	}
-	value := presealRecords(lines)
-	n := uint64(len(lines))
+// appendRequest builds the request for an append of a records value
+// (recordsValue) of n lines; id, if not 0, must still be the dataset's id
+// when the committer gets to it (a batch decoded for a dataset that was
+// since dropped and created again must not land in the new one).
+func (s *Store) appendRequest(dataset string, id uint64, value []byte, n int) *request {
 	r := &request{size: len(value)}
 	r.stage = func(st *stager) error {
-		seq, err := st.appendEntry(dataset, id, value, n)
+		seq, err := st.appendEntry(dataset, id, value, uint64(n))
 		r.seq = seq
 		return err
 	}
-	return r, nil
+	return r
 }
 
 // appendEntry stages a write-ahead entry covering n sequences.

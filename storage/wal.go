@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,7 +10,9 @@ import (
 	"io"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/s2"
 
+	"github.com/cohortdb/cohort/engine/record"
 	"github.com/cohortdb/cohort/engine/schema"
 )
 
@@ -20,23 +23,63 @@ import (
 //
 // A records payload is uvarint(n) followed by n times uvarint(len), line.
 // Lines are stored as they arrived (after validation), so replay decodes
-// them with the same decoder and schema as the live path.
+// them with the same decoder and schema as the live path. The payload is
+// stored S2-compressed (kindRecordsS2) when that makes it smaller, which
+// for NDJSON it does about 5.5 times: the value log's bytes, its page
+// faults and msyncs shrink with it, and compressing runs in the parallel
+// decoders (Durable.Prepare), not in the committer. Entries of either
+// kind are read back.
 
-// presealRecords builds the envelope of a records entry (without its
-// CRC, see preseal) in one pass: a batch is megabytes, and copying it
-// once more would show.
+// recordsValue checks lines and builds the envelope of a records entry
+// (without its CRC, see preseal).
+func recordsValue(dataset string, lines [][]byte) ([]byte, error) {
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("cannot append to %s: no lines", dataset)
+	}
+	size := 0
+	for i, l := range lines {
+		switch {
+		case len(l) == 0:
+			return nil, fmt.Errorf("cannot append to %s: line %d is empty", dataset, i+1)
+		case len(l) > record.MaxLineBytes:
+			return nil, fmt.Errorf("cannot append to %s: line %d is longer than %d bytes", dataset, i+1, record.MaxLineBytes)
+		case bytes.IndexByte(l, '\n') >= 0:
+			return nil, fmt.Errorf("cannot append to %s: line %d contains a newline", dataset, i+1)
+		}
+		size += len(l)
+	}
+	if size > MaxAppendBytes {
+		return nil, fmt.Errorf("cannot append to %s: %d bytes in one append, more than %d: split the batch", dataset, size, MaxAppendBytes)
+	}
+	return presealRecords(lines), nil
+}
+
+// presealRecords builds the envelope of a records entry, compressed when
+// that is smaller.
 func presealRecords(lines [][]byte) []byte {
+	raw := recordsPayload(lines)
+	z := make([]byte, envelopeHeader, envelopeSize+s2.MaxEncodedLen(len(raw)))
+	z = z[:envelopeHeader+len(s2.Encode(z[envelopeHeader:cap(z)-4], raw))]
+	if len(z) < envelopeHeader+len(raw) {
+		return presealHeader(z, kindRecordsS2)
+	}
+	return preseal(kindRecords, raw)
+}
+
+// recordsPayload lays out lines as a records payload in one pass: a batch
+// is megabytes, and growing it would copy it again.
+func recordsPayload(lines [][]byte) []byte {
 	size := binary.MaxVarintLen64
 	for _, l := range lines {
 		size += binary.MaxVarintLen32 + len(l)
 	}
-	b := make([]byte, envelopeHeader, envelopeSize+size)
+	b := make([]byte, 0, size)
 	b = binary.AppendUvarint(b, uint64(len(lines)))
 	for _, l := range lines {
 		b = binary.AppendUvarint(b, uint64(len(l)))
 		b = append(b, l...)
 	}
-	return presealHeader(b, kindRecords)
+	return b
 }
 
 // recordLines splits a records payload, calling f for each line (a
@@ -87,6 +130,7 @@ type walScanner struct {
 	id      uint64
 	it      *badger.Iterator
 	buf     []byte
+	plain   []byte // a compressed entry's payload, decompressed
 	next    uint64 // the sequence the next entry must start at (0: first entry)
 	from    uint64 // sequences before this are covered by a checkpoint
 	started bool
@@ -122,7 +166,7 @@ func (w *walScanner) scan() (*walEntry, error) {
 			return nil, fmt.Errorf("dataset %s: cannot read %s: %w", w.dataset, keyString(key), err)
 		}
 		w.it.Next()
-		e, err := decodeEntry(key, seq, w.buf)
+		e, err := decodeEntry(key, seq, w.buf, &w.plain)
 		if err != nil {
 			return nil, corrupt(w.dataset, key, err)
 		}
@@ -178,10 +222,18 @@ func (w *walScanner) end(nextSeq uint64) error {
 	return nil
 }
 
-func decodeEntry(key []byte, seq uint64, v []byte) (*walEntry, error) {
+// decodeEntry decodes the write-ahead entry v read under key; a
+// compressed entry is decompressed into *plain, which it may grow.
+func decodeEntry(key []byte, seq uint64, v []byte, plain *[]byte) (*walEntry, error) {
 	k, p, err := open(key, v)
 	if err != nil {
 		return nil, err
+	}
+	if k == kindRecordsS2 {
+		if p, err = decompressRecords(p, plain); err != nil {
+			return nil, err
+		}
+		k = kindRecords
 	}
 	e := &walEntry{key: key, seq: seq, kind: k}
 	switch k {
@@ -203,6 +255,33 @@ func decodeEntry(key []byte, seq uint64, v []byte) (*walEntry, error) {
 	}
 	return e, nil
 }
+
+// decompressRecords decompresses a compressed records payload into
+// *plain. The declared size is checked against what an append may hold
+// before anything is allocated, so a damaged header cannot ask for
+// gigabytes.
+func decompressRecords(p []byte, plain *[]byte) ([]byte, error) {
+	n, err := s2.DecodedLen(p)
+	if err != nil {
+		return nil, fmt.Errorf("compressed records: %w", err)
+	}
+	if limit := maxRecordsPayload; n > limit {
+		return nil, fmt.Errorf("compressed records: declares %d bytes, more than an entry may hold (%d)", n, limit)
+	}
+	if cap(*plain) < n {
+		*plain = make([]byte, n)
+	}
+	out, err := s2.Decode((*plain)[:cap(*plain)], p)
+	if err != nil {
+		return nil, fmt.Errorf("compressed records: %w", err)
+	}
+	return out, nil
+}
+
+// maxRecordsPayload bounds the records payloads recordsValue builds: the
+// count, then each line with a length prefix no longer than the line
+// (lines are never empty).
+const maxRecordsPayload = binary.MaxVarintLen64 + 2*MaxAppendBytes
 
 // recordReader presents the runs of record entries of a scanner as NDJSON
 // (each line followed by a newline) for engine.Dataset.ApplyNDJSON, which
