@@ -32,6 +32,11 @@ func newCOW() *cowBitmap {
 
 // add sets row's bit.
 func (c *cowBitmap) add(row uint32) {
+	if n := len(c.pending); n > 0 && c.pending[n-1] == row {
+		// The same record adds its row to an all-time, any-value or
+		// existence bitmap once per event: skip the repeats here.
+		return
+	}
 	if c.pending == nil {
 		// Most buffers fill to hundreds before a flush: skip the first
 		// doublings (256 bytes for a bitmap that sees one add).

@@ -26,7 +26,7 @@ type Events struct {
 }
 
 type eventValue struct {
-	days  map[Day]*cowBitmap
+	days  dayList
 	all   *cowBitmap
 	dirty bool // a day was added or dropped, or a bitmap written
 	last  *eventValueView
@@ -38,15 +38,15 @@ func NewEvents(field string) *Events {
 }
 
 func newEventValue() *eventValue {
-	return &eventValue{days: map[Day]*cowBitmap{}, all: newCOW()}
+	return &eventValue{all: newCOW()}
 }
 
 // add records row on day (adding a bit twice is harmless).
 func (ev *eventValue) add(row uint32, day Day) {
-	b, ok := ev.days[day]
-	if !ok {
+	b := ev.days.get(day)
+	if b == nil {
 		b = newCOW()
-		ev.days[day] = b
+		ev.days.put(day, b)
 	}
 	b.add(row)
 	ev.dirty = true
@@ -59,25 +59,16 @@ func (ev *eventValue) unset(row uint32) {
 		return
 	}
 	ev.dirty = true
-	for _, b := range ev.days {
-		b.remove(row)
-	}
+	ev.days.each(func(_ Day, b *cowBitmap) { b.remove(row) })
 }
 
 // expire drops days before cutoff and rebuilds the all-time bitmap.
 func (ev *eventValue) expire(cutoff Day) bool {
-	var keep []*roaring.Bitmap
-	n := len(ev.days)
-	for d, b := range ev.days {
-		if d < cutoff {
-			delete(ev.days, d)
-		} else {
-			keep = append(keep, b.writer())
-		}
-	}
-	if len(ev.days) == n {
+	if ev.days.dropBefore(cutoff) == 0 {
 		return false
 	}
+	keep := make([]*roaring.Bitmap, 0, ev.days.n)
+	ev.days.each(func(_ Day, b *cowBitmap) { keep = append(keep, b.writer()) })
 	ev.all.replace(roaring.FastOr(keep...))
 	ev.dirty = true
 	return true
@@ -159,18 +150,12 @@ func (x *Events) View() *EventsView {
 
 func (ev *eventValue) view() *eventValueView {
 	v := &eventValueView{all: ev.all.publish()}
-	if len(ev.days) == 0 {
+	if ev.days.n == 0 {
 		return v
 	}
-	lo, hi := Day(1<<31-1), Day(-1<<31)
-	for d := range ev.days {
-		lo, hi = min(lo, d), max(hi, d)
-	}
-	v.first = lo
-	v.days = make([]*roaring.Bitmap, hi-lo+1)
-	for d, b := range ev.days {
-		v.days[d-lo] = b.publish()
-	}
+	v.first = ev.days.first
+	v.days = make([]*roaring.Bitmap, len(ev.days.bms))
+	ev.days.each(func(d Day, b *cowBitmap) { v.days[d-v.first] = b.publish() })
 	return v
 }
 

@@ -106,11 +106,11 @@ func (x *Events) Move(from, to uint32) {
 	// values' day bitmaps are probed on those days only, not on every day
 	// of the retention window.
 	var days []Day
-	for d, b := range x.anyVal.days {
+	x.anyVal.days.each(func(d Day, b *cowBitmap) {
 		if b.contains(from) {
 			days = append(days, d)
 		}
-	}
+	})
 	x.anyVal.move(from, to, days)
 	for _, ev := range x.vals {
 		ev.move(from, to, days)
@@ -128,7 +128,7 @@ func (ev *eventValue) move(from, to uint32, days []Day) {
 		// Probe before removing: on a copy-on-write bitmap a remove
 		// takes a writable container (a copy, after a publication)
 		// even when the bit is not there.
-		if b, ok := ev.days[d]; ok && b.contains(from) {
+		if b := ev.days.get(d); b != nil && b.contains(from) {
 			b.remove(from)
 			setBit(b, to)
 		}

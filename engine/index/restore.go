@@ -107,7 +107,7 @@ func (x *Events) RestoreDay(id int, day Day, b *roaring.Bitmap) error {
 	if id < 0 || id >= len(x.vals) {
 		return fmt.Errorf("field %s: event value id %d out of range", x.name, id)
 	}
-	x.vals[id].days[day] = restored(b)
+	x.vals[id].days.put(day, restored(b))
 	x.vals[id].dirty = true
 	return nil
 }
@@ -120,7 +120,7 @@ func (x *Events) RestoreAnyAll(b *roaring.Bitmap) {
 
 // RestoreAnyDay sets the any-value bitmap of a day.
 func (x *Events) RestoreAnyDay(day Day, b *roaring.Bitmap) {
-	x.anyVal.days[day] = restored(b)
+	x.anyVal.days.put(day, restored(b))
 	x.anyVal.dirty = true
 }
 
