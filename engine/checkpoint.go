@@ -219,7 +219,9 @@ func (s *Snapshot) WriteCheckpoint(w CheckpointWriter) error {
 			}
 		}
 	}
-	err = s.idents.WriteCheckpoint(s.rows, func(key string, v []byte) error { return put("g/"+key, v) })
+	err = s.idents.WriteCheckpoint(s.rows, func(key string, token any, encode func() ([]byte, error)) error {
+		return putSame("g/"+key, token, encode)
+	})
 	if err != nil {
 		return err
 	}

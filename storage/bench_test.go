@@ -14,10 +14,18 @@ import (
 // BenchmarkIncrementalCheckpoint measures a server's periodic checkpoint:
 // 1M generated profiles checkpointed once, then 1,000 records changed and
 // checkpointed again, in the same process (so the bitmaps that did not
-// change are the very ones the first checkpoint encoded).
+// change are the very ones the first checkpoint encoded). With ids=true
+// the profiles carry identifiers (a phone, an openid for many), whose
+// chunks are most of a OneID dataset's checkpoint.
 //
 //	go test -run='^$' -bench=BenchmarkIncrementalCheckpoint -benchtime=5x ./storage/
 func BenchmarkIncrementalCheckpoint(b *testing.B) {
+	for _, ids := range []bool{false, true} {
+		b.Run(fmt.Sprintf("ids=%v", ids), func(b *testing.B) { benchIncrementalCheckpoint(b, ids) })
+	}
+}
+
+func benchIncrementalCheckpoint(b *testing.B, ids bool) {
 	const n = 1_000_000
 	ctx := context.Background()
 	s, err := Open(b.TempDir(), Options{})
@@ -31,7 +39,7 @@ func BenchmarkIncrementalCheckpoint(b *testing.B) {
 	if _, err := d.Create(ctx, "bench", sc); err != nil {
 		b.Fatal(err)
 	}
-	g := gen.New(gen.Options{Profiles: n, Seed: 1})
+	g := gen.New(gen.Options{Profiles: n, Seed: 1, Identifiers: ids})
 	var lines [][]byte
 	for line, ok := g.Next(nil); ok; line, ok = g.Next(nil) {
 		lines = append(lines, bytes.TrimSuffix(line, []byte("\n")))

@@ -19,20 +19,30 @@ import (
 //	                  1 once write order is kept per field
 //	f/<field>/<chunk> per-field write stamps of rows chunk·2^16… (4 bytes
 //	                  little-endian each), field as 4 hex digits of its
-//	                  schema index, only chunks holding a non-zero stamp
+//	                  schema index
+//	l/<type>/<chunk>  per row of chunk·2^16…, 1 + the index of its latest
+//	                  identifier of the type (4 bytes little-endian; 0: none)
 //	m/<chunk>         merge log entries chunk·4096…: varint unix ms,
 //	                  uvarint survivor, uvarint absorbed, uvarint length + via
 //	p/<chunk>         absorbed rows among rows chunk·2^16…: uvarint offset
 //	                  in the chunk, uvarint survivor, per row
-//	s/<chunk>         stamps of rows chunk·2^16… (4 bytes little-endian each),
-//	                  only for chunks holding a non-zero stamp
-//	t/<type>/<chunk>  identifiers chunk·2^16… of a type: uvarint length,
-//	                  bytes, uvarint row holding it, 1 byte: 1 if it is the
-//	                  row's latest of its type, uvarint clock of the record
-//	                  that last named it
+//	s/<chunk>         stamps of rows chunk·2^16… (4 bytes little-endian each)
+//	u/<type>/<chunk>  identifiers chunk·2^16… of a type: uvarint length,
+//	                  bytes, uvarint row holding it, uvarint clock of the
+//	                  record that last named it
 //
+// Row chunks (f, l, p, s) are written only where the array has a page.
 // Chunk numbers are 8 hex digits. The order of a row's older identifiers
 // is not kept, which only changes the order a profile's view lists them in.
+//
+// Checkpoints of earlier builds kept the latest flag inside the
+// identifier chunks, under t/<type>/<chunk> (uvarint length, bytes,
+// uvarint row, 1 byte: 1 if latest, uvarint clock); those still load.
+//
+// Every value but c has a token (see WriteCheckpoint) so that a store
+// holding the previous checkpoint writes only what changed: a profile
+// table of 10M rows × 3 identifier types is ~0.8 GB a checkpoint would
+// otherwise encode and hash again.
 const (
 	rowChunk = 1 << 16
 	logChunk = 4096
@@ -40,100 +50,163 @@ const (
 
 func hex8(n uint64) string { return fmt.Sprintf("%08x", n) }
 
+// chunkPages is how many rowArray pages a chunk spans.
+const chunkPages = rowChunk / pageSize
+
+// rowToken stands for a chunk of a row-indexed array: its pages (a view's
+// pages are never written again: the writer copies a page before writing
+// to it) and how many entries of the chunk are in use. Equal tokens mean
+// equal bytes.
+type rowToken struct {
+	pages [chunkPages]*page
+	n     uint64
+}
+
+// token returns the token of chunk c, which has n entries in use, and
+// whether any of its pages exists.
+func (v rowView) token(c, n uint64) (rowToken, bool) {
+	t := rowToken{n: n}
+	any := false
+	first := c * chunkPages
+	for i := range t.pages {
+		if p := first + uint64(i); p < uint64(len(v.pages)) {
+			t.pages[i] = v.pages[p]
+			any = any || t.pages[i] != nil
+		}
+	}
+	return t, any
+}
+
+// idToken stands for a chunk of identifiers: how many there are (the
+// dictionary only appends) and the pages of their owners and clocks.
+type idToken struct {
+	n               uint64
+	owner, attached rowToken
+}
+
+// logToken stands for a chunk of the merge log, which only appends.
+type logToken struct{ chunk, n int }
+
+// PutSame stores a value under key unless the writer holds the one it
+// stored with an equal token; encode is called only if it does not. A nil
+// token always stores. (engine.BitmapWriter's method, as a function.)
+type PutSame func(key string, token any, encode func() ([]byte, error)) error
+
 // WriteCheckpoint writes the view's pairs in key order; rows is the
 // dataset's row count.
-func (v *View) WriteCheckpoint(rows uint32, put func(key string, value []byte) error) error {
+func (v *View) WriteCheckpoint(rows uint32, put PutSame) error {
 	exact := byte(0)
 	if v.exact {
 		exact = 1
 	}
-	if err := put("c", append(binary.BigEndian.AppendUint32(nil, v.clock), exact)); err != nil {
+	c := append(binary.BigEndian.AppendUint32(nil, v.clock), exact)
+	if err := put("c", nil, func() ([]byte, error) { return c, nil }); err != nil {
 		return err
 	}
 	chunks := (uint64(rows) + rowChunk - 1) / rowChunk
 	for _, f := range slices.Sorted(maps.Keys(v.fields)) {
-		if err := writeStamps(v.fields[f], rows, chunks, fmt.Sprintf("f/%04x/", f), put); err != nil {
+		if err := writeRows(v.fields[f], rows, chunks, fmt.Sprintf("f/%04x/", f), put); err != nil {
+			return err
+		}
+	}
+	for _, name := range v.names {
+		if err := writeRows(v.types[name].latest, rows, chunks, "l/"+name+"/", put); err != nil {
 			return err
 		}
 	}
 	for c := 0; c*logChunk < len(v.log); c++ {
-		var b []byte
-		for _, m := range v.log[c*logChunk : min((c+1)*logChunk, len(v.log))] {
-			b = binary.AppendVarint(b, m.At.UnixMilli())
-			b = binary.AppendUvarint(b, uint64(m.Survivor))
-			b = binary.AppendUvarint(b, uint64(m.Absorbed))
-			b = binary.AppendUvarint(b, uint64(len(m.Via)))
-			b = append(b, m.Via...)
-		}
-		if err := put("m/"+hex8(uint64(c)), b); err != nil {
+		entries := v.log[c*logChunk : min((c+1)*logChunk, len(v.log))]
+		err := put("m/"+hex8(uint64(c)), logToken{c, len(entries)}, func() ([]byte, error) {
+			var b []byte
+			for _, m := range entries {
+				b = binary.AppendVarint(b, m.At.UnixMilli())
+				b = binary.AppendUvarint(b, uint64(m.Survivor))
+				b = binary.AppendUvarint(b, uint64(m.Absorbed))
+				b = binary.AppendUvarint(b, uint64(len(m.Via)))
+				b = append(b, m.Via...)
+			}
+			return b, nil
+		})
+		if err != nil {
 			return err
 		}
 	}
 	for c := uint64(0); c < chunks; c++ {
-		var b []byte
 		base := c * rowChunk
 		end := min(base+rowChunk, uint64(rows))
-		for r := base; r < end; r++ {
-			if r&pageMask == 0 && v.parent.get(uint32(r)) == 0 && !v.parent.hasPage(uint32(r)) {
-				r += pageSize - 1
-				continue
-			}
-			if p := v.parent.get(uint32(r)); p != 0 {
-				b = binary.AppendUvarint(b, r-base)
-				b = binary.AppendUvarint(b, uint64(p-1))
-			}
+		tok, any := v.parent.token(c, end-base)
+		if !any {
+			continue
 		}
-		if len(b) > 0 {
-			if err := put("p/"+hex8(c), b); err != nil {
-				return err
+		err := put("p/"+hex8(c), tok, func() ([]byte, error) {
+			var b []byte
+			for r := base; r < end; r++ {
+				if p := v.parent.get(uint32(r)); p != 0 {
+					b = binary.AppendUvarint(b, r-base)
+					b = binary.AppendUvarint(b, uint64(p-1))
+				}
 			}
+			return b, nil
+		})
+		if err != nil {
+			return err
 		}
 	}
-	if err := writeStamps(v.stamps, rows, chunks, "s/", put); err != nil {
+	if err := writeRows(v.stamps, rows, chunks, "s/", put); err != nil {
 		return err
 	}
 	for _, name := range v.names {
-		t := v.types[name]
-		n := uint64(t.dict.Len())
-		for c := uint64(0); c*rowChunk < n; c++ {
-			var b, id []byte
-			for i := c * rowChunk; i < min((c+1)*rowChunk, n); i++ {
-				row := t.owner.get(uint32(i)) - 1
-				id = t.dict.AppendExternal(id[:0], uint32(i))
-				b = binary.AppendUvarint(b, uint64(len(id)))
-				b = append(b, id...)
-				b = binary.AppendUvarint(b, uint64(row))
-				latest := byte(0)
-				if t.latest.get(row) == uint32(i)+1 {
-					latest = 1
-				}
-				b = append(b, latest)
-				b = binary.AppendUvarint(b, uint64(t.attached.get(uint32(i))))
-			}
-			if err := put("t/"+name+"/"+hex8(c), b); err != nil {
-				return err
-			}
+		if err := v.types[name].writeIdentifiers("u/"+name+"/", put); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// writeStamps writes the chunks of a stamp array that hold a stamp.
-func writeStamps(a rowView, rows uint32, chunks uint64, prefix string, put func(string, []byte) error) error {
+// writeIdentifiers writes a type's identifier chunks.
+func (t *typeView) writeIdentifiers(prefix string, put PutSame) error {
+	n := uint64(t.dict.Len())
+	for c := uint64(0); c*rowChunk < n; c++ {
+		first, end := c*rowChunk, min((c+1)*rowChunk, n)
+		owner, _ := t.owner.token(c, end-first)
+		attached, _ := t.attached.token(c, end-first)
+		err := put(prefix+hex8(c), idToken{end - first, owner, attached}, func() ([]byte, error) {
+			var b, id []byte
+			for i := first; i < end; i++ {
+				id = t.dict.AppendExternal(id[:0], uint32(i))
+				b = binary.AppendUvarint(b, uint64(len(id)))
+				b = append(b, id...)
+				b = binary.AppendUvarint(b, uint64(t.owner.get(uint32(i))-1))
+				b = binary.AppendUvarint(b, uint64(t.attached.get(uint32(i))))
+			}
+			return b, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeRows writes the chunks of a row array that have a page, 4 bytes
+// little-endian per row.
+func writeRows(a rowView, rows uint32, chunks uint64, prefix string, put PutSame) error {
 	for c := uint64(0); c < chunks; c++ {
 		base := c * rowChunk
 		end := min(base+rowChunk, uint64(rows))
-		b := make([]byte, 0, 4*(end-base))
-		any := false
-		for r := base; r < end; r++ {
-			s := a.get(uint32(r))
-			any = any || s != 0
-			b = binary.LittleEndian.AppendUint32(b, s)
+		tok, any := a.token(c, end-base)
+		if !any {
+			continue
 		}
-		if any {
-			if err := put(prefix+hex8(c), b); err != nil {
-				return err
+		err := put(prefix+hex8(c), tok, func() ([]byte, error) {
+			b := make([]byte, 0, 4*(end-base))
+			for r := base; r < end; r++ {
+				b = binary.LittleEndian.AppendUint32(b, a.get(uint32(r)))
 			}
+			return b, nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -316,64 +389,111 @@ func (l *Loader) Load(key string, val []byte) error {
 		return r.err
 	case "s":
 		return l.loadStamps(&g.stamps, arg, val)
-	case "t":
-		name, cs, ok := strings.Cut(arg, "/")
+	case "l":
+		name, chunk, ok := strings.Cut(arg, "/")
 		if !ok {
-			return errors.New("bad identifier key")
+			return errors.New("bad latest identifier key")
 		}
 		if err := ValidateType(name); err != nil {
 			return err
 		}
-		c, err := chunkOf(cs)
-		if err != nil {
-			return err
+		if l.at[name] != 0 {
+			return fmt.Errorf("latest %s identifiers after its identifiers", name)
 		}
-		if l.at[name] != c*rowChunk {
-			return fmt.Errorf("identifier chunk %d of %s after %d identifiers", c, name, l.at[name])
+		return l.loadStamps(&g.typ(name).latest, chunk, val)
+	case "t", "u":
+		return l.loadIdentifiers(arg, val, kind == "t")
+	}
+	return errors.New("unknown identity key")
+}
+
+// loadIdentifiers loads a chunk of identifiers; flagged says the chunk
+// is of the earlier layout, with a latest flag after each row (in the
+// current one, l/ chunks, which come first in key order, say it).
+func (l *Loader) loadIdentifiers(arg string, val []byte, flagged bool) error {
+	name, cs, ok := strings.Cut(arg, "/")
+	if !ok {
+		return errors.New("bad identifier key")
+	}
+	if err := ValidateType(name); err != nil {
+		return err
+	}
+	c, err := chunkOf(cs)
+	if err != nil {
+		return err
+	}
+	if l.at[name] != c*rowChunk {
+		return fmt.Errorf("identifier chunk %d of %s after %d identifiers", c, name, l.at[name])
+	}
+	t := l.G.typ(name)
+	r := &reader{b: val}
+	for len(r.b) > 0 && r.err == nil {
+		value := r.str()
+		row := r.uvarint()
+		if r.err != nil {
+			break
 		}
-		t := g.typ(name)
-		r := &reader{b: val}
-		for len(r.b) > 0 && r.err == nil {
-			value := r.str()
-			row := r.uvarint()
-			if r.err != nil {
-				break
-			}
+		latest := false
+		if flagged {
 			if len(r.b) == 0 || r.b[0] > 1 {
 				return fmt.Errorf("identifier %s %q: bad latest flag", name, value)
 			}
-			latest := r.b[0] == 1
+			latest = r.b[0] == 1
 			r.b = r.b[1:]
-			attached := r.uvarint()
-			if r.err != nil || attached > math.MaxUint32 {
-				return fmt.Errorf("identifier %s %q: truncated or bad stamp", name, value)
-			}
-			owner, err := l.row(row)
-			if err != nil {
-				return err
-			}
-			i, created, err := t.dict.Assign(value)
-			if err != nil {
-				return fmt.Errorf("identifier %s: %w", name, err)
-			}
-			if !created {
-				return fmt.Errorf("identifier %s %q appears twice", name, value)
-			}
-			t.owner.set(i, owner+1)
-			t.attached.set(i, uint32(attached))
-			if latest {
-				if t.latest.get(owner) != 0 {
-					return fmt.Errorf("row %d has two latest identifiers of type %s", owner, name)
-				}
-				t.latest.set(owner, i+1)
-			} else {
-				t.older[owner] = append(t.older[owner], i)
-			}
-			l.at[name]++
 		}
-		return r.err
+		attached := r.uvarint()
+		if r.err != nil || attached > math.MaxUint32 {
+			return fmt.Errorf("identifier %s %q: truncated or bad stamp", name, value)
+		}
+		owner, err := l.row(row)
+		if err != nil {
+			return err
+		}
+		i, created, err := t.dict.Assign(value)
+		if err != nil {
+			return fmt.Errorf("identifier %s: %w", name, err)
+		}
+		if !created {
+			return fmt.Errorf("identifier %s %q appears twice", name, value)
+		}
+		t.owner.set(i, owner+1)
+		t.attached.set(i, uint32(attached))
+		if !flagged {
+			latest = t.latest.get(owner) == i+1
+		}
+		switch {
+		case latest && flagged:
+			if t.latest.get(owner) != 0 {
+				return fmt.Errorf("row %d has two latest identifiers of type %s", owner, name)
+			}
+			t.latest.set(owner, i+1)
+		case !latest:
+			t.older[owner] = append(t.older[owner], i)
+		}
+		l.at[name]++
 	}
-	return errors.New("unknown identity key")
+	return r.err
+}
+
+// checkLatest checks that each row's latest identifier of t exists and is
+// the row's own (a flagged chunk can only name its own; an l/ chunk names
+// any index).
+func checkLatest(t *idType) error {
+	for p, pg := range t.latest.pages {
+		if pg == nil {
+			continue
+		}
+		for k, v := range pg.v {
+			if v == 0 {
+				continue
+			}
+			row := uint32(p)<<pageBits | uint32(k)
+			if v-1 >= t.dict.Len() || t.owner.get(v-1) != row+1 {
+				return fmt.Errorf("identity: row %d's latest %s identifier %d is not one of its own", row, t.name, v-1)
+			}
+		}
+	}
+	return nil
 }
 
 // Finish checks what no single pair can: merges point at survivors,
@@ -396,6 +516,9 @@ func (l *Loader) Finish() error {
 		}
 	}
 	for _, t := range g.types {
+		if err := checkLatest(t); err != nil {
+			return err
+		}
 		for row := range t.older {
 			if t.latest.get(row) == 0 {
 				return fmt.Errorf("identity: row %d has %s identifiers but no latest one", row, t.name)
