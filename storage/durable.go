@@ -31,6 +31,9 @@ type Durable struct {
 	mu   sync.Mutex // guards sets
 	sets map[string]*durableSet
 	wg   sync.WaitGroup // pending applies
+	// scratch holds *scratch buffers for Prepare's write-ahead encoding,
+	// one per batch being prepared at a time.
+	scratch sync.Pool
 }
 
 // durableSet is the write state of one dataset.
@@ -242,7 +245,13 @@ func (d *Durable) Prepare(dataset string, lines [][]byte) (*Batch, error) {
 		b.at = append(b.at, i+1)
 	}
 	if len(b.lines) > 0 {
-		if b.value, err = recordsValue(dataset, b.lines); err != nil {
+		sc, ok := d.scratch.Get().(*scratch)
+		if !ok {
+			sc = &scratch{}
+		}
+		b.value, err = recordsValue(dataset, b.lines, sc)
+		d.scratch.Put(sc)
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -25,7 +25,7 @@ const MaxAppendBytes = 16 << 20
 // If ctx ends before the committer takes the entry, nothing is written
 // and ctx's error is returned; after that, Append waits for the outcome.
 func (s *Store) Append(ctx context.Context, dataset string, lines [][]byte) (firstSeq uint64, err error) {
-	value, err := recordsValue(dataset, lines)
+	value, err := recordsValue(dataset, lines, nil)
 	if err != nil {
 		return 0, err
 	}

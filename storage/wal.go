@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/klauspost/compress/s2"
@@ -31,8 +32,10 @@ import (
 // kind are read back.
 
 // recordsValue checks lines and builds the envelope of a records entry
-// (without its CRC, see preseal).
-func recordsValue(dataset string, lines [][]byte) ([]byte, error) {
+// (without its CRC, see preseal). sc, if not nil, lends buffers for the
+// work in between, so that a bulk load does not allocate (and zero) two
+// batch-sized buffers per batch.
+func recordsValue(dataset string, lines [][]byte, sc *scratch) ([]byte, error) {
 	if len(lines) == 0 {
 		return nil, fmt.Errorf("cannot append to %s: no lines", dataset)
 	}
@@ -51,29 +54,40 @@ func recordsValue(dataset string, lines [][]byte) ([]byte, error) {
 	if size > MaxAppendBytes {
 		return nil, fmt.Errorf("cannot append to %s: %d bytes in one append, more than %d: split the batch", dataset, size, MaxAppendBytes)
 	}
-	return presealRecords(lines), nil
+	if sc == nil {
+		sc = &scratch{}
+	}
+	return presealRecords(lines, sc), nil
 }
+
+// scratch is the reusable working memory of recordsValue.
+type scratch struct{ raw, packed []byte }
 
 // presealRecords builds the envelope of a records entry, compressed when
-// that is smaller.
-func presealRecords(lines [][]byte) []byte {
-	raw := recordsPayload(lines)
-	z := make([]byte, envelopeHeader, envelopeSize+s2.MaxEncodedLen(len(raw)))
-	z = z[:envelopeHeader+len(s2.Encode(z[envelopeHeader:cap(z)-4], raw))]
-	if len(z) < envelopeHeader+len(raw) {
-		return presealHeader(z, kindRecordsS2)
+// that is smaller. Only the result is allocated.
+func presealRecords(lines [][]byte, sc *scratch) []byte {
+	sc.raw = appendRecordsPayload(sc.raw[:0], lines)
+	if n := s2.MaxEncodedLen(len(sc.raw)); cap(sc.packed) < n {
+		sc.packed = make([]byte, n)
 	}
-	return preseal(kindRecords, raw)
+	packed := s2.Encode(sc.packed[:cap(sc.packed)], sc.raw)
+	if len(packed) < len(sc.raw) {
+		return preseal(kindRecordsS2, packed)
+	}
+	return preseal(kindRecords, sc.raw)
 }
 
-// recordsPayload lays out lines as a records payload in one pass: a batch
-// is megabytes, and growing it would copy it again.
-func recordsPayload(lines [][]byte) []byte {
+// recordsPayload lays out lines as a records payload.
+func recordsPayload(lines [][]byte) []byte { return appendRecordsPayload(nil, lines) }
+
+// appendRecordsPayload appends the records payload of lines to b, sized
+// once: a batch is megabytes, and growing it would copy it again.
+func appendRecordsPayload(b []byte, lines [][]byte) []byte {
 	size := binary.MaxVarintLen64
 	for _, l := range lines {
 		size += binary.MaxVarintLen32 + len(l)
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = binary.AppendUvarint(b, uint64(len(lines)))
 	for _, l := range lines {
 		b = binary.AppendUvarint(b, uint64(len(l)))
