@@ -199,4 +199,11 @@ func (l *loader) summary(w io.Writer, took time.Duration) {
 	}
 }
 
-var bulkLoad = storage.DurableOptions{PublishEvery: 1 << 16}
+// bulkLoad publishes a snapshot every 2^20 records: nobody reads during a
+// load, and each publication clones every bitmap touched since the last
+// (then the next write to each copies its containers again). Not never:
+// a publication also empties every bitmap's buffer of pending adds, which
+// would otherwise fill towards their cap (16 KiB) across the tens of
+// thousands of day bitmaps. 400K generated records: 7 % less CPU than
+// publishing every 2^16.
+var bulkLoad = storage.DurableOptions{PublishEvery: 1 << 20}
