@@ -46,7 +46,13 @@ func (c *cowBitmap) add(row uint32) {
 	c.dirty = true
 	c.maxRow = max(c.maxRow, int64(row))
 	if len(c.pending) >= maxPending {
-		c.flush()
+		// A full buffer belongs to a bitmap many records write (existence,
+		// all-time, a common value): keep it for the next adds rather
+		// than growing a new one from 64 (which made ~8 bytes of garbage
+		// per add). Other flushes drop the buffer, so the many bitmaps
+		// that see few adds hold none between publications.
+		c.w.AddMany(c.pending)
+		c.pending = c.pending[:0]
 	}
 }
 
