@@ -28,6 +28,11 @@ func (d *dict) id(v string) (uint32, bool) {
 
 // canAdd reports whether adding vals would overflow MaxValues.
 func (d *dict) canAdd(field string, vals ...string) error {
+	if len(d.names)+len(vals) <= MaxValues {
+		// Fits even if every value is new: no lookups (this runs for
+		// every value of every ingest record).
+		return nil
+	}
 	n := 0
 	for _, v := range vals {
 		if _, ok := d.ids[v]; !ok {
