@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cohortdb/cohort/bench/gen"
+	"github.com/cohortdb/cohort/engine/record"
 	"github.com/cohortdb/cohort/storage"
 )
 
@@ -157,4 +160,89 @@ func TestReadLinesSkipsBlankAndOverlongLines(t *testing.T) {
 			t.Fatalf("line %d: %+v, want %+v", i, lines[i], want[i])
 		}
 	}
+}
+
+// TestReadLinesAgainstASplit compares readLines with a plain split on
+// inputs that cross its 4 MiB blocks, read in pieces of random sizes.
+// The lines are kept as handed out, not copied: they must stay valid.
+func TestReadLinesAgainstASplit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 1))
+	for round := range 6 {
+		var in strings.Builder
+		for in.Len() < 9<<20 {
+			var n int
+			switch rng.IntN(20) {
+			case 0:
+				n = record.MaxLineBytes - 2 + rng.IntN(5) // around the limit
+			case 1:
+				n = 0
+			default:
+				n = rng.IntN(3000)
+			}
+			line := make([]byte, n)
+			for i := range line {
+				line[i] = "abc xyz{}\":,"[rng.IntN(12)]
+			}
+			in.Write(line)
+			for range rng.IntN(3) * rng.IntN(2) {
+				in.WriteString("\r")
+			}
+			in.WriteString("\n")
+		}
+		if round%2 == 1 {
+			in.WriteString("tail without a newline")
+		}
+		type got struct {
+			no      int
+			line    []byte
+			tooLong bool
+		}
+		var lines []got
+		err := readLines(&pieces{s: in.String(), rng: rng}, func(no int, line []byte, tooLong bool) bool {
+			lines = append(lines, got{no, line, tooLong})
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []got
+		parts := strings.Split(in.String(), "\n")
+		if parts[len(parts)-1] == "" {
+			parts = parts[:len(parts)-1]
+		}
+		for i, p := range parts {
+			p = strings.TrimRight(p, "\r")
+			switch {
+			case len(strings.TrimRight(parts[i], "\r\n")) > record.MaxLineBytes:
+				want = append(want, got{i + 1, nil, true})
+			case strings.TrimSpace(p) != "":
+				want = append(want, got{i + 1, []byte(p), false})
+			}
+		}
+		if len(lines) != len(want) {
+			t.Fatalf("round %d: %d lines, want %d", round, len(lines), len(want))
+		}
+		for i := range want {
+			if lines[i].no != want[i].no || lines[i].tooLong != want[i].tooLong || string(lines[i].line) != string(want[i].line) {
+				t.Fatalf("round %d: line %d is %d/%v/%d bytes, want %d/%v/%d bytes", round, i,
+					lines[i].no, lines[i].tooLong, len(lines[i].line), want[i].no, want[i].tooLong, len(want[i].line))
+			}
+		}
+	}
+}
+
+// pieces reads a string in pieces of random sizes.
+type pieces struct {
+	s   string
+	rng *rand.Rand
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	if len(p.s) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(b), len(p.s), 1+p.rng.IntN(256<<10))
+	copy(b, p.s[:n])
+	p.s = p.s[n:]
+	return n, nil
 }
