@@ -2,6 +2,8 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -208,9 +210,9 @@ func (sc *scanner) skipString() (end int, escaped, ok bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false, false
 	}
-	for i++; i < len(b); i++ {
-		if stringPlain[b[i]] == 1 {
-			continue
+	for i++; ; i++ {
+		if i = skipPlain(b, i); i >= len(b) {
+			return 0, false, false
 		}
 		switch c := b[i]; {
 		case c == '"':
@@ -218,7 +220,7 @@ func (sc *scanner) skipString() (end int, escaped, ok bool) {
 			return i + 1, escaped, true
 		case c < 0x20:
 			return 0, false, false
-		case c == '\\':
+		default: // '\\'
 			escaped = true
 			if i+1 >= len(b) {
 				return 0, false, false
@@ -236,7 +238,41 @@ func (sc *scanner) skipString() (end int, escaped, ok bool) {
 			}
 		}
 	}
-	return 0, false, false
+}
+
+// skipPlain returns the index of the first byte from i on that may not
+// stand for itself in a string (see stringPlain), or len(b). Most of a
+// line is the contents of strings, so it looks at eight bytes at a time
+// while it can.
+func skipPlain(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := notPlain8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if stringPlain[b[i]] == 0 {
+			break
+		}
+	}
+	return i
+}
+
+// notPlain8 marks, in the top bit of each byte, the bytes of x (eight
+// bytes, the first in the low byte) that are '"', '\\' or below 0x20. It
+// is the classic test for a zero byte, (v - 0x01…) &^ v & 0x80…, applied
+// to x xor '"', to x xor '\\', and with 0x20 in place of 0x01 to x itself;
+// "&^ v" keeps bytes from 0x80 up out of all three. A borrow can mark a
+// byte above a marked one falsely, never below it, so the lowest mark is
+// exact, and that is the only one skipPlain uses.
+func notPlain8(x uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	q := x ^ ('"' * ones)
+	bs := x ^ ('\\' * ones)
+	return ((q-ones)&^q | (bs-ones)&^bs | (x-0x20*ones)&^x) & highs
 }
 
 // stringPlain[c] is 1 for the bytes that may stand for themselves in a
@@ -465,11 +501,36 @@ func sortMembers(ms []member) {
 	}
 	for i := 1; i < len(ms); i++ {
 		m, j := ms[i], i
-		for ; j > 0 && m.name < ms[j-1].name; j-- {
+		for ; j > 0 && less(m.name, ms[j-1].name); j-- {
 			ms[j] = ms[j-1]
 		}
 		ms[j] = m
 	}
+}
+
+// sortStrings sorts vs, as slices.Sort does; for the few values of a
+// typical list, by insertion with less.
+func sortStrings(vs []string) {
+	if len(vs) > 16 {
+		slices.Sort(vs)
+		return
+	}
+	for i := 1; i < len(vs); i++ {
+		v, j := vs[i], i
+		for ; j > 0 && less(v, vs[j-1]); j-- {
+			vs[j] = vs[j-1]
+		}
+		vs[j] = v
+	}
+}
+
+// less is a < b. Names and values of a record mostly differ in their
+// first byte, which it compares without calling the runtime's comparison.
+func less(a, b string) bool {
+	if a != "" && b != "" && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
 }
 
 // names reads the list of "unset", appending to dst.
@@ -519,27 +580,21 @@ func (sc *scanner) events(dst []parsedEvent) ([]parsedEvent, bool) {
 		if !sc.eat('}') {
 			var seen uint
 			for {
-				key, ok := sc.key()
-				if !ok || !sc.eat(':') {
+				bit := sc.eventKey()
+				if bit == 0 || !sc.eat(':') {
 					return nil, false
 				}
 				val, ok := sc.str()
 				if !ok {
 					return nil, false
 				}
-				var bit uint
-				switch string(key) {
-				case "field":
-					bit = seenField
+				switch bit {
+				case seenField:
 					e.field, e.hasField = view(val), true
-				case "value":
-					bit = seenValue
+				case seenValue:
 					e.value, e.hasValue = view(val), true
-				case "time":
-					bit = seenTime
+				case seenTime:
 					e.time, e.hasTime = view(val), true
-				default:
-					return nil, false
 				}
 				if seen&bit != 0 {
 					return nil, false
@@ -554,6 +609,9 @@ func (sc *scanner) events(dst []parsedEvent) ([]parsedEvent, bool) {
 				return nil, false
 			}
 		}
+		if len(dst) == cap(dst) {
+			dst = growEvents(dst, sc.b[sc.i:])
+		}
 		dst = append(dst, e)
 		if sc.eat(',') {
 			continue
@@ -565,6 +623,40 @@ func (sc *scanner) events(dst []parsedEvent) ([]parsedEvent, bool) {
 	}
 }
 
+// growEvents makes room in the full dst for the event about to be
+// appended and those that may follow in rest, the rest of the line. Long
+// histories outgrow decodeFast's buffer; growing once to the count of
+// braces left, which bounds the events left, costs one allocation and copy
+// where doubling costs several. Validate refuses more than MaxEvents, which
+// also bounds what a line of braces can make it allocate.
+func growEvents(dst []parsedEvent, rest []byte) []parsedEvent {
+	n := min(bytes.Count(rest, []byte{'{'}), MaxEvents) + 1
+	return slices.Grow(dst, n)
+}
+
+// eventKey reads the key of an event's member and returns its bit, or 0
+// (having read nothing) for any other key. An event has only three keys,
+// and a key without escapes is exactly its quoted name, so comparing the
+// quoted names with the next bytes does what key and a switch on its
+// result would, without scanning the string: most keys of a typical record
+// are those of its events.
+func (sc *scanner) eventKey() uint {
+	sc.ws()
+	b := sc.b[sc.i:]
+	var bit uint
+	var n int
+	switch {
+	case len(b) >= len(`"field"`) && string(b[:len(`"field"`)]) == `"field"`:
+		bit, n = seenField, len(`"field"`)
+	case len(b) >= len(`"value"`) && string(b[:len(`"value"`)]) == `"value"`:
+		bit, n = seenValue, len(`"value"`)
+	case len(b) >= len(`"time"`) && string(b[:len(`"time"`)]) == `"time"`:
+		bit, n = seenTime, len(`"time"`)
+	}
+	sc.i += n
+	return bit
+}
+
 // view returns b as a string without copying, for the strings of a parsed
 // and for text that is only parsed. Nothing may keep the string past the
 // call to Decode: b is often the caller's line buffer, which it reuses.
@@ -572,19 +664,21 @@ func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // plainString returns the contents of raw, a string literal, if it has no
 // escapes; otherwise ok is false and the caller asks encoding/json. For a
-// literal without escapes the two agree: the line was checked to be valid
-// UTF-8, so there is nothing to decode.
+// literal without escapes the two agree: there is nothing to decode.
+//
+// raw, like every value plainStrings is given, is part of a line that both
+// decoders check to be valid UTF-8 before anything else, and the body of a
+// literal, between two ASCII quotes, is then valid UTF-8 too: neither
+// checks it again.
 func plainString(raw []byte) (body []byte, ok bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return nil, false
 	}
 	body = raw[1 : len(raw)-1]
-	for _, c := range body {
-		if c == '"' || c == '\\' || c < 0x20 {
-			return nil, false
-		}
+	if skipPlain(body, 0) != len(body) {
+		return nil, false
 	}
-	return body, utf8.Valid(body)
+	return body, true
 }
 
 // plainStrings reads raw as a list of strings without escapes, or reports
@@ -606,11 +700,7 @@ func plainStrings(raw []byte) ([]string, bool) {
 		if !ok || escaped {
 			return nil, false
 		}
-		body := raw[start+1 : end-1]
-		if !utf8.Valid(body) {
-			return nil, false
-		}
-		vals = append(vals, string(body))
+		vals = append(vals, string(raw[start+1:end-1]))
 		if sc.eat(',') {
 			continue
 		}

@@ -534,3 +534,52 @@ func TestSortMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipPlain checks the eight-bytes-at-a-time scan against the table,
+// for every byte value at every position of a word and with other special
+// bytes after it, where a borrow could mislead it.
+func TestSkipPlain(t *testing.T) {
+	slow := func(b []byte, i int) int {
+		for i < len(b) && stringPlain[b[i]] == 1 {
+			i++
+		}
+		return i
+	}
+	for c := range 256 {
+		for pos := range 20 {
+			for _, after := range []byte{'a', 0, '"', '\\', 0x1f, 0x20, 0x21, 0x80, 0xff} {
+				b := bytes.Repeat([]byte{'x'}, 20)
+				b[pos] = byte(c)
+				if pos+1 < len(b) {
+					b[pos+1] = after
+				}
+				for start := range 4 {
+					for n := start; n <= len(b); n++ {
+						if got, want := skipPlain(b[:n], start), slow(b[:n], start); got != want {
+							t.Fatalf("skipPlain(%q, %d) = %d, want %d", b[:n], start, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestSortStrings(t *testing.T) {
+	words := []string{"", "a", "ab", "b", "ba", "a\x00", "\xff", "z", "上海", "中"}
+	for n := range 40 {
+		var vs []string
+		for i := range n {
+			vs = append(vs, words[(i*7919)%len(words)]+strconv.Itoa(i%3))
+			if i%5 == 0 {
+				vs = append(vs, words[i%len(words)])
+			}
+		}
+		want := slices.Clone(vs)
+		slices.Sort(want)
+		sortStrings(vs)
+		if !slices.Equal(vs, want) {
+			t.Fatalf("sortStrings gives %q, want %q", vs, want)
+		}
+	}
+}

@@ -572,7 +572,7 @@ func decodeStrings(raw json.RawMessage) ([]string, error) {
 			return nil, err
 		}
 	}
-	slices.Sort(vals)
+	sortStrings(vals)
 	return slices.Compact(vals), nil
 }
 
