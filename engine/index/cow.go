@@ -1,6 +1,10 @@
 package index
 
-import "github.com/RoaringBitmap/roaring/v2"
+import (
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
 
 // cowBitmap pairs the writer's bitmap with the clone readers last saw.
 //
@@ -54,6 +58,17 @@ func (c *cowBitmap) add(row uint32) {
 		c.w.AddMany(c.pending)
 		c.pending = c.pending[:0]
 	}
+}
+
+// addMany sets the rows' bits at once (the caller's slice is not kept).
+func (c *cowBitmap) addMany(rows []uint32) {
+	if len(rows) == 0 {
+		return
+	}
+	c.flush()
+	c.w.AddMany(rows)
+	c.dirty = true
+	c.maxRow = max(c.maxRow, int64(slices.Max(rows)))
 }
 
 // flush moves buffered adds into the writer's bitmap and drops the buffer

@@ -23,6 +23,11 @@ type Events struct {
 	anyVal *eventValue
 	exist  *cowBitmap
 	last   *EventsView
+	// log holds the day-bitmap adds not yet applied (eventlog.go);
+	// sorted and rows are its working buffers.
+	log    []loggedEvent
+	sorted []loggedEvent
+	rows   []uint32
 }
 
 type eventValue struct {
@@ -83,13 +88,20 @@ func (x *Events) Add(row uint32, value string, day Day) {
 	if created {
 		x.vals = append(x.vals, newEventValue())
 	}
-	x.vals[id].add(row, day)
+	ev := x.vals[id]
+	ev.all.add(row)
+	ev.dirty = true
+	x.log = append(x.log, loggedEvent{row: row, val: id, day: day})
+	if len(x.log) >= maxLogged {
+		x.applyLog()
+	}
 	x.anyVal.add(row, day)
 	x.exist.add(row)
 }
 
 // Unset forgets every event of row.
 func (x *Events) Unset(row uint32) {
+	x.applyLog()
 	if !x.exist.remove(row) {
 		return
 	}
@@ -102,6 +114,7 @@ func (x *Events) Unset(row uint32) {
 // Expire drops every day before cutoff and rebuilds the all-time bitmaps
 // from the days that remain. It reports whether anything was dropped.
 func (x *Events) Expire(cutoff Day) bool {
+	x.applyLog()
 	dropped := false
 	for _, ev := range x.vals {
 		dropped = ev.expire(cutoff) || dropped
@@ -119,6 +132,7 @@ func (x *Events) Expire(cutoff Day) bool {
 
 // View publishes the current state.
 func (x *Events) View() *EventsView {
+	x.applyLog()
 	dirty := x.last == nil || x.exist.dirty || len(x.last.vals) != len(x.vals) || x.anyVal.dirty
 	for _, ev := range x.vals {
 		dirty = dirty || ev.dirty

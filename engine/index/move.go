@@ -97,6 +97,7 @@ func (x *BSI) Move(from, to uint32, fromWins bool) {
 // loses it, in the all-time, any-value and existence bitmaps likewise.
 // A from without events, or from == to, changes nothing.
 func (x *Events) Move(from, to uint32) {
+	x.applyLog()
 	if from == to || !x.exist.remove(from) {
 		return
 	}

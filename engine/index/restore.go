@@ -104,6 +104,7 @@ func (x *Events) RestoreValue(value string, all *roaring.Bitmap) (int, error) {
 
 // RestoreDay sets the day bitmap of value id (from RestoreValue).
 func (x *Events) RestoreDay(id int, day Day, b *roaring.Bitmap) error {
+	x.applyLog()
 	if id < 0 || id >= len(x.vals) {
 		return fmt.Errorf("field %s: event value id %d out of range", x.name, id)
 	}
