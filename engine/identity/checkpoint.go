@@ -16,7 +16,8 @@ import (
 // which the dataset's checkpoint places under its own prefix:
 //
 //	c                 the stamp clock (4 bytes, big-endian), then 1 byte:
-//	                  1 once write order is kept per field
+//	                  1 once write order is kept per field (earlier
+//	                  checkpoints have the clock alone)
 //	f/<field>/<chunk> per-field write stamps of rows chunk·2^16… (4 bytes
 //	                  little-endian each), field as 4 hex digits of its
 //	                  schema index
@@ -315,11 +316,13 @@ func (l *Loader) Load(key string, val []byte) error {
 	g := l.G
 	switch kind {
 	case "c":
-		if len(val) != 5 || val[4] > 1 {
+		// 4 bytes: a checkpoint from before write order was kept per
+		// field (exact stays off, as it was).
+		if (len(val) != 4 && len(val) != 5) || (len(val) == 5 && val[4] > 1) {
 			return errors.New("bad clock")
 		}
 		g.clock = binary.BigEndian.Uint32(val)
-		g.exact = val[4] == 1
+		g.exact = len(val) == 5 && val[4] == 1
 		return nil
 	case "f":
 		fs, chunk, ok := strings.Cut(arg, "/")

@@ -408,6 +408,16 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if a, b := fingerprint(g.View(), rows), fingerprint(g2.View(), rows); a != b {
 		t.Fatalf("loaded graph differs:\n%s\n%s", a, b)
 	}
+	// A checkpoint of the earliest layout (clock without the exact flag)
+	// loads, as not exact.
+	if g.View().exact {
+		t.Fatal("sample graph is exact; the test wants a graph that is not")
+	}
+	old := maps.Clone(vals)
+	old["c"] = old["c"][:4]
+	if g4, err := load(keys, old, rows); err != nil || g4.exact {
+		t.Fatalf("4-byte clock: %v (exact %v)", err, err == nil && g4.exact)
+	}
 	// A checkpoint of the earlier layout loads to the same graph.
 	lk, lv := legacy(t, keys, vals)
 	g3, err := load(lk, lv, rows)
