@@ -315,7 +315,17 @@ type checkpointReader struct {
 	started bool
 	buf     []byte
 	index   *checkpointIndex
+	// Every releaseEvery bytes read (0: never), the pages of the store's
+	// mapped files in dir are released (releaseMapped), so a large
+	// checkpoint does not pass through the resident set whole.
+	dir          string
+	releaseEvery int
+	unread       int
 }
+
+// defaultReleaseEvery is how many checkpoint bytes are read between
+// releases of the store's mapped pages.
+const defaultReleaseEvery = 256 << 20
 
 func (r *checkpointReader) Next() (string, []byte, error) {
 	if err := r.ctx.Err(); err != nil {
@@ -342,19 +352,23 @@ func (r *checkpointReader) Next() (string, []byte, error) {
 		return "", nil, err
 	}
 	r.index.values[engineKey] = valueState{hash: xxhash.Sum64(p), gen: origin}
+	if r.unread += len(p); r.releaseEvery > 0 && r.unread >= r.releaseEvery {
+		r.unread = 0
+		_, _ = releaseMapped(r.dir) // memory, not data: failing is not an error
+	}
 	return engineKey, p, nil
 }
 
 // loadCheckpoint creates the dataset in e from its checkpoint of
 // generation gen. Damage is reported as a CorruptError naming the
 // dataset and the full key.
-func loadCheckpoint(ctx context.Context, txn *badger.Txn, e *engine.Engine, name string, id, gen uint64, sc *schema.Schema) (*engine.Dataset, *checkpointIndex, error) {
+func (s *Store) loadCheckpoint(ctx context.Context, txn *badger.Txn, e *engine.Engine, name string, id, gen uint64, sc *schema.Schema) (*engine.Dataset, *checkpointIndex, error) {
 	prefix := generationPrefix(id, gen)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	origins := &originReader{txn: txn, dataset: name, id: id}
 	defer origins.close()
-	r := &checkpointReader{ctx: ctx, dataset: name, gen: gen, prefix: prefix, it: it, origins: origins, index: &checkpointIndex{values: map[string]valueState{}}}
+	r := &checkpointReader{ctx: ctx, dataset: name, gen: gen, prefix: prefix, it: it, origins: origins, index: &checkpointIndex{values: map[string]valueState{}}, dir: s.dir, releaseEvery: s.releaseEvery}
 	ds, err := e.LoadCheckpoint(name, sc, r)
 	var ce *engine.CheckpointError
 	if errors.As(err, &ce) {

@@ -29,6 +29,7 @@ func TestRecoveryReleasesMappedPages(t *testing.T) {
 	}
 
 	s = openStore(t, dir)
+	s.releaseEvery = 1 // release after every checkpoint value, too
 	e := testEngine()
 	rec, err := s.Recover(ctx, e)
 	if err != nil {

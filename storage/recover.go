@@ -91,7 +91,7 @@ func (s *Store) RecoverDataset(ctx context.Context, e *engine.Engine, name strin
 		var ds *engine.Dataset
 		if meta.Generation != 0 {
 			var idx *checkpointIndex
-			ds, idx, err = loadCheckpoint(ctx, txn, e, name, info.ID, meta.Generation, sc)
+			ds, idx, err = s.loadCheckpoint(ctx, txn, e, name, info.ID, meta.Generation, sc)
 			rec.Checkpoint = meta.AppliedThrough
 			if err == nil {
 				s.writtenMu.Lock()

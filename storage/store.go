@@ -28,6 +28,9 @@ type Store struct {
 	// groupBytes bounds the payload of one group commit (Badger caps a
 	// transaction at 15% of a memtable).
 	groupBytes int
+	// releaseEvery is how many checkpoint bytes recovery reads between
+	// releases of the mapped files' pages (tests lower it).
+	releaseEvery int
 
 	mu            sync.RWMutex // guards closed against sends on queue
 	closed        bool
@@ -90,6 +93,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts:          opts,
 		db:            db,
 		groupBytes:    int(opts.MemTableSize * 15 / 100),
+		releaseEvery:  defaultReleaseEvery,
 		queue:         make(chan *request, maxGroupRequests),
 		written:       map[uint64]*checkpointIndex{},
 		committerDone: make(chan struct{}),
