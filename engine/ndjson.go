@@ -23,7 +23,10 @@ type LoadOptions struct {
 	// (decoding costs more than applying). 0 means GOMAXPROCS.
 	Decoders int
 	// PublishEvery is how many applied records may wait before readers
-	// see them; a snapshot is always published at the end. 0 means 65536.
+	// see them; a snapshot is always published at the end. 0 means 2^20:
+	// the callers are bulk paths (recovery's replay, loads of files, the
+	// benchmark), and each publication makes the next writes copy every
+	// container they touch.
 	PublishEvery int
 	// Progress, if set, is called after each batch with the lines read so far.
 	Progress func(lines int)
@@ -50,7 +53,7 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		opts.BatchSize = 4096
 	}
 	if opts.PublishEvery <= 0 {
-		opts.PublishEvery = 1 << 16
+		opts.PublishEvery = 1 << 20
 	}
 	if opts.Decoders <= 0 {
 		opts.Decoders = runtime.GOMAXPROCS(0)
