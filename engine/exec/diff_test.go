@@ -128,6 +128,77 @@ func (g *queryGen) cond() string {
 	}
 }
 
+// fused writes an AND of the shape the executor counts in word space
+// (lookups, event windows with no frequency, ranges; see countFused), so
+// that those paths are compared as often as the rest: running results
+// large and small, ranges wide and narrow, windows inside and outside
+// the days held.
+func (g *queryGen) fused() string {
+	r := g.r
+	var parts []string
+	for range r.IntN(3) {
+		parts = append(parts, g.lookup())
+	}
+	for range 1 + r.IntN(2) {
+		f := []string{"e", "e2"}[r.IntN(2)]
+		vals := "()"
+		if r.IntN(3) != 0 {
+			vals = g.list(testgen.EventVals, true)
+		}
+		w := f + vals
+		// Now and then a shape countFused leaves to the step by step
+		// path, which then counts its last range inside the running
+		// result.
+		switch r.IntN(8) {
+		case 0:
+			w += fmt.Sprintf(" AT LEAST %d TIMES", 2+r.IntN(3))
+		case 1:
+			w = "NOT " + w
+		}
+		parts = append(parts, w+" "+g.window(45))
+	}
+	for range 1 + r.IntN(2) {
+		parts = append(parts, g.rangeCond())
+	}
+	if r.IntN(4) == 0 {
+		parts = append(parts, "NOT "+g.lookup())
+	}
+	r.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	return strings.Join(parts, " AND ")
+}
+
+func (g *queryGen) lookup() string {
+	r := g.r
+	switch r.IntN(4) {
+	case 0:
+		return fmt.Sprintf("t = '%s'", g.pick(testgen.TagVals))
+	case 1:
+		return "t IN " + g.list(testgen.TagVals, true)
+	case 2:
+		return fmt.Sprintf("s HAS '%s'", g.pick(testgen.SetVals))
+	}
+	return []string{"b", "t IS NOT NULL", "d IS NOT NULL"}[r.IntN(3)]
+}
+
+func (g *queryGen) rangeCond() string {
+	r := g.r
+	switch r.IntN(5) {
+	case 0:
+		lo := r.IntN(320) - 12
+		return fmt.Sprintf("n BETWEEN %d AND %d", lo, lo+r.IntN(200))
+	case 1:
+		if r.IntN(5) == 0 {
+			return fmt.Sprintf("n != %d", r.IntN(306)-5) // within the bounds
+		}
+		return fmt.Sprintf("n %s %d", []string{"<", "<=", ">", ">="}[r.IntN(4)], r.IntN(320)-12)
+	case 2:
+		return fmt.Sprintf("d %s %d.%02d", cmpOps[1+r.IntN(5)], r.IntN(1010)-8, r.IntN(100))
+	case 3:
+		return "dt " + g.window(3000)
+	}
+	return fmt.Sprintf("dt %s %s", cmpOps[2+r.IntN(4)], g.date(3000))
+}
+
 func (g *queryGen) expr(depth int) string {
 	if depth <= 0 || g.r.IntN(3) == 0 {
 		return g.cond()
@@ -252,8 +323,11 @@ func TestDifferentialAgainstReference(t *testing.T) {
 				}
 				prev = prev[:0]
 				g := &queryGen{r: r, today: qnow, unknown: opts.AnyValue}
-				for range 30 {
+				for i := range 40 {
 					text := g.expr(3)
+					if i%4 == 3 {
+						text = g.fused()
+					}
 					q, err := exec.Compile(sn, text, opts)
 					if err != nil {
 						// Only a value the data never held may be refused.

@@ -468,6 +468,12 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 	}
 	st := steps[last]
 	if pushable(st.node) && !ev.trace {
+		// Unless acc is tiny, the dense kernels count a range inside it
+		// faster than roaring's operations on its rows (see
+		// index.RangeCond.Small).
+		if c, ok := ev.rangeCond(st); ok && !c.Small(acc) {
+			return index.CountAll(acc, []index.RangeCond{c}), nil
+		}
 		if c, ok := ev.countRange(st.node.Leaf, acc); ok {
 			if st.minus {
 				return acc.GetCardinality() - c, nil
@@ -512,20 +518,31 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 // terms are intersected as usual, then every range is answered inside
 // that intersection in one pass over the bit-sliced indexes' dense form
 // (index.CountAll), block by block, without building a bitmap for any
-// range. It reports whether the AND had a range to do this with.
+// range. Event windows (with no frequency) join the ranges: each
+// window's days are ORed into plain words and cut to the intersection
+// (index.EventsView.WindowWords), and the ranges are counted inside those
+// words (index.CountAllWords), so no bitmap is built for a window
+// either. It reports whether the AND had a range to do this with.
 func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 	var conds []index.RangeCond
+	var windows []*query.PredEvent
 	var rest []step
 	for _, st := range steps {
 		if c, ok := ev.rangeCond(st); ok {
 			conds = append(conds, c)
+		} else if p := plainWindow(st); p != nil {
+			windows = append(windows, p)
 		} else {
 			rest = append(rest, st)
 		}
 	}
-	// Other computed terms (event windows) are cheaper inside the
-	// ranges' result than outside it: keep the step by step order then.
+	// Other computed terms (AT LEAST, NOT a window, ...) are cheaper
+	// inside the ranges' result than outside it: keep the step by step
+	// order then.
 	if len(conds) == 0 || slices.ContainsFunc(rest, func(st step) bool { return pushable(st.node) }) {
+		return 0, false, nil
+	}
+	if len(windows) > 0 && !denseWindows(ev.windowMembers(windows), index.CondWords(conds)) {
 		return 0, false, nil
 	}
 	var acc *roaring.Bitmap
@@ -538,7 +555,72 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 			return 0, true, nil
 		}
 	}
-	return index.CountAll(acc, conds), true, nil
+	if len(windows) == 0 {
+		return index.CountAll(acc, conds), true, nil
+	}
+	return ev.countWindowsRanges(acc, windows, conds), true, nil
+}
+
+// plainWindow returns the condition of a step that intersects with an
+// event window with no frequency ("did X in the last 90 days"), or nil.
+func plainWindow(st step) *query.PredEvent {
+	if st.minus || !pushable(st.node) {
+		return nil
+	}
+	if p, ok := st.node.Leaf.(*query.PredEvent); ok && p.Freq == nil && p.Window != nil {
+		return p
+	}
+	return nil
+}
+
+// countWindowsRanges counts the rows of acc (nil: every row) in every
+// window that satisfy every range, in word space: only the words the
+// ranges' fields span are kept, since no row past them has a value.
+func (ev *evaluator) countWindowsRanges(acc *roaring.Bitmap, windows []*query.PredEvent, conds []index.RangeCond) uint64 {
+	words := index.CondWords(conds)
+	var cur []uint64
+	for _, p := range windows {
+		from, to := ev.eventDays(p)
+		if from > to {
+			return 0
+		}
+		events := ev.field(p.Field.Name).Events
+		if cur == nil {
+			cur = events.WindowWords(p.Values, clampDay(from), clampDay(to), acc, words)
+			continue
+		}
+		w := events.WindowWords(p.Values, clampDay(from), clampDay(to), nil, words)
+		for i, x := range w {
+			cur[i] &= x
+		}
+	}
+	return index.CountAllWords(cur, conds)
+}
+
+// windowMembers returns, per window, the members of the days it reads
+// (index.EventsView.WindowMembers); none for a window with no days.
+func (ev *evaluator) windowMembers(windows []*query.PredEvent) []uint64 {
+	out := make([]uint64, len(windows))
+	for i, p := range windows {
+		if from, to := ev.eventDays(p); from <= to {
+			out[i] = ev.field(p.Field.Name).Events.WindowMembers(p.Values, clampDay(from), clampDay(to))
+		}
+	}
+	return out
+}
+
+// denseWindows reports whether every window has members enough to pay
+// for passes over words words: with fewer than one member per 256 rows
+// (as for a dense union, see index.denseUnion), the days' bitmaps are
+// cheaper to OR and cut with roaring's operations, on the step by step
+// path.
+func denseWindows(members []uint64, words int) bool {
+	for _, m := range members {
+		if m < uint64(words)/4 {
+			return false
+		}
+	}
+	return true
 }
 
 // rangeCond returns a step that intersects with a numeric or date range

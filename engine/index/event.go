@@ -1,6 +1,7 @@
 package index
 
 import (
+	"runtime"
 	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -238,14 +239,7 @@ func (v *EventsView) Window(values []string, from, to Day) *roaring.Bitmap {
 
 // WindowWithin is Window restricted to the rows of within (nil: all).
 func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
-	var bms []*roaring.Bitmap
-	for _, ev := range v.pick(values) {
-		for _, b := range ev.window(from, to) {
-			if b != nil {
-				bms = append(bms, b)
-			}
-		}
-	}
+	bms := v.windowBitmaps(values, from, to)
 	if within == nil {
 		return unionMany(bms)
 	}
@@ -270,9 +264,9 @@ func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring
 	return unionMany(parts)
 }
 
-// WindowCount is the number of profiles WindowWithin(values, from, to,
-// nil) returns, counted without building them.
-func (v *EventsView) WindowCount(values []string, from, to Day) uint64 {
+// windowBitmaps lists the day bitmaps of values on the days in [from,
+// to] that hold any (the index's own: read-only).
+func (v *EventsView) windowBitmaps(values []string, from, to Day) []*roaring.Bitmap {
 	var bms []*roaring.Bitmap
 	for _, ev := range v.pick(values) {
 		for _, b := range ev.window(from, to) {
@@ -281,6 +275,63 @@ func (v *EventsView) WindowCount(values []string, from, to Day) uint64 {
 			}
 		}
 	}
+	return bms
+}
+
+// WindowMembers is the sum of the sizes of the day bitmaps a window
+// reads (a profile counts once for each value and day it matched): what
+// WindowWords costs to OR into words, for choosing it over a bitmap.
+func (v *EventsView) WindowMembers(values []string, from, to Day) uint64 {
+	var n uint64
+	for _, b := range v.windowBitmaps(values, from, to) {
+		n += b.GetCardinality()
+	}
+	return n
+}
+
+// WindowWords is WindowWithin(values, from, to, within) as plain words
+// covering rows 0..64*words-1 (rows past them are left out), for an AND
+// that goes on in word space: the days are ORed straight into the words,
+// and no bitmap is built for the union.
+func (v *EventsView) WindowWords(values []string, from, to Day, within *roaring.Bitmap, words int) []uint64 {
+	return v.windowWordsOn(values, from, to, within, words, runtime.GOMAXPROCS(0), minParallelMembers)
+}
+
+// windowWordsOn is WindowWords on up to procs goroutines from minMembers
+// members.
+func (v *EventsView) windowWordsOn(values []string, from, to Day, within *roaring.Bitmap, words, procs, minMembers int) []uint64 {
+	out := make([]uint64, words)
+	bms := v.windowBitmaps(values, from, to)
+	if len(bms) == 0 || words == 0 || (within != nil && within.IsEmpty()) {
+		return out
+	}
+	var members uint64
+	for _, b := range bms {
+		members += b.GetCardinality()
+	}
+	if within != nil && within.GetCardinality() < members {
+		// As in WindowWithin: a running result smaller than the days'
+		// members cuts each day down first, so only its rows are set.
+		parts := make([]*roaring.Bitmap, 0, len(bms))
+		for _, b := range bms {
+			if p := roaring.And(b, within); !p.IsEmpty() {
+				parts = append(parts, p)
+			}
+		}
+		orMembers(out, parts)
+		return out
+	}
+	orMembersOn(out, bms, members, procs, minMembers)
+	if within != nil {
+		andWith(out, within)
+	}
+	return out
+}
+
+// WindowCount is the number of profiles WindowWithin(values, from, to,
+// nil) returns, counted without building them.
+func (v *EventsView) WindowCount(values []string, from, to Day) uint64 {
+	bms := v.windowBitmaps(values, from, to)
 	switch len(bms) {
 	case 0:
 		return 0
