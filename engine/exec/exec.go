@@ -468,10 +468,10 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 	}
 	st := steps[last]
 	if pushable(st.node) && !ev.trace {
-		// Unless acc is tiny, the dense kernels count a range inside it
-		// faster than roaring's operations on its rows (see
-		// index.RangeCond.Small).
-		if c, ok := ev.rangeCond(st); ok && !c.Small(acc) {
+		// The dense kernels count a range inside acc faster than
+		// roaring's operations on its rows, going word by word to acc's
+		// rows when it holds few (index.CountAll).
+		if c, ok := ev.rangeCond(st); ok {
 			return index.CountAll(acc, []index.RangeCond{c}), nil
 		}
 		if c, ok := ev.countRange(st.node.Leaf, acc); ok {
@@ -542,7 +542,7 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 	if len(conds) == 0 || slices.ContainsFunc(rest, func(st step) bool { return pushable(st.node) }) {
 		return 0, false, nil
 	}
-	if len(windows) > 0 && !denseWindows(ev.windowMembers(windows), index.CondWords(conds)) {
+	if len(windows) > 0 && (!denseWindows(ev.windowMembers(windows), index.CondWords(conds)) || ev.sparseCached(windows, index.CondWords(conds))) {
 		return 0, false, nil
 	}
 	var acc *roaring.Bitmap
@@ -607,6 +607,23 @@ func (ev *evaluator) windowMembers(windows []*query.PredEvent) []uint64 {
 		}
 	}
 	return out
+}
+
+// sparseCached reports whether some window's union is cached (a window
+// asked for before on this snapshot) and holds fewer than one row in 16
+// of words words: intersecting that bitmap with the running result, step
+// by step, then costs less than writing anything out as words.
+func (ev *evaluator) sparseCached(windows []*query.PredEvent, words int) bool {
+	for _, p := range windows {
+		from, to := ev.eventDays(p)
+		if from > to {
+			continue
+		}
+		if n, ok := ev.field(p.Field.Name).Events.CachedWindow(p.Values, clampDay(from), clampDay(to)); ok && n < uint64(words)*4 {
+			return true
+		}
+	}
+	return false
 }
 
 // denseWindows reports whether every window has members enough to pay

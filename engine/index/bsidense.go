@@ -415,22 +415,6 @@ type RangeCond struct {
 	r gtForm
 }
 
-// sparseWithin is how many times fewer rows than a field's values a
-// running result must hold for a range counted inside it to go through
-// roaring's operations on its rows (compareSlices) rather than the dense
-// kernels. Measured on an age range at 8M rows (BenchmarkSmallWithin):
-// the dense kernels, with their word-by-word path for sparse blocks, win
-// from one row in 256 (by 5 times at one in 17, the old crossing), and
-// lose below one in 1024 to their fixed cost of a pass over the words.
-const sparseWithin = 512
-
-// Small reports whether within holds so few rows that c is counted faster
-// inside it by BSIView.CountCompareWithin / CountBetweenWithin than by
-// CountAll.
-func (c RangeCond) Small(within *roaring.Bitmap) bool {
-	return within != nil && within.GetCardinality()*sparseWithin < c.v.exist.GetCardinality()
-}
-
 // CompareCond returns "value op c" as a RangeCond, or false when the
 // comparison is answered better another way (a constant outside the
 // stored offsets, equality from per-value bitmaps).
@@ -481,6 +465,9 @@ func countAllOn(within *roaring.Bitmap, conds []RangeCond, procs, minWords int) 
 	ds, words := densesOf(conds)
 	if words == 0 {
 		return 0
+	}
+	if within != nil && within.GetCardinality()*sparseShare < uint64(words)*64 {
+		return countSparse(within, conds)
 	}
 	cur := rowWords(within, words)
 	if cur == nil && len(conds) > 1 {

@@ -147,15 +147,20 @@ func TestCountAll(t *testing.T) {
 			f.x.Set(uint32(r.IntN(f.rows)), f.x.lo+r.Int64N(f.x.hi-f.x.lo+1))
 		}
 	}
-	for trial := range 30 {
+	for trial := range 60 {
 		var conds []RangeCond
 		want := (*roaring.Bitmap)(nil)
 		var within *roaring.Bitmap
-		switch trial % 3 {
+		switch trial % 6 {
 		case 1:
 			within = randomRows(r, 200_000, 3)
 		case 2:
 			within = randomRows(r, 200_000, 40)
+		case 3, 4:
+			// Sparse enough for the word-by-word path (countSparse).
+			within = randomRows(r, 200_000, []int{200, 5000}[trial%6-3])
+		case 5:
+			within = roaring.New()
 		}
 		for _, f := range fields {
 			if r.IntN(3) == 0 {

@@ -141,7 +141,7 @@ func (x *Events) View() *EventsView {
 	if !dirty {
 		return x.last
 	}
-	v := &EventsView{exist: x.exist.publish(), vals: make([]*eventValueView, len(x.vals))}
+	v := &EventsView{exist: x.exist.publish(), vals: make([]*eventValueView, len(x.vals)), windows: newWindowCache(uint64(x.exist.maxRow + 1))}
 	var prev dictView
 	if x.last != nil {
 		prev = x.last.dict
@@ -196,6 +196,9 @@ type EventsView struct {
 	vals   []*eventValueView
 	anyVal *eventValueView
 	exist  *roaring.Bitmap
+	// windows caches the unions of windows asked for more than once
+	// (windowcache.go); nil in views built by hand.
+	windows *windowCache
 }
 
 // Values lists the event values seen, in order of first sight.
@@ -239,6 +242,12 @@ func (v *EventsView) Window(values []string, from, to Day) *roaring.Bitmap {
 
 // WindowWithin is Window restricted to the rows of within (nil: all).
 func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
+	if u := v.cachedUnion(values, from, to); u != nil {
+		if within == nil {
+			return u.Clone() // the caller may write to what it gets
+		}
+		return roaring.And(u, within)
+	}
 	bms := v.windowBitmaps(values, from, to)
 	if within == nil {
 		return unionMany(bms)
@@ -301,8 +310,20 @@ func (v *EventsView) WindowWords(values []string, from, to Day, within *roaring.
 // members.
 func (v *EventsView) windowWordsOn(values []string, from, to Day, within *roaring.Bitmap, words, procs, minMembers int) []uint64 {
 	out := make([]uint64, words)
+	if words == 0 || (within != nil && within.IsEmpty()) {
+		return out
+	}
+	if u := v.cachedUnion(values, from, to); u != nil {
+		if !u.IsEmpty() {
+			writeWords(out, u)
+			if within != nil {
+				andWith(out, within)
+			}
+		}
+		return out
+	}
 	bms := v.windowBitmaps(values, from, to)
-	if len(bms) == 0 || words == 0 || (within != nil && within.IsEmpty()) {
+	if len(bms) == 0 {
 		return out
 	}
 	var members uint64
@@ -331,6 +352,9 @@ func (v *EventsView) windowWordsOn(values []string, from, to Day, within *roarin
 // WindowCount is the number of profiles WindowWithin(values, from, to,
 // nil) returns, counted without building them.
 func (v *EventsView) WindowCount(values []string, from, to Day) uint64 {
+	if u := v.cachedUnion(values, from, to); u != nil {
+		return u.GetCardinality()
+	}
 	bms := v.windowBitmaps(values, from, to)
 	switch len(bms) {
 	case 0:

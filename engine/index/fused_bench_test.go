@@ -42,9 +42,10 @@ func BenchmarkSparseBlock(b *testing.B) {
 }
 
 // BenchmarkSmallWithin compares, for a range counted inside a running
-// result too small for the dense kernels' whole-block passes (BSIView.
-// small), the roaring walk (compareSlices) with the dense kernel's
-// word-by-word path (CountAll).
+// result of one row in every, the roaring walk (compareSlices), the dense
+// kernel over the words (with its word-by-word path for sparse blocks)
+// and countSparse, which goes from within's rows to their words: CountAll
+// takes countSparse below one row in sparseShare.
 func BenchmarkSmallWithin(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const rows = 1 << 23
@@ -62,8 +63,14 @@ func BenchmarkSmallWithin(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("every=%d/dense", every), func(b *testing.B) {
+			ds, words := densesOf([]RangeCond{cond})
 			for b.Loop() {
-				countAllOn(within, []RangeCond{cond}, 1, minParallelWords)
+				countWordsOn(rowWords(within, words), ds, []RangeCond{cond}, 1, minParallelWords)
+			}
+		})
+		b.Run(fmt.Sprintf("every=%d/sparse", every), func(b *testing.B) {
+			for b.Loop() {
+				countSparse(within, []RangeCond{cond})
 			}
 		})
 	}

@@ -1,0 +1,103 @@
+package index
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// TestWindowCacheBudget: entries are found by their values in any order,
+// the oldest leave first when the budget is full, and a union too large
+// for a quarter of the budget is not kept.
+func TestWindowCacheBudget(t *testing.T) {
+	c := &windowCache{budget: 4000, entries: map[windowKey]cachedWindow{}}
+	bm := func(n int) *roaring.Bitmap {
+		b := roaring.New()
+		for i := range n {
+			b.Add(uint32(i * 3))
+		}
+		return b
+	}
+	a, b := bm(100), bm(200) // ~216 and ~416 bytes as arrays
+	c.put(newWindowKey([]string{"x", "y"}, 1, 7), a)
+	if got := c.get(newWindowKey([]string{"y", "x"}, 1, 7)); got != a {
+		t.Fatal("values in another order miss the entry")
+	}
+	if c.get(newWindowKey([]string{"x", "y"}, 1, 8)) != nil || c.get(newWindowKey(nil, 1, 7)) != nil {
+		t.Fatal("another window hits the entry")
+	}
+	c.put(newWindowKey(nil, 1, 7), b)
+	for i := range 20 {
+		c.put(newWindowKey([]string{"z"}, Day(i), 30), bm(200))
+	}
+	if c.used > c.budget {
+		t.Fatalf("%d bytes held, budget %d", c.used, c.budget)
+	}
+	if c.get(newWindowKey([]string{"x", "y"}, 1, 7)) != nil {
+		t.Fatal("the oldest entry stayed past the budget")
+	}
+	if c.get(newWindowKey([]string{"z"}, 19, 30)) == nil {
+		t.Fatal("the newest entry was dropped")
+	}
+	big := bm(2000)
+	c.put(newWindowKey([]string{"big"}, 1, 2), big)
+	if c.get(newWindowKey([]string{"big"}, 1, 2)) != nil {
+		t.Fatal("a union over a quarter of the budget was kept")
+	}
+}
+
+// TestWindowCacheAnswers asks an events view the same windows again and
+// again (first use, second use that builds the union, later uses from the
+// cache) and compares every answer with the same view without a cache;
+// what a caller gets may be written to without reaching the cache.
+func TestWindowCacheAnswers(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	x := NewEvents("view")
+	const rows = 200_000
+	for range 60_000 {
+		x.Add(uint32(r.IntN(rows)), fmt.Sprint("v", r.IntN(6)), Day(100+r.IntN(60)))
+	}
+	v := x.View()
+	plain := *v
+	plain.windows = nil
+	within := roaring.New()
+	for range 5000 {
+		within.Add(uint32(r.IntN(rows)))
+	}
+	words := rows / 64
+	for round := range 40 {
+		var values []string
+		for range r.IntN(3) {
+			values = append(values, fmt.Sprint("v", r.IntN(7))) // v6 holds nothing
+		}
+		from := Day(95 + r.IntN(70))
+		to := from + Day(r.IntN(20))
+		for use := range 3 {
+			if got, want := v.WindowCount(values, from, to), plain.WindowCount(values, from, to); got != want {
+				t.Fatalf("round %d use %d: count %d, want %d", round, use, got, want)
+			}
+			got := v.WindowWithin(values, from, to, nil)
+			if !got.Equals(plain.WindowWithin(values, from, to, nil)) {
+				t.Fatalf("round %d use %d: window differs", round, use)
+			}
+			got.Add(rows + 7) // the caller's to write
+			if !v.WindowWithin(values, from, to, within).Equals(plain.WindowWithin(values, from, to, within)) {
+				t.Fatalf("round %d use %d: window within differs", round, use)
+			}
+			for _, in := range []*roaring.Bitmap{nil, within} {
+				for _, n := range []int{words, words / 2} { // rows past the words are dropped
+					gw, pw := v.WindowWords(values, from, to, in, n), plain.WindowWords(values, from, to, in, n)
+					if !slices.Equal(gw, pw) {
+						t.Fatalf("round %d use %d: %d words differ", round, use, n)
+					}
+				}
+			}
+		}
+	}
+	if v.windows.used == 0 {
+		t.Fatal("nothing was cached")
+	}
+}
