@@ -129,13 +129,6 @@ func (s *Store) RecoverDataset(ctx context.Context, e *engine.Engine, name strin
 	return rec, nil
 }
 
-// ReleaseMapped takes the pages of the store's memory-mapped files out of
-// the process's resident set (Linux; elsewhere it does nothing) and
-// returns how many bytes of mappings it went over. Recovery does it by
-// itself; a long bulk load, whose log is written through those maps, may
-// call it now and then. The data stays in the page cache and in the files.
-func (s *Store) ReleaseMapped() (int64, error) { return releaseMapped(s.dir) }
-
 // readDataset reads a dataset's schema (as of its applied-through point)
 // and metadata in one transaction.
 func readDataset(txn *badger.Txn, name string, id uint64) (*schema.Schema, metaRecord, error) {

@@ -32,10 +32,6 @@ const maxChunkBytes = 8 << 20
 // inFlight is how many submitted chunks may wait for acknowledgement.
 const inFlight = 4
 
-// releaseEvery is how many applied records pass between releases of the
-// store's mapped pages (Store.ReleaseMapped).
-const releaseEvery = 1 << 20
-
 type chunk struct {
 	file  string
 	nos   []int    // line number of each line
@@ -172,13 +168,6 @@ func (l *loader) run(ctx context.Context, files []string) error {
 		}
 		l.merged += res.Merged
 		l.account(s.c, res.Applied, res.Created, res.Expired, res.Errors)
-		if l.applied >= l.releasedAt+releaseEvery {
-			// The log is written through Badger's file maps, whose pages
-			// would otherwise count in the load's resident memory until
-			// the kernel wanted them back.
-			l.releasedAt = l.applied
-			_, _ = l.d.Store().ReleaseMapped()
-		}
 		if acking && l.ack != nil {
 			fmt.Fprintf(l.ack, "ACK %d\n", s.c.end)
 		}
