@@ -135,6 +135,43 @@ func randomRows(r *rand.Rand, n, every int) *roaring.Bitmap {
 // TestCountAll checks the fused count of several ranges on fields that
 // end at different rows (so blocks past one field's last value occur)
 // against intersecting each range's own answer.
+// randomConds draws a random comparison or BETWEEN on about two thirds
+// of the indexes, as RangeConds, with the rows that satisfy them all
+// computed with roaring's operations (nil: no condition).
+func randomConds(r *rand.Rand, xs []*BSI) ([]RangeCond, *roaring.Bitmap) {
+	var conds []RangeCond
+	var want *roaring.Bitmap
+	for _, x := range xs {
+		if r.IntN(3) == 0 {
+			continue
+		}
+		v := x.View()
+		a := x.lo + r.Int64N(x.hi-x.lo+1)
+		b := a + r.Int64N(x.hi-a+1)
+		var c RangeCond
+		var ok bool
+		var got *roaring.Bitmap
+		if r.IntN(2) == 0 {
+			op := []Op{NE, LT, LE, GT, GE}[r.IntN(5)]
+			c, ok = v.CompareCond(op, a)
+			got = v.Compare(op, a)
+		} else {
+			c, ok = v.BetweenCond(a, b)
+			got = v.Between(a, b)
+		}
+		if !ok {
+			continue
+		}
+		conds = append(conds, c)
+		if want == nil {
+			want = got
+		} else {
+			want = roaring.And(want, got)
+		}
+	}
+	return conds, want
+}
+
 func TestCountAll(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	type field struct {
@@ -146,6 +183,10 @@ func TestCountAll(t *testing.T) {
 		for range f.rows / 3 {
 			f.x.Set(uint32(r.IntN(f.rows)), f.x.lo+r.Int64N(f.x.hi-f.x.lo+1))
 		}
+	}
+	xs := make([]*BSI, len(fields))
+	for i, f := range fields {
+		xs[i] = f.x
 	}
 	for trial := range 60 {
 		var conds []RangeCond
@@ -162,34 +203,7 @@ func TestCountAll(t *testing.T) {
 		case 5:
 			within = roaring.New()
 		}
-		for _, f := range fields {
-			if r.IntN(3) == 0 {
-				continue
-			}
-			v := f.x.View()
-			a := f.x.lo + r.Int64N(f.x.hi-f.x.lo+1)
-			b := a + r.Int64N(f.x.hi-a+1)
-			var c RangeCond
-			var ok bool
-			var got *roaring.Bitmap
-			if r.IntN(2) == 0 {
-				op := []Op{NE, LT, LE, GT, GE}[r.IntN(5)]
-				c, ok = v.CompareCond(op, a)
-				got = v.Compare(op, a)
-			} else {
-				c, ok = v.BetweenCond(a, b)
-				got = v.Between(a, b)
-			}
-			if !ok {
-				continue
-			}
-			conds = append(conds, c)
-			if want == nil {
-				want = got
-			} else {
-				want = roaring.And(want, got)
-			}
-		}
+		conds, want = randomConds(r, xs)
 		if want == nil {
 			continue
 		}

@@ -136,37 +136,14 @@ func TestCountAllWords(t *testing.T) {
 		}
 		return b
 	}
+	xs := make([]*BSI, len(fields))
+	for i, f := range fields {
+		xs[i] = f.x
+	}
 	for trial := range 60 {
 		var conds []RangeCond
 		var want *roaring.Bitmap
-		for _, f := range fields {
-			if r.IntN(3) == 0 {
-				continue
-			}
-			v := f.x.View()
-			a := f.x.lo + r.Int64N(f.x.hi-f.x.lo+1)
-			b := a + r.Int64N(f.x.hi-a+1)
-			var c RangeCond
-			var ok bool
-			var got *roaring.Bitmap
-			if r.IntN(2) == 0 {
-				op := []Op{NE, LT, LE, GT, GE}[r.IntN(5)]
-				c, ok = v.CompareCond(op, a)
-				got = v.Compare(op, a)
-			} else {
-				c, ok = v.BetweenCond(a, b)
-				got = v.Between(a, b)
-			}
-			if !ok {
-				continue
-			}
-			conds = append(conds, c)
-			if want == nil {
-				want = got
-			} else {
-				want = roaring.And(want, got)
-			}
-		}
+		conds, want = randomConds(r, xs)
 		if want == nil {
 			continue
 		}
