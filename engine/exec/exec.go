@@ -482,14 +482,22 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		}
 	}
 	if pushable(st.node) {
-		b, _, err := ev.evalWithin(st.node, acc)
-		if err != nil {
-			return 0, err
+		var c uint64
+		if p := windowPred(st.node); p != nil && !ev.trace {
+			// Counted inside acc from the window's kept union when there
+			// is one, without building the restricted window.
+			c = ev.windowCountWithin(p, acc)
+		} else {
+			b, _, err := ev.evalWithin(st.node, acc)
+			if err != nil {
+				return 0, err
+			}
+			c = b.GetCardinality()
 		}
 		if st.minus {
-			return acc.GetCardinality() - b.GetCardinality(), nil
+			return acc.GetCardinality() - c, nil
 		}
-		return b.GetCardinality(), nil
+		return c, nil
 	}
 	if p := inList(st.node); p != nil && !ev.trace {
 		values := ev.field(p.Field.Name).Values
@@ -559,6 +567,27 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 		return index.CountAll(acc, conds), true, nil
 	}
 	return ev.countWindowsRanges(acc, windows, conds), true, nil
+}
+
+// windowPred returns the condition of a node that is an event window
+// with no frequency, or nil.
+func windowPred(n *query.Node) *query.PredEvent {
+	if n.Op != query.NodeLeaf || n.Shared {
+		return nil
+	}
+	if p, ok := n.Leaf.(*query.PredEvent); ok && p.Freq == nil && p.Window != nil {
+		return p
+	}
+	return nil
+}
+
+// windowCountWithin counts window p inside acc.
+func (ev *evaluator) windowCountWithin(p *query.PredEvent, acc *roaring.Bitmap) uint64 {
+	from, to := ev.eventDays(p)
+	if from > to {
+		return 0
+	}
+	return ev.field(p.Field.Name).Events.WindowCountWithin(p.Values, clampDay(from), clampDay(to), acc)
 }
 
 // plainWindow returns the condition of a step that intersects with an
@@ -886,6 +915,14 @@ func (ev *evaluator) leaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap
 		lo, hi := windowDays(&p.Window, int64(ev.q.now))
 		return field(p.Field.Name).BSI.BetweenWithin(lo, hi, within), true, nil
 	case *query.PredEvent:
+		if p.Freq == nil && p.Window != nil && within == nil {
+			// A kept union is shared: no copy for a caller that reads.
+			if from, to := ev.eventDays(p); from <= to {
+				if b := field(p.Field.Name).Events.WindowShared(p.Values, clampDay(from), clampDay(to)); b != nil {
+					return b, false, nil
+				}
+			}
+		}
 		return ev.event(field(p.Field.Name).Events, p, within), true, nil
 	case *query.PredSegment:
 		seg := ev.q.segments[p.Name]

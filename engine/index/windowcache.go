@@ -158,3 +158,23 @@ func (v *EventsView) CachedWindow(values []string, from, to Day) (uint64, bool) 
 	}
 	return 0, false
 }
+
+// WindowShared returns the union of a window's days if v keeps it (see
+// windowCache; this counts as a use), shared and read-only, or nil: a
+// caller that only reads it needs no copy.
+func (v *EventsView) WindowShared(values []string, from, to Day) *roaring.Bitmap {
+	return v.cachedUnion(values, from, to)
+}
+
+// WindowCountWithin is the size of WindowWithin(values, from, to,
+// within), from the kept union without building anything when there is
+// one.
+func (v *EventsView) WindowCountWithin(values []string, from, to Day, within *roaring.Bitmap) uint64 {
+	if u := v.cachedUnion(values, from, to); u != nil {
+		if within == nil {
+			return u.GetCardinality()
+		}
+		return u.AndCardinality(within)
+	}
+	return v.WindowWithin(values, from, to, within).GetCardinality()
+}
