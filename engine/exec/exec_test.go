@@ -3,6 +3,7 @@ package exec_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,43 @@ func TestRepeatedValues(t *testing.T) {
 	} {
 		if got := count(t, sn, q, exec.Options{}); got != want {
 			t.Errorf("%s: %d, want %d", q, got, want)
+		}
+	}
+}
+
+// TestKeptWindowsStayIntact runs queries whose window is evaluated on its
+// own (in an OR, under NOT, alone) many times on one snapshot: from the
+// second use the events view keeps the window's union and hands it out
+// shared, so nothing the executor does with it may write to it.
+func TestKeptWindowsStayIntact(t *testing.T) {
+	sn := smallDataset(t)
+	for _, q := range []string{
+		"e('m') IN LAST 7 DAYS OR t = '杭州'",
+		"t = '杭州' OR e() IN LAST 30 DAYS",
+		"NOT e() IN LAST 30 DAYS",
+		"e() IN LAST 30 DAYS AND NOT e('m') IN LAST 7 DAYS",
+		"(e('m') IN LAST 7 DAYS OR b) AND n >= 10",
+	} {
+		c, err := exec.Compile(sn, q, exec.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var first []uint32
+		for run := range 5 {
+			b, err := c.Bitmap(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := b.ToArray()
+			b.Add(999) // the caller's own
+			if run == 0 {
+				first = rows
+			} else if !slices.Equal(rows, first) {
+				t.Fatalf("%s: run %d gives %v, the first gave %v", q, run, rows, first)
+			}
+			if n, err := c.Count(context.Background()); err != nil || n != uint64(len(first)) {
+				t.Fatalf("%s: run %d counts %d (%v), want %d", q, run, n, err, len(first))
+			}
 		}
 	}
 }
