@@ -379,6 +379,17 @@ func (v *EventsView) AtLeastWithin(values []string, n int, from, to Day, within 
 	if n <= 1 {
 		return v.WindowWithin(values, from, to, within)
 	}
+	if u := v.cachedAtLeast(values, n, from, to); u != nil {
+		if within == nil {
+			return u.Clone() // the caller may write to what it gets
+		}
+		return roaring.And(u, within)
+	}
+	return v.atLeastWithin(values, n, from, to, within)
+}
+
+// atLeastWithin is AtLeastWithin computed from the days (n ≥ 2).
+func (v *EventsView) atLeastWithin(values []string, n int, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
 	vals := v.pick(values)
 	// Most AT LEAST questions are about one product over a few weeks:
 	// day bitmaps with few members each. Counting rows directly is then

@@ -38,17 +38,18 @@ type cachedWindow struct {
 }
 
 // windowKey names a window: its values (sorted, NUL-joined; "" for any
-// value) and its days.
+// value), its days and, for AT LEAST n TIMES, n (0: any day).
 type windowKey struct {
 	values   string
 	from, to Day
+	atLeast  int
 }
 
 func newWindowKey(values []string, from, to Day) windowKey {
 	if len(values) > 1 && !slices.IsSorted(values) {
 		values = slices.Sorted(slices.Values(values))
 	}
-	return windowKey{strings.Join(values, "\x00"), from, to}
+	return windowKey{values: strings.Join(values, "\x00"), from: from, to: to}
 }
 
 // minWindowCacheBytes is the smallest budget: enough for a few windows of
@@ -91,15 +92,31 @@ func (c *windowCache) lookup(k windowKey) (b *roaring.Bitmap, again bool) {
 // nil on its first use (the caller computes what it needs its own way).
 // The bitmap is shared: read-only.
 func (v *EventsView) cachedUnion(values []string, from, to Day) *roaring.Bitmap {
+	return v.cached(newWindowKey(values, from, to), func() *roaring.Bitmap {
+		return unionMany(v.windowBitmaps(values, from, to))
+	})
+}
+
+// cachedAtLeast is cachedUnion for AT LEAST n TIMES (n ≥ 2): the profiles
+// with matching events on n days or more of the window, kept from the
+// second use.
+func (v *EventsView) cachedAtLeast(values []string, n int, from, to Day) *roaring.Bitmap {
+	k := newWindowKey(values, from, to)
+	k.atLeast = n
+	return v.cached(k, func() *roaring.Bitmap { return v.atLeastWithin(values, n, from, to, nil) })
+}
+
+// cached returns k's kept bitmap, builds and keeps it on k's second use,
+// or returns nil on its first.
+func (v *EventsView) cached(k windowKey, build func() *roaring.Bitmap) *roaring.Bitmap {
 	if v.windows == nil {
 		return nil
 	}
-	k := newWindowKey(values, from, to)
 	b, again := v.windows.lookup(k)
 	if b != nil || !again {
 		return b
 	}
-	b = unionMany(v.windowBitmaps(values, from, to))
+	b = build()
 	b.SetCopyOnWrite(false)
 	v.windows.put(k, b)
 	return b

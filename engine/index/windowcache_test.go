@@ -84,6 +84,16 @@ func TestWindowCacheAnswers(t *testing.T) {
 				t.Fatalf("round %d use %d: window differs", round, use)
 			}
 			got.Add(rows + 7) // the caller's to write
+			for n := 2; n <= 4; n++ {
+				a := v.AtLeastWithin(values, n, from, to, nil)
+				if !a.Equals(plain.AtLeastWithin(values, n, from, to, nil)) {
+					t.Fatalf("round %d use %d: at least %d differs", round, use, n)
+				}
+				a.Add(rows + 9)
+				if !v.AtLeastWithin(values, n, from, to, within).Equals(plain.AtLeastWithin(values, n, from, to, within)) {
+					t.Fatalf("round %d use %d: at least %d within differs", round, use, n)
+				}
+			}
 			if !v.WindowWithin(values, from, to, within).Equals(plain.WindowWithin(values, from, to, within)) {
 				t.Fatalf("round %d use %d: window within differs", round, use)
 			}
