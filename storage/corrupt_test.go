@@ -261,7 +261,7 @@ func TestRecoverReadsUncompressedEntries(t *testing.T) {
 			if v[1] != byte(kindRecordsS2) {
 				t.Fatalf("entry stored as %s, want it compressed", kind(v[1]))
 			}
-			plain := recordsPayload([][]byte{line("a1", 1), line("b1", 1)})
+			plain := appendRecordsPayload(nil, [][]byte{line("a1", 1), line("b1", 1)})
 			return seal(key, kindRecords, plain)
 		})
 	})

@@ -77,9 +77,6 @@ func presealRecords(lines [][]byte, sc *scratch) []byte {
 	return preseal(kindRecords, sc.raw)
 }
 
-// recordsPayload lays out lines as a records payload.
-func recordsPayload(lines [][]byte) []byte { return appendRecordsPayload(nil, lines) }
-
 // appendRecordsPayload appends the records payload of lines to b, sized
 // once: a batch is megabytes, and growing it would copy it again.
 func appendRecordsPayload(b []byte, lines [][]byte) []byte {

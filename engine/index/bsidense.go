@@ -140,6 +140,22 @@ func rangeFor(op Op, c uint64) gtForm {
 	return f
 }
 
+// result is the comparison's rows among x (rows with a value), given the
+// "offset > a" rows qa and the "offset > b" rows qb of the walk.
+func (f gtForm) result(x, qa, qb uint64) uint64 {
+	y := x
+	if f.hasA {
+		y &= qa
+	}
+	if f.hasB {
+		y &^= qb
+	}
+	if f.ne {
+		y = x &^ y
+	}
+	return y
+}
+
 // betweenRange is lo <= offset <= hi (hi = ^0: no upper bound).
 func betweenRange(lo, hi uint64) gtForm {
 	var f gtForm
@@ -241,16 +257,7 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 	}
 	var cnt int
 	for w, x := range base {
-		y := x
-		if f.hasA {
-			y &= qa[w]
-		}
-		if f.hasB {
-			y &^= qb[w]
-		}
-		if f.ne {
-			y = x &^ y
-		}
+		y := f.result(x, qa[w], qb[w])
 		if out != nil {
 			out[start+w] = y
 		}
@@ -292,17 +299,7 @@ func (d *denseBSI) sparseBlock(f *gtForm, blk, start int, base []uint64, idx []u
 	}
 	var cnt int
 	for j, w := range idx {
-		x := base[w]
-		y := x
-		if f.hasA {
-			y &= qa[j]
-		}
-		if f.hasB {
-			y &^= qb[j]
-		}
-		if f.ne {
-			y = x &^ y
-		}
+		y := f.result(base[w], qa[j], qb[j])
 		if out != nil {
 			out[start+int(w)] = y
 		}

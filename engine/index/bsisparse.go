@@ -90,15 +90,5 @@ func (d *denseBSI) wordMatch(f *gtForm, w int, base uint64) uint64 {
 			}
 		}
 	}
-	y := base
-	if f.hasA {
-		y &= qa
-	}
-	if f.hasB {
-		y &^= qb
-	}
-	if f.ne {
-		y = base &^ y
-	}
-	return y
+	return f.result(base, qa, qb)
 }

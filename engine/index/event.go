@@ -248,6 +248,11 @@ func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring
 		}
 		return roaring.And(u, within)
 	}
+	return v.windowWithin(values, from, to, within)
+}
+
+// windowWithin is WindowWithin computed from the days.
+func (v *EventsView) windowWithin(values []string, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
 	bms := v.windowBitmaps(values, from, to)
 	if within == nil {
 		return unionMany(bms)

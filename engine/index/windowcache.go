@@ -187,11 +187,11 @@ func (v *EventsView) WindowShared(values []string, from, to Day) *roaring.Bitmap
 // within), from the kept union without building anything when there is
 // one.
 func (v *EventsView) WindowCountWithin(values []string, from, to Day, within *roaring.Bitmap) uint64 {
+	if within == nil {
+		return v.WindowCount(values, from, to)
+	}
 	if u := v.cachedUnion(values, from, to); u != nil {
-		if within == nil {
-			return u.GetCardinality()
-		}
 		return u.AndCardinality(within)
 	}
-	return v.WindowWithin(values, from, to, within).GetCardinality()
+	return v.windowWithin(values, from, to, within).GetCardinality()
 }
