@@ -133,6 +133,7 @@ func (x *BSI) View() *BSIView {
 	}
 	v := &BSIView{lo: x.lo, hi: x.hi, exist: x.exist.publish(), slices: make([]*roaring.Bitmap, len(x.slices))}
 	v.existVer = x.exist.ver
+	v.kept = newKeptCache[rangeKey](uint64(x.exist.maxRow + 1))
 	v.vers = make([]uint64, len(x.slices))
 	if x.last != nil {
 		// The previous view's dense form (or the one it would have
@@ -180,6 +181,10 @@ type BSIView struct {
 	denseOnce sync.Once
 	denseForm atomic.Pointer[denseBSI]
 	denseSeed atomic.Pointer[denseBSI]
+
+	// kept holds ranges asked for more than once (bsikept.go); nil in
+	// views built by hand.
+	kept *keptCache[rangeKey]
 }
 
 // Range returns the smallest and largest stored values, computed once per

@@ -3,39 +3,15 @@ package index
 import (
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // windowCache keeps, per view of an event field, the unions of the day
-// windows queries asked for. A view never changes, so a union computed
-// once stays right for its life; and a marketer refining a segment asks
-// for the same behaviour ("bought milk powder in the last 90 days") with
-// every variation of the other clauses, while the union of 90 day bitmaps
-// is most of such a count's work. A publication that changes the field
-// starts a new view, and with it an empty cache.
-//
-// Bounded by bytes, oldest entry out first, so a view of a large dataset
-// holds a few dense windows at most.
-type windowCache struct {
-	mu      sync.Mutex
-	budget  uint64
-	used    uint64
-	entries map[windowKey]cachedWindow
-	order   []windowKey // oldest first
-	// seen holds windows asked for once: a union is built and kept only
-	// on its second use, so a one-off count pays nothing for the cache.
-	seen map[windowKey]bool
-}
-
-// maxSeen bounds seen; past it, it starts over.
-const maxSeen = 1024
-
-type cachedWindow struct {
-	b     *roaring.Bitmap
-	bytes uint64
-}
+// windows (and AT LEAST n TIMES results) queries asked for more than once
+// (see keptCache): the union of 90 day bitmaps is most of a window
+// count's work.
+type windowCache = keptCache[windowKey]
 
 // windowKey names a window: its values (sorted, NUL-joined; "" for any
 // value), its days and, for AT LEAST n TIMES, n (0: any day).
@@ -52,40 +28,8 @@ func newWindowKey(values []string, from, to Day) windowKey {
 	return windowKey{values: strings.Join(values, "\x00"), from: from, to: to}
 }
 
-// minWindowCacheBytes is the smallest budget: enough for a few windows of
-// a small dataset.
-const minWindowCacheBytes = 8 << 20
-
-// newWindowCache returns a cache holding up to four dense windows of rows
-// rows (at least minWindowCacheBytes).
-func newWindowCache(rows uint64) *windowCache {
-	return &windowCache{budget: max(minWindowCacheBytes, 4*(rows/8)), entries: map[windowKey]cachedWindow{}, seen: map[windowKey]bool{}}
-}
-
-// get returns the cached union, read-only, or nil.
-func (c *windowCache) get(k windowKey) *roaring.Bitmap {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.entries[k].b
-}
-
-// lookup returns the cached union of k (read-only), or nil and whether k
-// was asked for before (then the caller builds the union and puts it).
-func (c *windowCache) lookup(k windowKey) (b *roaring.Bitmap, again bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[k]; ok {
-		return e.b, true
-	}
-	if c.seen[k] {
-		return nil, true
-	}
-	if len(c.seen) >= maxSeen {
-		clear(c.seen)
-	}
-	c.seen[k] = true
-	return nil, false
-}
+// newWindowCache returns the cache of a view of rows rows.
+func newWindowCache(rows uint64) *windowCache { return newKeptCache[windowKey](rows) }
 
 // cachedUnion returns the union of a window's days from v's cache: the
 // kept union, or, on a window's second use, a union built now and kept;
@@ -109,41 +53,7 @@ func (v *EventsView) cachedAtLeast(values []string, n int, from, to Day) *roarin
 // cached returns k's kept bitmap, builds and keeps it on k's second use,
 // or returns nil on its first.
 func (v *EventsView) cached(k windowKey, build func() *roaring.Bitmap) *roaring.Bitmap {
-	if v.windows == nil {
-		return nil
-	}
-	b, again := v.windows.lookup(k)
-	if b != nil || !again {
-		return b
-	}
-	b = build()
-	b.SetCopyOnWrite(false)
-	v.windows.put(k, b)
-	return b
-}
-
-// put caches b (which must not be written again) under k, dropping the
-// oldest entries to stay within the budget. A union larger than a
-// quarter of the budget is not kept.
-func (c *windowCache) put(k windowKey, b *roaring.Bitmap) {
-	size := b.GetSizeInBytes()
-	if size > c.budget/4 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[k]; ok {
-		return
-	}
-	for c.used+size > c.budget && len(c.order) > 0 {
-		old := c.order[0]
-		c.order = c.order[1:]
-		c.used -= c.entries[old].bytes
-		delete(c.entries, old)
-	}
-	c.entries[k] = cachedWindow{b, size}
-	c.order = append(c.order, k)
-	c.used += size
+	return v.windows.use(k, build)
 }
 
 // writeWords writes b's rows into out, which is all zero, dropping rows

@@ -13,7 +13,7 @@ import (
 // the oldest leave first when the budget is full, and a union too large
 // for a quarter of the budget is not kept.
 func TestWindowCacheBudget(t *testing.T) {
-	c := &windowCache{budget: 4000, entries: map[windowKey]cachedWindow{}}
+	c := &windowCache{budget: 4000, entries: map[windowKey]keptEntry{}}
 	bm := func(n int) *roaring.Bitmap {
 		b := roaring.New()
 		for i := range n {

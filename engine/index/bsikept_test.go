@@ -1,0 +1,102 @@
+package index
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestKeptRange: a range is kept from its second use, equals the range
+// computed, is shared on later uses, and is found under any bounds that
+// cut to the same stored values; ranges holding every value or none are
+// never kept.
+func TestKeptRange(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	x := NewBSI(-50, 1000)
+	for row := range uint32(30_000) {
+		if r.IntN(8) != 0 {
+			x.Set(row, 10+r.Int64N(500)) // stored values 10..509
+		}
+	}
+	v := x.View()
+	for range 40 {
+		lo := r.Int64N(600) - 20
+		hi := lo + r.Int64N(300)
+		want := v.Between(lo, hi)
+		first := v.KeptRange(lo, hi)
+		second := v.KeptRange(lo, hi)
+		third := v.KeptRange(lo, hi)
+		cut := lo <= 10 && hi >= 509
+		switch {
+		case cut || want.IsEmpty() && (hi < 10 || lo > 509):
+			if second != nil {
+				t.Fatalf("[%d,%d]: kept a range that needs no keeping", lo, hi)
+			}
+			continue
+		case first != nil && first != second:
+			t.Fatalf("[%d,%d]: a range seen before came back rebuilt", lo, hi)
+		case second == nil || third != second:
+			t.Fatalf("[%d,%d]: not kept from its second use (%v, %v)", lo, hi, second != nil, third == second)
+		case !second.Equals(want):
+			t.Fatalf("[%d,%d]: kept %d rows, want %d", lo, hi, second.GetCardinality(), want.GetCardinality())
+		}
+		// Bounds past the stored values name the same entry.
+		if lo <= 10 && v.KeptRange(math.MinInt64, hi) != second {
+			t.Fatalf("[min,%d] missed the entry of [%d,%d]", hi, lo, hi)
+		}
+	}
+	if got := v.KeptRange(-50, 1000); got != nil {
+		t.Fatal("a range over every value was kept")
+	}
+	if (&BSIView{}).KeptRange(1, 2) != nil {
+		t.Fatal("a view with no cache kept a range")
+	}
+}
+
+// TestKeptRangeNewView: a view that changes starts with nothing kept, and
+// an unchanged field's view keeps what it kept.
+func TestKeptRangeNewView(t *testing.T) {
+	x := NewBSI(0, 100)
+	for row := range uint32(1000) {
+		x.Set(row, int64(row%100))
+	}
+	v := x.View()
+	v.KeptRange(10, 20)
+	kept := v.KeptRange(10, 20)
+	if kept == nil || x.View() != v {
+		t.Fatal("no change, yet a new view or nothing kept")
+	}
+	x.Set(5, 15)
+	w := x.View()
+	if w.KeptRange(10, 20) != nil {
+		t.Fatal("a new view handed out an earlier view's range")
+	}
+	if got, want := w.KeptRange(10, 20), w.Between(10, 20); !got.Equals(want) || kept.Equals(want) {
+		t.Fatalf("new view's range %d rows, want %d (old %d)", got.GetCardinality(), want.GetCardinality(), kept.GetCardinality())
+	}
+}
+
+// TestCompareBounds checks the interval of every comparison against the
+// comparison itself, at the ends of int64 too.
+func TestCompareBounds(t *testing.T) {
+	for _, c := range []int64{math.MinInt64, -3, 0, 7, math.MaxInt64} {
+		for _, op := range []Op{EQ, NE, LT, LE, GT, GE} {
+			lo, hi, ok := CompareBounds(op, c)
+			for _, v := range []int64{math.MinInt64, c - 1, c, c + 1, math.MaxInt64} {
+				if (c == math.MinInt64 && v == c-1) || (c == math.MaxInt64 && v == c+1) {
+					continue // wrapped
+				}
+				in := ok && lo <= v && v <= hi
+				if op == NE {
+					if ok {
+						t.Fatal("!= has bounds")
+					}
+					continue
+				}
+				if in != holds(op, v, c) {
+					t.Fatalf("%s %d: [%d,%d] ok=%v wrong for %d", op, c, lo, hi, ok, v)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package index
+
+import (
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// keptCache keeps, per immutable view, the results of conditions asked
+// for more than once: a view never changes, so a result computed once
+// stays right for its life, and a marketer refining a segment asks for
+// the same condition ("bought milk powder in the last 90 days", "aged 25
+// to 35") with every variation of the other clauses. Event windows
+// (windowcache.go) and numeric or date ranges (bsikept.go) use it. A
+// publication that changes the field starts a new view, and with it an
+// empty cache.
+//
+// A result is built and kept only on its second use, so a one-off count
+// pays nothing for it. Bounded by bytes, oldest entry out first, so a view
+// of a large dataset holds a few dense results at most.
+type keptCache[K comparable] struct {
+	mu      sync.Mutex
+	budget  uint64
+	used    uint64
+	entries map[K]keptEntry
+	order   []K // oldest first
+	// seen holds keys asked for once.
+	seen map[K]bool
+}
+
+// maxSeen bounds seen; past it, it starts over.
+const maxSeen = 1024
+
+type keptEntry struct {
+	b     *roaring.Bitmap
+	bytes uint64
+}
+
+// minKeptBytes is the smallest budget: enough for a few results of a
+// small dataset.
+const minKeptBytes = 8 << 20
+
+// newKeptCache returns a cache holding up to four dense results of rows
+// rows (at least minKeptBytes).
+func newKeptCache[K comparable](rows uint64) *keptCache[K] {
+	return &keptCache[K]{budget: max(minKeptBytes, 4*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}}
+}
+
+// get returns the kept result of k, read-only, or nil. It does not count
+// as a use.
+func (c *keptCache[K]) get(k K) *roaring.Bitmap {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[k].b
+}
+
+// lookup returns the kept result of k (read-only), or nil and whether k
+// was asked for before (then the caller builds the result and puts it).
+func (c *keptCache[K]) lookup(k K) (b *roaring.Bitmap, again bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok {
+		return e.b, true
+	}
+	if c.seen[k] {
+		return nil, true
+	}
+	if len(c.seen) >= maxSeen {
+		clear(c.seen)
+	}
+	c.seen[k] = true
+	return nil, false
+}
+
+// use returns k's kept result, builds and keeps it on k's second use, or
+// returns nil on its first (the caller then computes what it needs its
+// own way). A nil cache keeps nothing. The result is shared: read-only.
+func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
+	if c == nil {
+		return nil
+	}
+	b, again := c.lookup(k)
+	if b != nil || !again {
+		return b
+	}
+	b = build()
+	b.SetCopyOnWrite(false)
+	c.put(k, b)
+	return b
+}
+
+// put keeps b (which must not be written again) under k, dropping the
+// oldest entries to stay within the budget. A result larger than a
+// quarter of the budget is not kept.
+func (c *keptCache[K]) put(k K, b *roaring.Bitmap) {
+	size := b.GetSizeInBytes()
+	if size > c.budget/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[k]; ok {
+		return
+	}
+	for c.used+size > c.budget && len(c.order) > 0 {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.used -= c.entries[old].bytes
+		delete(c.entries, old)
+	}
+	c.entries[k] = keptEntry{b, size}
+	c.order = append(c.order, k)
+	c.used += size
+}
