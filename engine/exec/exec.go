@@ -206,6 +206,9 @@ type evaluator struct {
 	cache map[string]*roaring.Bitmap // results of shared nodes (read-only)
 	trace bool
 	spans map[*query.Node]*span
+	// kept memoises keptRange: one evaluation is one use of a range, how
+	// often it looks.
+	kept map[query.Pred]*roaring.Bitmap
 }
 
 type span struct {
@@ -330,6 +333,19 @@ func countSet(ev *evaluator, p query.Pred) (uint64, bool) {
 // from the bit-sliced index's dense kernels, without building its
 // profiles, and reports whether p is such a condition.
 func (ev *evaluator) countRange(p query.Pred, within *roaring.Bitmap) (uint64, bool) {
+	if b := ev.keptRange(p); b != nil {
+		n := b.GetCardinality()
+		if within != nil {
+			n = b.AndCardinality(within)
+		}
+		if pb, ok := p.(*query.PredBetween); ok && pb.Negated {
+			if within != nil {
+				return ev.field(pb.Field.Name).Exists().AndCardinality(within) - n, true
+			}
+			return ev.field(pb.Field.Name).Exists().GetCardinality() - n, true
+		}
+		return n, true
+	}
 	switch p := p.(type) {
 	case *query.PredCompare:
 		return ev.field(p.Field.Name).BSI.CountCompareWithin(indexOps[p.Op], p.Value, within), true
@@ -349,6 +365,61 @@ func (ev *evaluator) countRange(p query.Pred, within *roaring.Bitmap) (uint64, b
 	}
 	return 0, false
 }
+
+// keptRange returns the profiles of a range condition's interval (a
+// comparison other than !=, BETWEEN ignoring its NOT, a date window) if
+// the field's view keeps them, shared and read-only, or nil: a range
+// asked for again on a snapshot is built once and then read like a tag
+// value's bitmap (index.BSIView.KeptRange). Callers apply BETWEEN's NOT.
+func (ev *evaluator) keptRange(p query.Pred) *roaring.Bitmap {
+	if b, ok := ev.kept[p]; ok {
+		return b
+	}
+	var b *roaring.Bitmap
+	switch p := p.(type) {
+	case *query.PredCompare:
+		if lo, hi, ok := index.CompareBounds(indexOps[p.Op], p.Value); ok {
+			b = ev.field(p.Field.Name).BSI.KeptRange(lo, hi)
+		}
+	case *query.PredBetween:
+		b = ev.field(p.Field.Name).BSI.KeptRange(p.Lo, p.Hi)
+	case *query.PredWindow:
+		lo, hi := windowDays(&p.Window, int64(ev.q.now))
+		b = ev.field(p.Field.Name).BSI.KeptRange(lo, hi)
+	default:
+		return nil
+	}
+	if ev.kept == nil {
+		ev.kept = map[query.Pred]*roaring.Bitmap{}
+	}
+	ev.kept[p] = b
+	return b
+}
+
+// keptLeaf answers a range leaf from its kept interval, restricted to
+// within (nil: all), and reports whether it could.
+func (ev *evaluator) keptLeaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap, bool, bool) {
+	b := ev.keptRange(p)
+	if b == nil {
+		return nil, false, false
+	}
+	if pb, ok := p.(*query.PredBetween); ok && pb.Negated {
+		return andNotWithin(ev.field(pb.Field.Name).Exists(), b, within), true, true
+	}
+	if within == nil {
+		return b, false, true
+	}
+	return roaring.And(b, within), true, true
+}
+
+// computedNode reports whether a node is computed from an index (see
+// pushable) rather than read: a range the view keeps is read.
+func (ev *evaluator) computedNode(n *query.Node) bool {
+	return pushable(n) && ev.keptRange(n.Leaf) == nil
+}
+
+// computed is computedNode for a step.
+func (ev *evaluator) computed(st step) bool { return ev.computedNode(st.node) }
 
 // field returns a field's index; the checker has resolved the name.
 func (ev *evaluator) field(name string) *engine.FieldView {
@@ -377,18 +448,22 @@ type step struct {
 // andSteps orders an AND's terms for execution: lookups to intersect,
 // then lookups to subtract, then computed terms (ranges, event windows)
 // inside what is left, then computed terms to subtract. The planner has
-// already ordered each group smallest first.
-func andSteps(n *query.Node) []step {
+// already ordered each group smallest first. A range the snapshot keeps
+// (evaluator.keptRange) stays among the computed terms, where the
+// planner's order puts it beside the windows (a sparse window cuts the
+// rows a kept range is read for), but counts as a lookup for the IN list
+// rule below: computed tells the terms that are really computed.
+func andSteps(n *query.Node, computed func(*query.Node) bool) []step {
 	steps := make([]step, 0, len(n.Children)+len(n.Minus))
 	for pass := range 2 {
-		computed := pass == 1
+		pass1 := pass == 1
 		for _, c := range n.Children {
-			if pushable(c) == computed {
+			if pushable(c) == pass1 {
 				steps = append(steps, step{node: c})
 			}
 		}
 		for _, c := range n.Minus {
-			if pushable(c) == computed {
+			if pushable(c) == pass1 {
 				steps = append(steps, step{node: c, minus: true})
 			}
 		}
@@ -405,11 +480,11 @@ func andSteps(n *query.Node) []step {
 	// An IN list counted as the last step needs no union of its values
 	// over every profile: its count inside the running intersection is a
 	// sum of AndCardinality (see inList). When the AND is all lookups
-	// (its order is free) and has another term to start from, move one IN
-	// list to the end.
+	// and kept ranges (its order is free) and has another term to start
+	// from, move one IN list to the end.
 	isIN := func(st step) bool { return !st.minus && inList(st.node) != nil }
 	plain := func(st step) bool { return !st.minus && inList(st.node) == nil }
-	if !slices.ContainsFunc(steps, func(st step) bool { return pushable(st.node) }) && slices.ContainsFunc(steps, plain) {
+	if !slices.ContainsFunc(steps, func(st step) bool { return computed(st.node) }) && slices.ContainsFunc(steps, plain) {
 		if in := slices.IndexFunc(steps, isIN); in >= 0 && in != len(steps)-1 {
 			st := steps[in]
 			steps = append(append(steps[:in:in], steps[in+1:]...), st)
@@ -441,7 +516,7 @@ func inList(n *query.Node) *query.PredTag {
 // for a computed term, the running size minus the overlap for a
 // subtraction.
 func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
-	steps := andSteps(n)
+	steps := andSteps(n, ev.computedNode)
 	if len(steps) == 1 {
 		return ev.count(steps[0].node)
 	}
@@ -547,7 +622,7 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 	// Other computed terms (AT LEAST, NOT a window, ...) are cheaper
 	// inside the ranges' result than outside it: keep the step by step
 	// order then.
-	if len(conds) == 0 || slices.ContainsFunc(rest, func(st step) bool { return pushable(st.node) }) {
+	if len(conds) == 0 || slices.ContainsFunc(rest, ev.computed) {
 		return 0, false, nil
 	}
 	if len(windows) > 0 && (!denseWindows(ev.windowMembers(windows), index.CondWords(conds)) || ev.sparseCached(windows, index.CondWords(conds))) {
@@ -672,7 +747,7 @@ func denseWindows(members []uint64, words int) bool {
 // rangeCond returns a step that intersects with a numeric or date range
 // in the form index.CountAll takes.
 func (ev *evaluator) rangeCond(st step) (index.RangeCond, bool) {
-	if st.minus || !pushable(st.node) {
+	if st.minus || !ev.computed(st) {
 		return index.RangeCond{}, false
 	}
 	switch p := st.node.Leaf.(type) {
@@ -717,7 +792,9 @@ func (ev *evaluator) intersect(steps []step) (*roaring.Bitmap, error) {
 // evaluated inside acc, so intersecting is taking its result and
 // subtracting is removing it.
 func (ev *evaluator) andStep(acc *roaring.Bitmap, owned bool, st step) (*roaring.Bitmap, bool, error) {
-	if pushable(st.node) {
+	// A kept range is read like a lookup: intersected in place into an
+	// owned acc rather than copied restricted to it.
+	if ev.computedNode(st.node) {
 		b, bOwned, err := ev.evalWithin(st.node, acc)
 		if err != nil || !st.minus {
 			return b, bOwned, err
@@ -819,7 +896,7 @@ func (ev *evaluator) evalNode(n *query.Node) (*roaring.Bitmap, bool, error) {
 		}
 		return roaring.FastOr(bs...), true, nil
 	case query.NodeAnd:
-		steps := andSteps(n)
+		steps := andSteps(n, ev.computedNode)
 		acc, owned, err := ev.eval(steps[0].node)
 		if err != nil {
 			return nil, false, err
@@ -853,6 +930,9 @@ func pushable(n *query.Node) bool {
 // pushable leaf inside an AND) the answer is restricted to within.
 func (ev *evaluator) leaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap, bool, error) {
 	field := ev.field
+	if b, owned, ok := ev.keptLeaf(p, within); ok {
+		return b, owned, nil
+	}
 	switch p := p.(type) {
 	case *query.PredTag:
 		fv := field(p.Field.Name)

@@ -188,10 +188,11 @@ func TestRepeatedValues(t *testing.T) {
 	}
 }
 
-// TestKeptWindowsStayIntact runs queries whose window is evaluated on its
-// own (in an OR, under NOT, alone) many times on one snapshot: from the
-// second use the events view keeps the window's union and hands it out
-// shared, so nothing the executor does with it may write to it.
+// TestKeptWindowsStayIntact runs queries whose window or range is
+// evaluated on its own (in an OR, under NOT, alone, first or inside an
+// AND) many times on one snapshot: from the second use the view keeps the
+// window's union or the range's profiles and hands them out shared, so
+// nothing the executor does with them may write to them.
 func TestKeptWindowsStayIntact(t *testing.T) {
 	sn := smallDataset(t)
 	for _, q := range []string{
@@ -200,6 +201,12 @@ func TestKeptWindowsStayIntact(t *testing.T) {
 		"NOT e() IN LAST 30 DAYS",
 		"e() IN LAST 30 DAYS AND NOT e('m') IN LAST 7 DAYS",
 		"(e('m') IN LAST 7 DAYS OR b) AND n >= 10",
+		"n BETWEEN 10 AND 20",
+		"n > 10 OR t = '上海'",
+		"NOT n BETWEEN 15 AND 25",
+		"n <= 20 AND t = '杭州'",
+		"t IN ('上海', '杭州') AND n >= 20 AND NOT n > 25",
+		"b AND n < 30 AND n > 10",
 	} {
 		c, err := exec.Compile(sn, q, exec.Options{})
 		if err != nil {
