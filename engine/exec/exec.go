@@ -214,6 +214,7 @@ type evaluator struct {
 type span struct {
 	actual uint64
 	took   time.Duration
+	kept   bool // read from a kept range or window (see keptUsed)
 }
 
 func (ev *evaluator) all() *roaring.Bitmap { return ev.q.sn.All() }
@@ -410,6 +411,21 @@ func (ev *evaluator) keptLeaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bi
 		return b, false, true
 	}
 	return roaring.And(b, within), true, true
+}
+
+// keptUsed reports, for EXPLAIN, whether a leaf just evaluated was read
+// from a kept range or window union. It does not count as a use.
+func (ev *evaluator) keptUsed(p query.Pred) bool {
+	if b, ok := ev.kept[p]; ok {
+		return b != nil
+	}
+	if p, ok := p.(*query.PredEvent); ok && p.Freq == nil && p.Window != nil {
+		if from, to := ev.eventDays(p); from <= to {
+			_, ok := ev.field(p.Field.Name).Events.CachedWindow(p.Values, clampDay(from), clampDay(to))
+			return ok
+		}
+	}
+	return false
 }
 
 // computedNode reports whether a node is computed from an index (see
@@ -862,7 +878,7 @@ func (ev *evaluator) evalWithin(n *query.Node, within *roaring.Bitmap) (b *roari
 		return nil, false, err
 	}
 	if ev.trace {
-		ev.spans[n] = &span{actual: b.GetCardinality(), took: time.Since(start)}
+		ev.spans[n] = &span{actual: b.GetCardinality(), took: time.Since(start), kept: n.Op == query.NodeLeaf && ev.keptUsed(n.Leaf)}
 	}
 	if n.Shared {
 		ev.cache[n.Key] = b
@@ -998,9 +1014,13 @@ func (ev *evaluator) leaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap
 		if p.Freq == nil && p.Window != nil && within == nil {
 			// A kept union is shared: no copy for a caller that reads.
 			if from, to := ev.eventDays(p); from <= to {
-				if b := field(p.Field.Name).Events.WindowShared(p.Values, clampDay(from), clampDay(to)); b != nil {
+				events := field(p.Field.Name).Events
+				if b := events.WindowShared(p.Values, clampDay(from), clampDay(to)); b != nil {
 					return b, false, nil
 				}
+				// Asked once already: computing through WindowWithin
+				// would count a second use.
+				return events.WindowFromDays(p.Values, clampDay(from), clampDay(to), nil), true, nil
 			}
 		}
 		return ev.event(field(p.Field.Name).Events, p, within), true, nil

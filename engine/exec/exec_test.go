@@ -155,6 +155,29 @@ func TestExplainAgreesWithCount(t *testing.T) {
 	}
 }
 
+// TestExplainKept: EXPLAIN marks a range or window read from what the
+// view keeps: from a condition's second use on a snapshot, which builds
+// and keeps it.
+func TestExplainKept(t *testing.T) {
+	sn := smallDataset(t)
+	for _, text := range []string{`t = '上海' AND n BETWEEN 5 AND 15`, `e('m') IN LAST 30 DAYS`} {
+		q, err := exec.Compile(sn, text, exec.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := range 3 {
+			e, err := q.Explain(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := strings.Contains(e.Text(), ", kept")
+			if want := run >= 1; kept != want || e.Count != 1 {
+				t.Fatalf("%s, run %d: kept %v (want %v), count %d:\n%s", text, run, kept, want, e.Count, e.Text())
+			}
+		}
+	}
+}
+
 func TestCancelled(t *testing.T) {
 	sn := smallDataset(t)
 	q, err := exec.Compile(sn, `t = '上海' AND n > 1`, exec.Options{})

@@ -22,6 +22,10 @@ type ExplainNode struct {
 	TookUS float64 `json:"took_us"`
 	// Shared marks a sub-expression computed once and reused.
 	Shared bool `json:"shared,omitempty"`
+	// Kept marks a condition read from a result the field's view keeps
+	// (a range or window asked for before on this snapshot) instead of
+	// computed from the index.
+	Kept bool `json:"kept,omitempty"`
 	// Skipped marks a node never run because the result was already empty.
 	Skipped  bool           `json:"skipped,omitempty"`
 	Children []*ExplainNode `json:"children,omitempty"`
@@ -61,7 +65,7 @@ func explainNode(n *query.Node, spans map[*query.Node]*span, minus bool) *Explai
 		e.Condition = n.Leaf.String()
 	}
 	if sp, ok := spans[n]; ok {
-		e.Actual, e.TookUS = sp.actual, float64(sp.took.Nanoseconds())/1e3
+		e.Actual, e.TookUS, e.Kept = sp.actual, float64(sp.took.Nanoseconds())/1e3, sp.kept
 	} else {
 		e.Skipped = true
 	}
@@ -93,6 +97,9 @@ func (e *Explanation) Text() string {
 		}
 		if n.Shared {
 			stat += ", shared"
+		}
+		if n.Kept {
+			stat += ", kept"
 		}
 		fmt.Fprintf(&b, "%s%s  (%s)\n", strings.Repeat("  ", depth), label, stat)
 		for _, c := range n.Children {

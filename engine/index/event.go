@@ -251,6 +251,13 @@ func (v *EventsView) WindowWithin(values []string, from, to Day, within *roaring
 	return v.windowWithin(values, from, to, within)
 }
 
+// WindowFromDays is WindowWithin computed from the days, without asking
+// the cache: for a caller that has just asked it (WindowShared) and got
+// nothing, so that one evaluation counts as one use.
+func (v *EventsView) WindowFromDays(values []string, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
+	return v.windowWithin(values, from, to, within)
+}
+
 // windowWithin is WindowWithin computed from the days.
 func (v *EventsView) windowWithin(values []string, from, to Day, within *roaring.Bitmap) *roaring.Bitmap {
 	bms := v.windowBitmaps(values, from, to)
