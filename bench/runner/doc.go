@@ -28,6 +28,14 @@
 //     Expand). After warm-up runs, each sample times a batch of calls
 //     long enough (≥ 20 µs) for the clock to resolve it, and p50/p95/p99
 //     are nearest-rank percentiles over the samples.
+//  6. Repeated and first counts. A query runs many times on one
+//     snapshot, and the views keep a range's profiles and a window's
+//     union from their second use (docs/execution.md): p50/p95/p99 are
+//     that repeated count, what a marketer refining a segment sees. Each
+//     count is timed again with exec.Options.Fresh, every range and
+//     window computed from the index each run as on a snapshot that never
+//     saw them: first_p50_us and first_ratio. Both give the same count
+//     (checked).
 //
 // # Physical floor
 //

@@ -31,7 +31,7 @@ func TestBenchReport(t *testing.T) {
 		if rc := run(ctx, args, &stdout, &stderr); rc != 0 {
 			t.Fatalf("%v: rc %d: %s", args, rc, stderr.String())
 		}
-		for _, want := range []string{"design-example", "lookalike-10k", "ratio"} {
+		for _, want := range []string{"design-example", "lookalike-10k", "ratio", "first ratio"} {
 			if !strings.Contains(stdout.String(), want) {
 				t.Errorf("table lacks %q:\n%s", want, stdout.String())
 			}
@@ -70,6 +70,12 @@ func TestBenchReport(t *testing.T) {
 		for _, k := range []string{"name", "query", "count", "p50_us", "p95_us", "p99_us", "floor_us", "ratio"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("query %v lacks %q", m["name"], k)
+			}
+		}
+		// Counts are timed as first counts too.
+		if m["kind"] == "count" {
+			if f, _ := m["first_p50_us"].(float64); f <= 0 {
+				t.Errorf("count %v has no first_p50_us", m["name"])
 			}
 		}
 	}

@@ -95,6 +95,20 @@ func BenchmarkCount(b *testing.B) {
 				}
 				b.ReportMetric(float64(count), "profiles")
 			})
+			// A first count: what a snapshot that has never seen the
+			// query's ranges and windows pays (see Options.Fresh).
+			fresh, err := exec.Compile(sn, bq.q, exec.Options{Fresh: true})
+			if err != nil {
+				b.Fatalf("%s: %v", bq.name, err)
+			}
+			b.Run(fmt.Sprintf("profiles=%s/query=%s/impl=first", size, bq.name), func(b *testing.B) {
+				for b.Loop() {
+					if count, err = fresh.Count(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(count), "profiles")
+			})
 			dense, minus, err := runner.DenseLeaves(context.Background(), q)
 			if err != nil {
 				b.Fatal(err)

@@ -41,6 +41,11 @@ type Options struct {
 	// the values the dataset holds (an unknown value then matches nobody
 	// instead of being an error with suggestions).
 	AnyValue bool
+	// Fresh computes every range and event window from the index, as on
+	// a snapshot seen for the first time: results the views keep are
+	// neither read nor filled. For measuring a first count beside a
+	// repeated one; answers are the same either way.
+	Fresh bool
 }
 
 // Query is a compiled query bound to one snapshot.
@@ -54,6 +59,8 @@ type Query struct {
 	// Rebind can tell whether it still applies.
 	schema  *schema.Schema
 	dataset string
+	// fresh is Options.Fresh.
+	fresh bool
 	// segments holds the compiled saved segments this query uses,
 	// transitively, by name.
 	segments map[string]*compiledSegment
@@ -87,7 +94,7 @@ func compile(sn *engine.Snapshot, text string, opts Options, now schema.Day, seg
 	if err != nil {
 		return nil, err
 	}
-	q := &Query{Text: text, Checked: checked, sn: sn, schema: sn.Schema(), dataset: sn.Dataset(), now: now, segments: segs}
+	q := &Query{Text: text, Checked: checked, sn: sn, schema: sn.Schema(), dataset: sn.Dataset(), now: now, segments: segs, fresh: opts.Fresh}
 	if err := q.resolveSegments(checked.Root, opts, path); err != nil {
 		return nil, err
 	}
@@ -373,6 +380,9 @@ func (ev *evaluator) countRange(p query.Pred, within *roaring.Bitmap) (uint64, b
 // asked for again on a snapshot is built once and then read like a tag
 // value's bitmap (index.BSIView.KeptRange). Callers apply BETWEEN's NOT.
 func (ev *evaluator) keptRange(p query.Pred) *roaring.Bitmap {
+	if ev.q.fresh {
+		return nil
+	}
 	if b, ok := ev.kept[p]; ok {
 		return b
 	}
@@ -442,6 +452,11 @@ func (ev *evaluator) field(name string) *engine.FieldView {
 	fv, err := ev.q.sn.Field(name)
 	if err != nil {
 		panic("BUG: checked query names a field the snapshot lacks: " + err.Error())
+	}
+	if ev.q.fresh && fv.Events != nil {
+		c := *fv
+		c.Events = fv.Events.Uncached()
+		return &c
 	}
 	return fv
 }

@@ -178,6 +178,45 @@ func TestExplainKept(t *testing.T) {
 	}
 }
 
+// TestFresh: a fresh query answers as a plain one and neither reads nor
+// fills what the views keep.
+func TestFresh(t *testing.T) {
+	sn, plain := smallDataset(t), smallDataset(t)
+	texts := []string{
+		`t = '上海' AND n BETWEEN 5 AND 15`, `e('m') IN LAST 30 DAYS`, `n > 10`,
+		`e() IN LAST 30 DAYS AND NOT e('m') IN LAST 7 DAYS AND n >= 10`,
+		`e('m') AT LEAST 2 TIMES IN LAST 30 DAYS`,
+	}
+	for _, text := range texts {
+		fresh, err := exec.Compile(sn, text, exec.Options{Fresh: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := count(t, plain, text, exec.Options{})
+		for range 3 {
+			if got, err := fresh.Count(context.Background()); err != nil || got != want {
+				t.Fatalf("%s: fresh count %d (%v), want %d", text, got, err, want)
+			}
+			e, err := fresh.Explain(context.Background())
+			if err != nil || e.Count != want || strings.Contains(e.Text(), ", kept") {
+				t.Fatalf("%s: fresh explain read a kept result or miscounted (%v):\n%s", text, err, e.Text())
+			}
+		}
+	}
+	// Nothing was filled or even noted: a plain query's first run on the
+	// same snapshot reads nothing kept (a noted use would make it the
+	// second, which keeps).
+	for _, text := range texts {
+		q, err := exec.Compile(sn, text, exec.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := q.Explain(context.Background()); strings.Contains(e.Text(), ", kept") {
+			t.Fatalf("%s: kept after fresh runs:\n%s", text, e.Text())
+		}
+	}
+}
+
 func TestCancelled(t *testing.T) {
 	sn := smallDataset(t)
 	q, err := exec.Compile(sn, `t = '上海' AND n > 1`, exec.Options{})

@@ -73,6 +73,15 @@ func writeWords(out []uint64, b *roaring.Bitmap) {
 	copy(out, tmp)
 }
 
+// Uncached returns v without its cache: every window is computed from the
+// days and nothing is kept (exec.Options.Fresh, for measuring a first
+// count).
+func (v *EventsView) Uncached() *EventsView {
+	c := *v
+	c.windows = nil
+	return &c
+}
+
 // CachedWindow returns the size of a window's union if v holds it (see
 // windowCache), so a caller can plan with it: a cached sparse window is
 // cheaper intersected as a bitmap than written out as words.
