@@ -208,6 +208,28 @@ func TestCheckpointCorrupt(t *testing.T) {
 	if err := load(&bad); err == nil || !strings.Contains(err.Error(), "f/b/t") {
 		t.Fatalf("row beyond count: %v", err)
 	}
+	// An external id given twice is refused, naming both rows.
+	for _, k := range cp.keys {
+		if !strings.HasPrefix(k, "i/") {
+			continue
+		}
+		var ids [][]byte
+		for v := cp.vals[k]; len(v) > 0; {
+			n, w := binary.Uvarint(v)
+			ids, v = append(ids, v[w:w+int(n)]), v[w+int(n):]
+		}
+		ids[2] = ids[0]
+		var dup []byte
+		for _, id := range ids {
+			dup = append(binary.AppendUvarint(dup, uint64(len(id))), id...)
+		}
+		bad = memCheckpoint{keys: cp.keys, vals: maps.Clone(cp.vals)}
+		bad.vals[k] = dup
+		if err := load(&bad); err == nil || !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), "of row 2 is row 0 already") {
+			t.Fatalf("an external id twice: %v", err)
+		}
+		break
+	}
 	// A missing key is noticed.
 	bad = memCheckpoint{keys: slices.DeleteFunc(slices.Clone(cp.keys), func(k string) bool { return k == "f/b/t" }), vals: cp.vals}
 	if err := load(&bad); err == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"strconv"
 	"unsafe"
 )
@@ -211,6 +212,119 @@ func (d *Dict) Assign(id string) (row uint32, created bool, err error) {
 	return row, true, nil
 }
 
+// AppendNew gives ids the next rows, in order: the first gets Len(). It is
+// the bulk path of loading a checkpoint, where every id is new: instead of
+// probing the hash table once per id in arrival order (a cache miss each
+// in a table of hundreds of megabytes), it hashes the batch, sorts it by
+// table slot and inserts in slot order, so the writes sweep the table
+// forward. It still checks that every id is new, against the table and
+// within the batch.
+//
+// On error (an empty, too long or known id, a full Dict) the Dict may hold
+// some of the batch: it is for loaders that discard the Dict when its
+// input is bad, as a failed checkpoint load does.
+func (d *Dict) AppendNew(ids [][]byte) error {
+	for len(ids) > maxBatch {
+		if err := d.appendNew(ids[:maxBatch]); err != nil {
+			return err
+		}
+		ids = ids[maxBatch:]
+	}
+	return d.appendNew(ids)
+}
+
+// sortedGrowRows is the size from which grow inserts in slot order: below
+// it the table fits the caches and sorting costs more than it saves.
+const sortedGrowRows = 1 << 16
+
+// maxBatch bounds the ids appendNew sorts at once: its keys then pack a
+// slot (at most 34 bits) and an index in 64 bits.
+const maxBatch = 1 << 20
+
+func (d *Dict) appendNew(ids [][]byte) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if uint64(d.n)+uint64(len(ids)) > MaxRows {
+		return fmt.Errorf("%w: %d rows held, cannot add %d", ErrFull, d.n, len(ids))
+	}
+	for _, id := range ids {
+		switch {
+		case len(id) == 0:
+			return ErrEmptyID
+		case len(id) > MaxIDLen:
+			return fmt.Errorf("%w: got %d bytes, starting %s", ErrIDTooLong, len(id), quote(string(id)))
+		}
+	}
+	for uint64(d.n)+uint64(len(ids)) > uint64(d.growAt) {
+		if err := d.grow(); err != nil {
+			return err
+		}
+	}
+	first := d.n
+	mask := uint64(len(d.slots) - 1)
+	// keys[i] holds the slot an id hashes to above its index in ids, so
+	// sorting the keys sorts the batch by slot; hashes keeps each id's
+	// hash for its tag.
+	keys := make([]uint64, len(ids))
+	hashes := make([]uint64, len(ids))
+	idxBits := uint(bits.Len(uint(len(ids))))
+	for i, id := range ids {
+		h := maphash.Bytes(d.seed, id)
+		hashes[i] = h
+		keys[i] = (h&mask)<<idxBits | uint64(i)
+		d.appendID(string(id))
+		d.n++
+	}
+	// The keys arrive in index order and the sort is stable: sorting on
+	// the slot bits alone is enough.
+	radixSort(keys, idxBits, idxBits+uint(bits.Len64(mask)))
+	idxMask := uint64(1)<<idxBits - 1
+	for _, k := range keys {
+		i := k & idxMask
+		h := hashes[i]
+		row, slot, ok := find(d, ids[i], h)
+		if ok {
+			return fmt.Errorf("external id %s of row %d is row %d already", quote(string(ids[i])), first+uint32(i), row)
+		}
+		d.slots[slot] = h>>32<<32 | uint64(first+uint32(i)+1)
+	}
+	return nil
+}
+
+// radixSort sorts keys stably by their bits from..to-1, least significant
+// digit first, 11 bits a pass.
+func radixSort(keys []uint64, from, to uint) {
+	const digit = 11
+	if len(keys) < 2 {
+		return
+	}
+	tmp := make([]uint64, len(keys))
+	var count [1 << digit]int
+	src, dst := keys, tmp
+	for shift := from; shift < to; shift += digit {
+		mask := uint64(1)<<min(digit, to-shift) - 1
+		clear(count[:])
+		for _, k := range src {
+			count[k>>shift&mask]++
+		}
+		sum := 0
+		for i, c := range count {
+			count[i] = sum
+			sum += c
+		}
+		for _, k := range src {
+			b := k >> shift & mask
+			dst[count[b]] = k
+			count[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
+}
+
 // quote renders id for an error message, cut to 64 bytes: ids may be up to
 // MaxIDLen bytes, or longer when rejected, and an error is no place for that.
 func quote(id string) string {
@@ -231,16 +345,44 @@ func (d *Dict) grow() error {
 	}
 	slots := make([]uint64, 2*len(d.slots))
 	mask := uint64(len(slots) - 1)
-	for ci := range d.chunks {
-		c := &d.chunks[ci]
-		for i := range c.ends {
-			h := maphash.Bytes(d.seed, c.id(uint32(i)))
-			j := h & mask
-			for slots[j] != 0 {
-				j = (j + 1) & mask
+	if d.n < sortedGrowRows {
+		for ci := range d.chunks {
+			c := &d.chunks[ci]
+			for i := range c.ends {
+				h := maphash.Bytes(d.seed, c.id(uint32(i)))
+				j := h & mask
+				for slots[j] != 0 {
+					j = (j + 1) & mask
+				}
+				row := uint32(ci)<<chunkBits | uint32(i)
+				slots[j] = h>>32<<32 | uint64(row+1)
 			}
-			row := uint32(ci)<<chunkBits | uint32(i)
-			slots[j] = h>>32<<32 | uint64(row+1)
+		}
+	} else {
+		// A large table is written in slot order, a batch of rows at a
+		// time, as AppendNew does: rows in row order land all over it.
+		n := int(d.n)
+		batch := min(n, maxBatch)
+		keys, hashes := make([]uint64, batch), make([]uint64, batch)
+		idxBits := uint(bits.Len(uint(batch)))
+		for first := 0; first < n; first += batch {
+			m := min(batch, n-first)
+			for i := range m {
+				r := uint32(first + i)
+				h := maphash.Bytes(d.seed, d.chunks[r>>chunkBits].id(r&chunkMask))
+				hashes[i] = h
+				keys[i] = (h&mask)<<idxBits | uint64(i)
+			}
+			radixSort(keys[:m], idxBits, idxBits+uint(bits.Len64(mask)))
+			for _, k := range keys[:m] {
+				i := k & (1<<idxBits - 1)
+				h := hashes[i]
+				j := h & mask
+				for slots[j] != 0 {
+					j = (j + 1) & mask
+				}
+				slots[j] = h>>32<<32 | uint64(uint32(first)+uint32(i)+1)
+			}
 		}
 	}
 	d.slots = slots

@@ -52,6 +52,47 @@ func BenchmarkAssign(b *testing.B) {
 	})
 }
 
+// BenchmarkBulkLoad fills an empty Dict with the ids of a checkpoint, in
+// chunks of 65,536 as the loader reads them: one Assign per id against
+// AppendNew per chunk (inserts sorted by table slot). One op = one whole
+// load. COHORT_BENCH_LARGE=1 adds 10M. Run:
+//
+//	go test -run='^$' -bench='^BenchmarkBulkLoad$' -count=6 ./engine/iddict/ | tee bulk.txt && benchstat -col /method bulk.txt
+func BenchmarkBulkLoad(b *testing.B) {
+	sizes := []int{1_000_000}
+	if os.Getenv("COHORT_BENCH_LARGE") != "" {
+		sizes = append(sizes, 10_000_000)
+	}
+	for _, n := range sizes {
+		strs := benchIDs(n)
+		ids := make([][]byte, n)
+		for i, s := range strs {
+			ids[i] = []byte(s)
+		}
+		size := fmt.Sprintf("%dM", n/1_000_000)
+		b.Run("profiles="+size+"/method=assign", func(b *testing.B) {
+			for b.Loop() {
+				d := New(Options{})
+				for _, id := range strs {
+					if _, _, err := d.Assign(id); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+		b.Run("profiles="+size+"/method=append-new", func(b *testing.B) {
+			for b.Loop() {
+				d := New(Options{})
+				for off := 0; off < n; off += 1 << 16 {
+					if err := d.AppendNew(ids[off:min(off+1<<16, n)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkLookup measures Lookup hits in a Dict of 1M profiles, in random
 // order so neither the table nor the arena is walked sequentially. Run:
 //
