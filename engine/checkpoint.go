@@ -294,13 +294,18 @@ type loader struct {
 	nextVal  []uint64 // per field, the id the next tag/set value must have
 	graph    *identity.Loader
 	ids      [][]byte // loadIDs' batch, kept for the next chunk
+	// pre is the pair being loaded as decodeAhead left it: its bitmap
+	// (and a value's name) already decoded.
+	pre *aheadPair
 }
 
 func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r CheckpointReader) (*Dataset, error) {
 	l := &loader{d: newDataset(name, sc, clock, 0)}
 	l.nextVal = make([]uint64, len(l.d.fields))
+	ahead := decodeAhead(r)
+	defer ahead.stop()
 	for {
-		key, val, err := r.Next()
+		p, err := ahead.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -308,10 +313,11 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 			return nil, fmt.Errorf("dataset %s: reading checkpoint: %w", name, err)
 		}
 		if l.done {
-			return nil, &CheckpointError{name, key, errors.New("key after z/count")}
+			return nil, &CheckpointError{name, p.key, errors.New("key after z/count")}
 		}
-		if err := l.load(key, val); err != nil {
-			return nil, &CheckpointError{name, key, err}
+		l.pre = p
+		if err := l.load(p.key, p.val); err != nil {
+			return nil, &CheckpointError{name, p.key, err}
 		}
 	}
 	switch {
@@ -330,7 +336,8 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 	return l.d, nil
 }
 
-func (l *loader) bitmap(v []byte) (*roaring.Bitmap, error) {
+// decodeBitmap decodes and validates a stored bitmap.
+func decodeBitmap(v []byte) (*roaring.Bitmap, error) {
 	b := roaring.New()
 	if err := b.UnmarshalBinary(v); err != nil {
 		return nil, fmt.Errorf("bad bitmap: %w", err)
@@ -338,6 +345,11 @@ func (l *loader) bitmap(v []byte) (*roaring.Bitmap, error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("bad bitmap: %w", err)
 	}
+	return b, nil
+}
+
+// checkRows refuses a bitmap holding a row past the dataset's rows.
+func (l *loader) checkRows(b *roaring.Bitmap) (*roaring.Bitmap, error) {
 	if !b.IsEmpty() && b.Maximum() >= l.rows {
 		return nil, fmt.Errorf("bitmap holds row %d but the dataset has %d rows", b.Maximum(), l.rows)
 	}
@@ -416,11 +428,11 @@ func (l *loader) load(key string, val []byte) error {
 	x := l.d.fields[fi]
 	kind, arg, _ := strings.Cut(rest, "/")
 	if kind == "v" || kind == "a" {
-		vname, rest, err := named(val)
-		if err != nil {
-			return err
+		if l.pre.err != nil {
+			return l.pre.err
 		}
-		b, err := l.bitmap(rest)
+		vname := l.pre.name
+		b, err := l.checkRows(l.pre.b)
 		if err != nil {
 			return err
 		}
@@ -441,7 +453,10 @@ func (l *loader) load(key string, val []byte) error {
 		}
 		return errors.New("key does not fit the field's type or value order")
 	}
-	b, err := l.bitmap(val)
+	if l.pre.err != nil {
+		return l.pre.err
+	}
+	b, err := l.checkRows(l.pre.b)
 	if err != nil {
 		return err
 	}
