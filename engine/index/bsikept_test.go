@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // TestKeptRange: a range is kept from its second use, equals the range
@@ -97,6 +99,26 @@ func TestCompareBounds(t *testing.T) {
 					t.Fatalf("%s %d: [%d,%d] ok=%v wrong for %d", op, c, lo, hi, ok, v)
 				}
 			}
+		}
+	}
+}
+
+// TestKeptDenseResult: a result dense enough that every container is a
+// bitset is still kept, at any size (the budget's quarter must exceed a
+// whole bitset of the rows).
+func TestKeptDenseResult(t *testing.T) {
+	for _, rows := range []uint64{1 << 16, 10_000_000, 100_000_000} {
+		c := newKeptCache[int](rows)
+		b := roaring.FromDense(func() []uint64 {
+			w := make([]uint64, (rows+63)/64)
+			for i := range w {
+				w[i] = 0x5555555555555555
+			}
+			return w
+		}(), false)
+		c.put(1, b)
+		if c.get(1) == nil {
+			t.Fatalf("%d rows: a dense result of %d bytes was not kept (budget %d)", rows, b.GetSizeInBytes(), c.budget)
 		}
 	}
 }

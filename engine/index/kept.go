@@ -40,10 +40,12 @@ type keptEntry struct {
 // small dataset.
 const minKeptBytes = 8 << 20
 
-// newKeptCache returns a cache holding up to four dense results of rows
-// rows (at least minKeptBytes).
+// newKeptCache returns a cache holding four or five dense results of rows
+// rows (at least minKeptBytes). The budget is five bitsets' bytes, so
+// that a result as dense as can be (every container a bitset, rows/8
+// bytes plus headers) still passes put's quarter-of-the-budget bar.
 func newKeptCache[K comparable](rows uint64) *keptCache[K] {
-	return &keptCache[K]{budget: max(minKeptBytes, 4*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}}
+	return &keptCache[K]{budget: max(minKeptBytes, 5*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}}
 }
 
 // get returns the kept result of k, read-only, or nil. It does not count
