@@ -76,3 +76,44 @@ func BenchmarkExpand(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkExpandRunner is the benchmark runner's "lookalike-10k" case
+// (bench/runner runLookalike): a seed of the first 1,000 rows of
+// member_level = 'L4', Size 10,000, naive Bayes, the seed query's field
+// excluded. COHORT_BENCH_LARGE=1 adds 10M profiles.
+func BenchmarkExpandRunner(b *testing.B) {
+	sizes := []int{1_000_000}
+	if os.Getenv("COHORT_BENCH_LARGE") != "" {
+		sizes = append(sizes, 10_000_000)
+	}
+	for _, n := range sizes {
+		sn := benchSnapshot(b, n)
+		now := sn.Today()
+		q, err := exec.Compile(sn, "member_level = 'L4'", exec.Options{Now: &now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		seedAll, err := q.Bitmap(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed := roaring.New()
+		it := seedAll.Iterator()
+		for it.HasNext() && seed.GetCardinality() < 1000 {
+			seed.Add(it.Next())
+		}
+		opts := Options{Size: 10_000, Now: now, ExcludeFields: QueryFields(q.Checked.Root)}
+		b.Run(fmt.Sprintf("profiles=%dM/seed=L4-1k/size=10K", n/1_000_000), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := Expand(context.Background(), sn, seed, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.Ranked) != opts.Size {
+					b.Fatalf("got %d rows", len(res.Ranked))
+				}
+			}
+		})
+	}
+}

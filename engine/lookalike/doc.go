@@ -43,13 +43,29 @@
 //
 // # Execution
 //
+// Statistics come from counts, not from a bitmap per candidate: a tag,
+// set or bool value's bitmap is the index's own; a bucket is "≥ its low
+// bound" minus "≥ the next bound" and "false" is "has a value" minus
+// "true", so their counts are differences of those bitmaps' counts; an
+// event value's window is counted from its day bitmaps in a word array
+// per worker (a bit per row), or read from the union the view keeps if it
+// keeps one. Of the ~430 candidates only the selected ones need members,
+// and of those only the event windows need a bitmap built; differences
+// are taken shard by shard while scoring. Candidates are counted in
+// parallel, an event field's values one by one.
+//
 // Scoring works by shard: the universe is cut into ranges of ShardRows
-// rows, and for each shard every selected feature's bitmap is intersected
-// with the shard's candidates and its weight added to a per-shard score
-// array (2 MiB of float64 per worker, whatever the dataset's size; a
-// global array would be 80 MB at 10M profiles). Scores are float64 sums
-// in feature order, so they are exact and reproducible. Each worker keeps
-// its best N (a buffer cut back by quickselect); the workers' bests are
-// merged and sorted at the end. This is the shape DESIGN §4 asks for: global feature statistics,
-// per-shard scoring, a global top N, so shards can later live elsewhere.
+// rows, and for each shard every selected feature's members there are
+// added, with its weight, to a per-shard score array (2 MiB of float64
+// per worker, whatever the dataset's size; a global array would be 80 MB
+// at 10M profiles). Scores are float64 sums in feature order, so they are
+// exact and reproducible. When most of a shard's rows are candidates,
+// features are cut to the shard's range (a copy of containers rather
+// than an intersection), the other rows marked -Inf, and the array read
+// straight through; otherwise features are cut to the candidates and only
+// their rows read. Each worker keeps its best N (a buffer cut back by
+// quickselect, with rows below its worst skipped before any call); the
+// workers' bests are merged and sorted at the end. This is the shape
+// DESIGN §4 asks for: global feature statistics, per-shard scoring, a
+// global top N, so shards can later live elsewhere.
 package lookalike

@@ -53,7 +53,7 @@ func fitLogistic(ctx context.Context, feats []candidate, seed, base *roaring.Bit
 	active := make([][]uint16, len(train))
 	tb := roaring.BitmapOf(train...)
 	for j := range feats {
-		roaring.And(feats[j].bm, tb).Iterate(func(r uint32) bool {
+		feats[j].within(tb).Iterate(func(r uint32) bool {
 			i, _ := slices.BinarySearch(train, r)
 			active[i] = append(active[i], uint16(j))
 			return true

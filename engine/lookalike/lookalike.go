@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"strconv"
@@ -114,10 +115,30 @@ const (
 	KindEvent  = "event"
 )
 
-// candidate is a feature with its bitmap and counts.
+// candidate is a feature with its counts and its members: the rows of bm
+// outside minus (nil: none). A bucket or "false" is the difference of two
+// bitmaps the index has or a range pass builds anyway; its counts are
+// differences of theirs, and the difference itself is taken only shard by
+// shard when it is scored, so the hundreds of candidates that are counted
+// and dropped cost no bitmap of their own. All the bitmaps are shared:
+// read-only.
+//
+// An event value's window is counted from its day bitmaps without a union
+// being built (see windowCounts); build makes the union, and runs only for
+// the features selected.
 type candidate struct {
 	Feature
-	bm *roaring.Bitmap
+	bm, minus *roaring.Bitmap
+	build     func() *roaring.Bitmap
+}
+
+// within returns the members of c among the rows of b, as a new bitmap.
+func (c *candidate) within(b *roaring.Bitmap) *roaring.Bitmap {
+	r := roaring.And(c.bm, b)
+	if c.minus != nil && !r.IsEmpty() {
+		r.AndNot(c.minus)
+	}
+	return r
 }
 
 // Expand returns the opts.Size profiles of the universe, outside the seed,
@@ -149,7 +170,7 @@ func Expand(ctx context.Context, sn *engine.Snapshot, seed *roaring.Bitmap, opts
 	if nCand == 0 {
 		return nil, fmt.Errorf("lookalike: the seed (%d profiles) covers the whole universe: there is nobody left to choose and nothing to contrast the seed with", seed.GetCardinality())
 	}
-	m := model{opts: opts, seed: seed, base: cand, nSeed: seed.GetCardinality(), nBase: nCand}
+	m := newModel(sn, opts, seed, cand)
 	cands, err := m.candidates(ctx, sn)
 	if err != nil {
 		return nil, err
@@ -216,37 +237,81 @@ type model struct {
 	opts         Options
 	seed, base   *roaring.Bitmap
 	nSeed, nBase uint64
+	// The seed as sorted rows when it has fewer than one row per 64 of
+	// the dataset, as words otherwise; the base as words when a universe
+	// makes it more than "every profile outside the seed". windowCounts
+	// counts windows against them.
+	seedRows             []uint32
+	seedWords, baseWords []uint64
 }
 
-// candidates builds every candidate feature of the fields not excluded,
-// with its counts. Fields are independent, so they are built in parallel.
+// newModel returns the model of seed against base, both within the
+// dataset's profiles and disjoint, and neither empty.
+func newModel(sn *engine.Snapshot, opts Options, seed, base *roaring.Bitmap) *model {
+	m := &model{opts: opts, seed: seed, base: base, nSeed: seed.GetCardinality(), nBase: base.GetCardinality()}
+	if m.nSeed < uint64(sn.Rows())/64 {
+		m.seedRows = seed.ToArray()
+	} else {
+		m.seedWords = make([]uint64, seed.Maximum()/64+1)
+		seed.WriteDenseTo(m.seedWords)
+	}
+	if opts.Universe != nil {
+		m.baseWords = make([]uint64, base.Maximum()/64+1)
+		base.WriteDenseTo(m.baseWords)
+	}
+	return m
+}
+
+// candidates lists every candidate feature of the fields not excluded,
+// with its counts. Fields, and an event field's values, are independent,
+// so they are counted in parallel.
 func (m *model) candidates(ctx context.Context, sn *engine.Snapshot) ([]candidate, error) {
 	excluded := map[string]bool{}
 	for _, f := range m.opts.ExcludeFields {
 		excluded[schema.Key(f)] = true
 	}
+	// A task is a field, or one value of an event field: the event
+	// values are most of the work, and as whole fields they would be
+	// three pieces too big to share evenly between cores.
+	type task struct{ field, value int }
 	fields := sn.Fields()
-	out := make([][]candidate, len(fields))
-	errs := make([]error, len(fields))
+	var tasks []task
+	for i := range fields {
+		switch {
+		case excluded[schema.Key(fields[i].Field.Name)]:
+		case fields[i].Events != nil:
+			for v := range fields[i].Events.Values() {
+				tasks = append(tasks, task{i, v})
+			}
+		default:
+			tasks = append(tasks, task{i, -1})
+		}
+	}
+	out := make([][]candidate, len(tasks))
+	errs := make([]error, len(tasks))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(fields)) {
+	for range min(runtime.GOMAXPROCS(0), len(tasks)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sc scratch
 			for i := range next {
 				if err := ctx.Err(); err != nil {
 					errs[i] = fmt.Errorf("lookalike: %w", err)
 					continue
 				}
-				out[i] = m.fieldCandidates(&fields[i])
+				t := tasks[i]
+				if t.value >= 0 {
+					out[i] = m.eventCandidates(&fields[t.field], t.value, &sc)
+				} else {
+					out[i] = m.fieldCandidates(&fields[t.field])
+				}
 			}
 		}()
 	}
-	for i := range fields {
-		if !excluded[schema.Key(fields[i].Field.Name)] {
-			next <- i
-		}
+	for i := range tasks {
+		next <- i
 	}
 	close(next)
 	wg.Wait()
@@ -260,54 +325,227 @@ func (m *model) candidates(ctx context.Context, sn *engine.Snapshot) ([]candidat
 	return all, nil
 }
 
-// fieldCandidates lists one field's features that pass the size and
-// support rules, counted.
+// counts are a bitmap's sizes: within the dataset's profiles (every
+// index bitmap holds only profiles), within the seed and within the base.
+type counts struct{ all, seed, base uint64 }
+
+// count counts bm against the seed and the base. Without a universe, base
+// is every profile outside the seed, and bm holds only profiles: no
+// second intersection needed.
+func (m *model) count(bm *roaring.Bitmap) counts {
+	c := counts{all: bm.GetCardinality()}
+	c.seed = bm.AndCardinality(m.seed)
+	if m.opts.Universe == nil {
+		c.base = c.all - c.seed
+	} else {
+		c.base = bm.AndCardinality(m.base)
+	}
+	return c
+}
+
+// fieldCandidates lists the features of a field other than an event
+// field (see eventCandidates) that pass the size and support rules,
+// counted. A feature "bm minus minus" requires minus ⊆ bm,
+// so that its counts are the differences of theirs.
 func (m *model) fieldCandidates(fv *engine.FieldView) []candidate {
 	var out []candidate
 	name := fv.Field.Name
-	add := func(value, kind string, bm *roaring.Bitmap) {
-		if bm == nil || bm.GetCardinality() < MinProfiles {
-			return
+	add := func(value, kind string, bm, minus *roaring.Bitmap, n counts) {
+		if bm != nil && m.supported(n) {
+			out = append(out, candidate{Feature: Feature{Field: name, Value: value, Kind: kind, SeedCount: n.seed, BaseCount: n.base}, bm: bm, minus: minus})
 		}
-		c := candidate{Feature: Feature{Field: name, Value: value, Kind: kind}, bm: bm}
-		c.SeedCount = bm.AndCardinality(m.seed)
-		if m.opts.Universe == nil {
-			// base is every profile outside the seed, and bm holds only
-			// profiles: no second intersection needed.
-			c.BaseCount = bm.GetCardinality() - c.SeedCount
-		} else {
-			c.BaseCount = bm.AndCardinality(m.base)
+	}
+	addBitmap := func(value, kind string, bm *roaring.Bitmap) {
+		if bm != nil {
+			add(value, kind, bm, nil, m.count(bm))
 		}
-		expected := float64(m.nSeed) * float64(c.BaseCount) / float64(m.nBase)
-		if c.SeedCount < MinSupport && expected < MinSupport {
-			return
-		}
-		out = append(out, c)
 	}
 	switch {
 	case fv.Values != nil:
 		for _, v := range fv.Values.Values() {
-			add(v, KindValue, fv.Values.Bitmap(v))
+			addBitmap(v, KindValue, fv.Values.Bitmap(v))
 		}
 	case fv.Bool != nil:
-		add("true", KindValue, fv.Bool.True())
-		add("false", KindValue, fv.Bool.False())
+		yes, exist := fv.Bool.True(), fv.Bool.Exists()
+		ny, ne := m.count(yes), m.count(exist)
+		add("true", KindValue, yes, nil, ny)
+		add("false", KindValue, exist, yes, counts{ne.all - ny.all, ne.seed - ny.seed, ne.base - ny.base})
 	case fv.BSI != nil:
-		for _, b := range buckets(fv.Field, fv.BSI) {
-			add(b.label, KindBucket, b.bm)
+		// Neighbouring buckets share a bound's bitmap: count each once.
+		seen := map[*roaring.Bitmap]counts{}
+		count := func(bm *roaring.Bitmap) counts {
+			n, ok := seen[bm]
+			if !ok {
+				n = m.count(bm)
+				seen[bm] = n
+			}
+			return n
 		}
-	case fv.Events != nil:
-		from := m.opts.Now - schema.Day(m.opts.WindowDays) + 1
-		for _, v := range fv.Events.Values() {
-			add(v, KindEvent, fv.Events.Window([]string{v}, from, m.opts.Now))
+		for _, b := range buckets(fv.Field, fv.BSI) {
+			n := count(b.bm)
+			if b.minus != nil {
+				nm := count(b.minus)
+				n = counts{n.all - nm.all, n.seed - nm.seed, n.base - nm.base}
+			}
+			add(b.label, KindBucket, b.bm, b.minus, n)
 		}
 	}
 	return out
 }
 
+// supported applies the size and support rules to a feature's counts.
+func (m *model) supported(n counts) bool {
+	if n.all < MinProfiles {
+		return false
+	}
+	expected := float64(m.nSeed) * float64(n.base) / float64(m.nBase)
+	return n.seed >= MinSupport || expected >= MinSupport
+}
+
+// eventCandidates is fieldCandidates for value i of an event field: the
+// profiles with an event of that value in the last WindowDays days.
+//
+// The view keeps the unions of windows asked for more than once, a few
+// dense ones at most (index/windowcache.go). A window kept is counted
+// from its union. Any other is counted from the value's day bitmaps
+// without asking the cache (windowCounts): the lookalike counts every
+// value's window, and asking for them all would build every union and
+// push the windows segment queries repeat out of the cache. Only the
+// windows of the features selected are asked for, when their bitmaps are
+// built (buildSelected): those a repeated lookalike wants again.
+func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch) []candidate {
+	ev := fv.Events
+	value := ev.Values()[i]
+	vals := []string{value}
+	from, to := m.opts.Now-schema.Day(m.opts.WindowDays)+1, m.opts.Now
+	c := candidate{Feature: Feature{Field: fv.Field.Name, Value: value, Kind: KindEvent}}
+	var n counts
+	if _, ok := ev.CachedWindow(vals, from, to); ok {
+		c.bm = ev.WindowShared(vals, from, to) // nil if dropped meanwhile
+	}
+	if c.bm != nil {
+		n = m.count(c.bm)
+	} else {
+		_, first, days := ev.ValueBitmaps(i)
+		lo, hi := max(from, first), min(to, first+schema.Day(len(days))-1)
+		var window []*roaring.Bitmap
+		for d := lo; d <= hi; d++ {
+			if b := days[d-first]; b != nil && !b.IsEmpty() {
+				window = append(window, b)
+			}
+		}
+		if len(window) == 0 {
+			return nil
+		}
+		n = m.windowCounts(window, sc)
+		c.build = func() *roaring.Bitmap {
+			// A window asked for before comes back kept (or is kept now);
+			// one asked for the first time is computed as WindowShared
+			// leaves it to its caller, without a second use.
+			if b := ev.WindowShared(vals, from, to); b != nil {
+				return b
+			}
+			return ev.WindowFromDays(vals, from, to, nil)
+		}
+	}
+	if !m.supported(n) {
+		return nil
+	}
+	c.SeedCount, c.BaseCount = n.seed, n.base
+	return []candidate{c}
+}
+
+// scratch is a candidates worker's reusable memory: word arrays with a
+// bit per row, all zero between uses.
+type scratch struct {
+	words, tmp []uint64
+}
+
+// grow returns w with at least n words, all zero.
+func grow(w []uint64, n int) []uint64 {
+	if len(w) < n {
+		return make([]uint64, n)
+	}
+	return w
+}
+
+// windowCounts counts the union of days, the day bitmaps of one event
+// value, against the seed and the base. Unless the days are sparse, it
+// sets their members in a word array and counts bits there, so no union
+// is built: the members are read once, straight from the containers
+// (WriteDenseTo), and a profile with events on several days counts once.
+func (m *model) windowCounts(days []*roaring.Bitmap, sc *scratch) counts {
+	first, last := days[0].Minimum(), days[0].Maximum()
+	var members uint64
+	for _, d := range days {
+		first, last = min(first, d.Minimum()), max(last, d.Maximum())
+		members += d.GetCardinality()
+	}
+	if members < (uint64(last/64)-uint64(first/64)+1)/4 {
+		// Too few members for a pass over the words they span to pay
+		// (the index's own rule for a dense union): a union of the
+		// sparse days is small.
+		return m.count(roaring.FastOr(days...))
+	}
+	sc.words = grow(sc.words, int(last/64)+1)
+	acc := sc.words
+	for _, d := range days {
+		// WriteDenseTo ORs the members of array and run containers into
+		// what is there but copies bitmap containers over it: a day
+		// with any goes through a second array.
+		if d.Stats().BitmapContainers == 0 {
+			d.WriteDenseTo(acc)
+			continue
+		}
+		sc.tmp = grow(sc.tmp, len(acc))
+		lo, hi := d.Minimum()/64, d.Maximum()/64
+		d.WriteDenseTo(sc.tmp)
+		for j, w := range sc.tmp[lo : hi+1] {
+			acc[int(lo)+j] |= w
+		}
+		clear(sc.tmp[lo : hi+1])
+	}
+	off := int(first / 64)
+	span := acc[off : last/64+1]
+	var n counts
+	for _, w := range span {
+		n.all += uint64(bits.OnesCount64(w))
+	}
+	if m.seedRows != nil {
+		for _, r := range m.seedRows {
+			if r >= first && r <= last && acc[r/64]&(1<<(r%64)) != 0 {
+				n.seed++
+			}
+		}
+	} else {
+		n.seed = andCount(span, m.seedWords, off)
+	}
+	if m.opts.Universe == nil {
+		n.base = n.all - n.seed
+	} else {
+		n.base = andCount(span, m.baseWords, off)
+	}
+	clear(span)
+	return n
+}
+
+// andCount counts the bits span and other[off:] have in common (other
+// may end first).
+func andCount(span, other []uint64, off int) uint64 {
+	if off >= len(other) {
+		return 0
+	}
+	other = other[off:]
+	var n uint64
+	for j, w := range span[:min(len(span), len(other))] {
+		n += uint64(bits.OnesCount64(w & other[j]))
+	}
+	return n
+}
+
 // selectFeatures weighs the candidates and keeps the MaxFeatures with the
 // highest information value, in that order (ties by field and value, so
-// the choice is deterministic).
+// the choice is deterministic), with their bitmaps built.
 func (m *model) selectFeatures(cands []candidate) []candidate {
 	a := m.opts.Smoothing
 	ns, nb := float64(m.nSeed), float64(m.nBase)
@@ -324,19 +562,50 @@ func (m *model) selectFeatures(cands []candidate) []candidate {
 	slices.SortFunc(cands, func(x, y candidate) int {
 		return cmp.Or(cmp.Compare(y.IV, x.IV), cmp.Compare(x.Field, y.Field), cmp.Compare(x.Value, y.Value))
 	})
-	return cands[:min(len(cands), m.opts.MaxFeatures)]
+	sel := cands[:min(len(cands), m.opts.MaxFeatures)]
+	buildSelected(sel)
+	return sel
 }
 
+// buildSelected builds the bitmaps of the selected features that were
+// only counted (event windows), in parallel.
+func buildSelected(sel []candidate) {
+	var todo []*candidate
+	for i := range sel {
+		if sel[i].bm == nil {
+			todo = append(todo, &sel[i])
+		}
+	}
+	next := make(chan *candidate)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				c.bm = c.build()
+			}
+		}()
+	}
+	for _, c := range todo {
+		next <- c
+	}
+	close(next)
+	wg.Wait()
+}
+
+// bucket is a numeric range: the rows of bm outside minus (nil: none).
 type bucket struct {
-	label string
-	bm    *roaring.Bitmap
+	label     string
+	bm, minus *roaring.Bitmap
 }
 
 // buckets cuts a numeric field into about Buckets ranges of similar
 // population, reading the boundaries from an evenly ranked sample of the
 // profiles with a value (Select on the existence bitmap: deterministic,
 // and no pass over every row). Each bucket is "≥ its low bound" minus
-// "≥ the next bound", so a field with k boundaries costs k comparisons.
+// "≥ the next bound", so a field with k boundaries costs k comparisons;
+// the differences are left to the caller (see candidate).
 func buckets(f *schema.Field, v *index.BSIView) []bucket {
 	exist := v.Exists()
 	n := exist.GetCardinality()
@@ -370,19 +639,18 @@ func buckets(f *schema.Field, v *index.BSIView) []bucket {
 	out := make([]bucket, 0, len(bounds)+1)
 	from := lo
 	for i := 0; i <= len(bounds); i++ {
-		var bm *roaring.Bitmap
-		var label string
+		var bk bucket
 		switch {
 		case i == len(bounds) && i == 0:
-			bm, label = exist, "["+format(f, lo)+","+format(f, hi)+"]"
+			bk = bucket{label: "[" + format(f, lo) + "," + format(f, hi) + "]", bm: exist}
 		case i == len(bounds):
-			bm, label = ge[i-1], "["+format(f, from)+","+format(f, hi)+"]"
+			bk = bucket{label: "[" + format(f, from) + "," + format(f, hi) + "]", bm: ge[i-1]}
 		case i == 0:
-			bm, label = roaring.AndNot(exist, ge[0]), "["+format(f, from)+","+format(f, bounds[0])+")"
+			bk = bucket{label: "[" + format(f, from) + "," + format(f, bounds[0]) + ")", bm: exist, minus: ge[0]}
 		default:
-			bm, label = roaring.AndNot(ge[i-1], ge[i]), "["+format(f, from)+","+format(f, bounds[i])+")"
+			bk = bucket{label: "[" + format(f, from) + "," + format(f, bounds[i]) + ")", bm: ge[i-1], minus: ge[i]}
 		}
-		out = append(out, bucket{label: label, bm: bm})
+		out = append(out, bk)
 		if i < len(bounds) {
 			from = bounds[i]
 		}

@@ -3,6 +3,7 @@ package lookalike
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -192,8 +193,10 @@ type shardScorer struct {
 }
 
 func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
+	// The last shard ends at the last candidate, so no scan runs past it.
+	hi := min(lo+s.size, uint64(cand.Maximum())+1)
 	part := roaring.New()
-	part.AddRange(lo, lo+s.size)
+	part.AddRange(lo, hi)
 	part.And(cand)
 	if part.IsEmpty() {
 		return
@@ -202,24 +205,72 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 		s.scores = make([]float64, s.size)
 		s.buf = make([]uint32, 4096)
 	}
-	// Only rows of the shard's candidates are read back, so clearing the
-	// whole array is simpler than tracking what was written and costs
-	// well under a millisecond.
-	clear(s.scores)
+	// Only candidates' scores are read back (the others are marked
+	// first), so clearing the whole array is simpler than tracking what
+	// was written and costs well under a millisecond.
+	scores, base := s.scores[:hi-lo], uint32(lo)
+	clear(scores)
+	// Where most rows are candidates (the seed is small, the universe
+	// wide), every row of the shard is scored and the others are marked
+	// afterwards: cutting a feature to the shard's range is then a copy
+	// of its containers, where cutting it to the candidates would be an
+	// intersection.
+	dense := part.GetCardinality()*2 >= hi-lo
+	cut := part
+	if dense {
+		cut = roaring.New()
+		cut.AddRange(lo, hi)
+	}
 	for i := range s.feats {
 		f := &s.feats[i]
 		w := f.Weight
-		it := roaring.And(f.bm, part).ManyIterator()
+		it := f.within(cut).ManyIterator()
 		for k := it.NextMany(s.buf); k > 0; k = it.NextMany(s.buf) {
 			for _, r := range s.buf[:k] {
-				s.scores[uint64(r)-lo] += w
+				scores[r-base] += w
 			}
 		}
 	}
+	if !dense {
+		s.offerRows(part, scores, base)
+		return
+	}
+	// Mark the few rows that are not candidates -Inf and read the array
+	// straight through, which is cheaper than decoding every candidate
+	// row. No real score is -Inf: weights are finite, and so are sums of
+	// at most MaxFeaturesLimit of them.
+	others := cut
+	others.AndNot(part)
+	it := others.ManyIterator()
+	for k := it.NextMany(s.buf); k > 0; k = it.NextMany(s.buf) {
+		for _, r := range s.buf[:k] {
+			scores[r-base] = math.Inf(-1)
+		}
+	}
+	// Once the top holds n entries, nearly every row fails against its
+	// worst: test that here rather than in a call per row (offer tests
+	// it again, exactly, ties included).
+	t := s.top
+	for i, sc := range scores {
+		if t.full && sc < t.worst.score || math.IsInf(sc, -1) {
+			continue
+		}
+		t.offer(entry{score: sc, row: base + uint32(i)})
+	}
+}
+
+// offerRows offers the rows of part, which are few for the shard: their
+// scores are read by row.
+func (s *shardScorer) offerRows(part *roaring.Bitmap, scores []float64, base uint32) {
+	t := s.top
 	it := part.ManyIterator()
 	for k := it.NextMany(s.buf); k > 0; k = it.NextMany(s.buf) {
 		for _, r := range s.buf[:k] {
-			s.top.offer(entry{score: s.scores[uint64(r)-lo], row: r})
+			sc := scores[r-base]
+			if t.full && sc < t.worst.score {
+				continue
+			}
+			t.offer(entry{score: sc, row: r})
 		}
 	}
 }

@@ -1,0 +1,195 @@
+package lookalike
+
+import (
+	"cmp"
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/schema"
+)
+
+// naiveCandidates lists the candidate features the straightforward way:
+// a bitmap for every feature (bucket differences, "false", every event
+// window's union through the view), counted by intersection.
+func naiveCandidates(t *testing.T, sn *engine.Snapshot, m *model) []candidate {
+	t.Helper()
+	var out []candidate
+	for _, fv := range sn.Fields() {
+		if slices.ContainsFunc(m.opts.ExcludeFields, func(f string) bool { return schema.Key(f) == schema.Key(fv.Field.Name) }) {
+			continue
+		}
+		add := func(value, kind string, bm *roaring.Bitmap) {
+			if bm == nil {
+				return
+			}
+			n := counts{all: bm.GetCardinality(), seed: bm.AndCardinality(m.seed), base: bm.AndCardinality(m.base)}
+			if m.supported(n) {
+				out = append(out, candidate{Feature: Feature{Field: fv.Field.Name, Value: value, Kind: kind, SeedCount: n.seed, BaseCount: n.base}, bm: bm})
+			}
+		}
+		switch {
+		case fv.Values != nil:
+			for _, v := range fv.Values.Values() {
+				add(v, KindValue, fv.Values.Bitmap(v))
+			}
+		case fv.Bool != nil:
+			add("true", KindValue, fv.Bool.True())
+			add("false", KindValue, fv.Bool.False())
+		case fv.BSI != nil:
+			for _, b := range buckets(fv.Field, fv.BSI) {
+				bm := b.bm.Clone()
+				if b.minus != nil {
+					bm.AndNot(b.minus)
+				}
+				add(b.label, KindBucket, bm)
+			}
+		case fv.Events != nil:
+			from := m.opts.Now - schema.Day(m.opts.WindowDays) + 1
+			for _, v := range fv.Events.Values() {
+				add(v, KindEvent, fv.Events.Uncached().Window([]string{v}, from, m.opts.Now))
+			}
+		}
+	}
+	return out
+}
+
+// TestCandidatesMatchNaive checks the counted candidates (bucket and
+// "false" counts as differences, event windows counted from their days
+// with no union built) against naiveCandidates, for seeds small and large
+// (the seed's rows and its words), with and without a universe, windows
+// kept by the view or not, and the bitmaps built for the selected features
+// against the naive ones.
+func TestCandidatesMatchNaive(t *testing.T) {
+	sn := snapshot(t)
+	now := today(sn)
+	// Each window comes back three times, so that by the third the view
+	// keeps it and it is counted from the kept union.
+	for trial := range 12 {
+		r := rand.New(rand.NewPCG(uint64(trial), 7))
+		share := []float64{0.002, 0.005, 0.05, 0.3}[trial%4]
+		seed := randomSubset(r, sn.All(), share)
+		seed.Or(roaring.And(run(t, sn, "member_level = 'L4'", now), randomSubset(r, sn.All(), share)))
+		opts := Options{Size: 10, Now: now, WindowDays: []int{0, 3, 60, 400}[trial%4], MaxFeatures: MaxFeaturesLimit}
+		base := roaring.AndNot(sn.All(), seed)
+		if trial/4 == 1 {
+			opts.Universe = randomSubset(r, sn.All(), 0.6)
+			base.And(opts.Universe)
+		}
+		opts, err := opts.withDefaults(sn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newModel(sn, opts, seed, base)
+		if (m.seedRows == nil) == (m.seedWords == nil) {
+			t.Fatalf("trial %d: the seed should be held one way", trial)
+		}
+		got, err := m.candidates(context.Background(), sn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := naiveCandidates(t, sn, m)
+		key := func(c candidate) Feature { return c.Feature }
+		order := func(a, b candidate) int {
+			return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Value, b.Value))
+		}
+		slices.SortFunc(got, order)
+		slices.SortFunc(want, order)
+		if len(got) != len(want) {
+			t.Fatalf("trial %d: %d candidates, naive %d", trial, len(got), len(want))
+		}
+		for i := range got {
+			if key(got[i]) != key(want[i]) {
+				t.Fatalf("trial %d: candidate %+v, naive %+v", trial, key(got[i]), key(want[i]))
+			}
+		}
+		// Every candidate is selected (MaxFeatures is the limit), so every
+		// bitmap is built: each must hold the naive members.
+		sel := m.selectFeatures(got)
+		byKey := map[[2]string]*roaring.Bitmap{}
+		for _, c := range want {
+			byKey[[2]string{c.Field, c.Value}] = c.bm
+		}
+		for i := range sel {
+			c := &sel[i]
+			if members := c.within(sn.All()); !members.Equals(byKey[[2]string{c.Field, c.Value}]) {
+				t.Fatalf("trial %d: %s=%s: members differ from the naive bitmap", trial, c.Field, c.Value)
+			}
+		}
+	}
+}
+
+// TestWindowCounts checks windowCounts against a built union on days of
+// every container kind (dense days make bitmap containers, which
+// WriteDenseTo copies rather than ORs), with the seed as rows and as
+// words, with and without a universe, and a scratch reused throughout.
+func TestWindowCounts(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const rows = 300_000
+	var sc scratch
+	for trial := range 40 {
+		days := make([]*roaring.Bitmap, 1+r.IntN(6))
+		for i := range days {
+			d := roaring.New()
+			switch r.IntN(3) {
+			case 0: // sparse: array containers
+				for range 1 + r.IntN(2000) {
+					d.Add(uint32(r.IntN(rows)))
+				}
+			case 1: // dense: bitmap containers
+				lo := uint32(r.IntN(rows / 2))
+				n := uint32(70_000 + r.IntN(80_000))
+				for x := lo; x < lo+n; x++ {
+					if r.IntN(3) == 0 {
+						d.Add(x)
+					}
+				}
+				d.Add(uint32(r.IntN(rows)))
+			default: // runs
+				lo := uint64(r.IntN(rows / 2))
+				d.AddRange(lo, lo+1+uint64(r.IntN(100_000)))
+				d.RunOptimize()
+			}
+			days[i] = d
+		}
+		union := roaring.FastOr(days...)
+		seed := roaring.New()
+		for range []int{20, 20_000}[trial%2] {
+			seed.Add(uint32(r.IntN(rows)))
+		}
+		m := &model{seed: seed}
+		if trial%2 == 0 {
+			m.seedRows = seed.ToArray()
+		} else {
+			m.seedWords = make([]uint64, seed.Maximum()/64+1)
+			seed.WriteDenseTo(m.seedWords)
+		}
+		base := roaring.AndNot(roaring.FlipInt(roaring.New(), 0, rows), seed)
+		if trial%4 >= 2 {
+			m.opts.Universe = roaring.New()
+			m.opts.Universe.AddRange(uint64(r.IntN(rows)), rows)
+			base.And(m.opts.Universe)
+			m.baseWords = make([]uint64, base.Maximum()/64+1)
+			base.WriteDenseTo(m.baseWords)
+		}
+		got := m.windowCounts(days, &sc)
+		want := counts{all: union.GetCardinality(), seed: union.AndCardinality(seed), base: union.AndCardinality(base)}
+		if got != want {
+			t.Fatalf("trial %d: counts %+v, union %+v", trial, got, want)
+		}
+		for i, w := range sc.words {
+			if w != 0 {
+				t.Fatalf("trial %d: scratch word %d left set", trial, i)
+			}
+		}
+		for i, w := range sc.tmp {
+			if w != 0 {
+				t.Fatalf("trial %d: scratch tmp word %d left set", trial, i)
+			}
+		}
+	}
+}
