@@ -294,18 +294,13 @@ type loader struct {
 	nextVal  []uint64 // per field, the id the next tag/set value must have
 	graph    *identity.Loader
 	ids      [][]byte // loadIDs' batch, kept for the next chunk
-	// pre is the pair being loaded as decodeAhead left it: its bitmap
-	// (and a value's name) already decoded.
-	pre *aheadPair
 }
 
 func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r CheckpointReader) (*Dataset, error) {
 	l := &loader{d: newDataset(name, sc, clock, 0)}
 	l.nextVal = make([]uint64, len(l.d.fields))
-	ahead := decodeAhead(r)
-	defer ahead.stop()
 	for {
-		p, err := ahead.next()
+		key, val, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -313,11 +308,10 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 			return nil, fmt.Errorf("dataset %s: reading checkpoint: %w", name, err)
 		}
 		if l.done {
-			return nil, &CheckpointError{name, p.key, errors.New("key after z/count")}
+			return nil, &CheckpointError{name, key, errors.New("key after z/count")}
 		}
-		l.pre = p
-		if err := l.load(p.key, p.val); err != nil {
-			return nil, &CheckpointError{name, p.key, err}
+		if err := l.load(key, val); err != nil {
+			return nil, &CheckpointError{name, key, err}
 		}
 	}
 	switch {
@@ -336,8 +330,7 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 	return l.d, nil
 }
 
-// decodeBitmap decodes and validates a stored bitmap.
-func decodeBitmap(v []byte) (*roaring.Bitmap, error) {
+func (l *loader) bitmap(v []byte) (*roaring.Bitmap, error) {
 	b := roaring.New()
 	if err := b.UnmarshalBinary(v); err != nil {
 		return nil, fmt.Errorf("bad bitmap: %w", err)
@@ -345,11 +338,6 @@ func decodeBitmap(v []byte) (*roaring.Bitmap, error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("bad bitmap: %w", err)
 	}
-	return b, nil
-}
-
-// checkRows refuses a bitmap holding a row past the dataset's rows.
-func (l *loader) checkRows(b *roaring.Bitmap) (*roaring.Bitmap, error) {
 	if !b.IsEmpty() && b.Maximum() >= l.rows {
 		return nil, fmt.Errorf("bitmap holds row %d but the dataset has %d rows", b.Maximum(), l.rows)
 	}
@@ -428,11 +416,11 @@ func (l *loader) load(key string, val []byte) error {
 	x := l.d.fields[fi]
 	kind, arg, _ := strings.Cut(rest, "/")
 	if kind == "v" || kind == "a" {
-		if l.pre.err != nil {
-			return l.pre.err
+		vname, rest, err := named(val)
+		if err != nil {
+			return err
 		}
-		vname := l.pre.name
-		b, err := l.checkRows(l.pre.b)
+		b, err := l.bitmap(rest)
 		if err != nil {
 			return err
 		}
@@ -453,10 +441,7 @@ func (l *loader) load(key string, val []byte) error {
 		}
 		return errors.New("key does not fit the field's type or value order")
 	}
-	if l.pre.err != nil {
-		return l.pre.err
-	}
-	b, err := l.checkRows(l.pre.b)
+	b, err := l.bitmap(val)
 	if err != nil {
 		return err
 	}
