@@ -323,11 +323,6 @@ type checkpointReader struct {
 	unread       int
 }
 
-// prefetchDepth is how many values the checkpoint reader runs ahead of
-// the engine (see prefetcher): enough to ride out a slow value, few
-// enough that the buffers stay small next to the data.
-const prefetchDepth = 8
-
 // defaultReleaseEvery is how many checkpoint bytes are read between
 // releases of the store's mapped pages.
 const defaultReleaseEvery = 256 << 20
@@ -374,9 +369,7 @@ func (s *Store) loadCheckpoint(ctx context.Context, txn *badger.Txn, e *engine.E
 	origins := &originReader{txn: txn, dataset: name, id: id}
 	defer origins.close()
 	r := &checkpointReader{ctx: ctx, dataset: name, gen: gen, prefix: prefix, it: it, origins: origins, index: &checkpointIndex{values: map[string]valueState{}}, dir: s.dir, releaseEvery: s.releaseEvery}
-	pf := prefetch(r, prefetchDepth)
-	ds, err := e.LoadCheckpoint(name, sc, pf)
-	pf.stop() // r.index is complete, and ours, from here
+	ds, err := e.LoadCheckpoint(name, sc, r)
 	var ce *engine.CheckpointError
 	if errors.As(err, &ce) {
 		return nil, nil, corrupt(name, append(bytes.Clone(prefix), ce.Key...), ce.Err)
