@@ -407,15 +407,61 @@ func (ev *evaluator) keptRange(p query.Pred) *roaring.Bitmap {
 	return b
 }
 
-// keptLeaf answers a range leaf from its kept interval, restricted to
-// within (nil: all), and reports whether it could.
+// keptUnion returns the union of an IN list's values (a tag IN list,
+// with or without NOT, or a set's HAS ANY, of two values or more) if the
+// field's view keeps it, shared and read-only, or nil: like a range, a
+// list asked for again on a snapshot is built once and then read as one
+// bitmap (index.ValuesView.KeptUnion). Callers apply NOT.
+func (ev *evaluator) keptUnion(p query.Pred) *roaring.Bitmap {
+	if ev.q.fresh {
+		return nil
+	}
+	if b, ok := ev.kept[p]; ok {
+		return b
+	}
+	var field string
+	var values []string
+	switch p := p.(type) {
+	case *query.PredTag:
+		field, values = p.Field.Name, p.Values
+	case *query.PredSet:
+		if p.Mode == query.HasAll {
+			return nil
+		}
+		field, values = p.Field.Name, p.Values
+	default:
+		return nil
+	}
+	if len(values) < 2 {
+		return nil
+	}
+	b := ev.field(field).Values.KeptUnion(values)
+	if ev.kept == nil {
+		ev.kept = map[query.Pred]*roaring.Bitmap{}
+	}
+	ev.kept[p] = b
+	return b
+}
+
+// keptLeaf answers a range or IN list leaf from its kept profiles,
+// restricted to within (nil: all), and reports whether it could.
 func (ev *evaluator) keptLeaf(p query.Pred, within *roaring.Bitmap) (*roaring.Bitmap, bool, bool) {
 	b := ev.keptRange(p)
 	if b == nil {
+		b = ev.keptUnion(p)
+	}
+	if b == nil {
 		return nil, false, false
 	}
-	if pb, ok := p.(*query.PredBetween); ok && pb.Negated {
-		return andNotWithin(ev.field(pb.Field.Name).Exists(), b, within), true, true
+	switch p := p.(type) {
+	case *query.PredBetween:
+		if p.Negated {
+			return andNotWithin(ev.field(p.Field.Name).Exists(), b, within), true, true
+		}
+	case *query.PredTag:
+		if p.Negated {
+			return andNotWithin(ev.field(p.Field.Name).Exists(), b, within), true, true
+		}
 	}
 	if within == nil {
 		return b, false, true
@@ -606,11 +652,15 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		return c, nil
 	}
 	if p := inList(st.node); p != nil && !ev.trace {
-		values := ev.field(p.Field.Name).Values
 		var n uint64
-		for _, v := range p.Values {
-			if b := values.Bitmap(v); b != nil {
-				n += acc.AndCardinality(b)
+		if u := ev.keptUnion(p); u != nil {
+			n = acc.AndCardinality(u)
+		} else {
+			values := ev.field(p.Field.Name).Values
+			for _, v := range p.Values {
+				if b := values.Bitmap(v); b != nil {
+					n += acc.AndCardinality(b)
+				}
 			}
 		}
 		if st.minus {

@@ -160,7 +160,7 @@ func TestExplainAgreesWithCount(t *testing.T) {
 // and keeps it.
 func TestExplainKept(t *testing.T) {
 	sn := smallDataset(t)
-	for _, text := range []string{`t = '上海' AND n BETWEEN 5 AND 15`, `e('m') IN LAST 30 DAYS`} {
+	for _, text := range []string{`t = '上海' AND n BETWEEN 5 AND 15`, `e('m') IN LAST 30 DAYS`, `b AND t IN ('上海', '杭州')`} {
 		q, err := exec.Compile(sn, text, exec.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -186,6 +186,7 @@ func TestFresh(t *testing.T) {
 		`t = '上海' AND n BETWEEN 5 AND 15`, `e('m') IN LAST 30 DAYS`, `n > 10`,
 		`e() IN LAST 30 DAYS AND NOT e('m') IN LAST 7 DAYS AND n >= 10`,
 		`e('m') AT LEAST 2 TIMES IN LAST 30 DAYS`,
+		`b AND t IN ('上海', '杭州')`,
 	}
 	for _, text := range texts {
 		fresh, err := exec.Compile(sn, text, exec.Options{Fresh: true})
@@ -269,6 +270,10 @@ func TestKeptWindowsStayIntact(t *testing.T) {
 		"n <= 20 AND t = '杭州'",
 		"t IN ('上海', '杭州') AND n >= 20 AND NOT n > 25",
 		"b AND n < 30 AND n > 10",
+		"t IN ('上海', '杭州') OR b",
+		"NOT t IN ('上海', '杭州')",
+		"t NOT IN ('上海', '杭州') OR n = 30",
+		"n >= 10 AND t IN ('上海', '杭州')",
 	} {
 		c, err := exec.Compile(sn, q, exec.Options{})
 		if err != nil {

@@ -186,7 +186,7 @@ func (x *Values) View() *ValuesView {
 	if !dirty {
 		return x.last
 	}
-	v := &ValuesView{exist: x.exist.publish(), bms: make([]*roaring.Bitmap, len(x.bms))}
+	v := &ValuesView{exist: x.exist.publish(), bms: make([]*roaring.Bitmap, len(x.bms)), kept: newKeptCache[string](uint64(x.exist.maxRow + 1))}
 	var prev dictView
 	if x.last != nil {
 		prev = x.last.dict
@@ -204,6 +204,31 @@ type ValuesView struct {
 	dict  dictView
 	bms   []*roaring.Bitmap
 	exist *roaring.Bitmap
+	// kept holds unions of values asked for more than once (KeptUnion);
+	// nil in views built by hand.
+	kept *keptCache[string]
+}
+
+// KeptUnion returns the union of values' bitmaps (two values or more) if
+// v keeps it (see keptCache; this counts as a use: the union is built and
+// kept on its second use), shared and read-only, or nil. An IN list
+// counted inside a running result is a sum of one intersection per value;
+// when a value holds under one profile in 16 of a block, roaring keeps it
+// as a sorted array and each of its rows is a probe, while a kept union
+// is one word-by-word intersection.
+func (v *ValuesView) KeptUnion(values []string) *roaring.Bitmap {
+	if v.kept == nil || len(values) < 2 {
+		return nil
+	}
+	return v.kept.use(valuesKey(values), func() *roaring.Bitmap {
+		bs := make([]*roaring.Bitmap, 0, len(values))
+		for _, s := range values {
+			if b := v.Bitmap(s); b != nil {
+				bs = append(bs, b)
+			}
+		}
+		return roaring.FastOr(bs...) // a new bitmap, even for one
+	})
 }
 
 // Bitmap returns the profiles holding value v, or nil if no profile ever

@@ -22,10 +22,15 @@ type windowKey struct {
 }
 
 func newWindowKey(values []string, from, to Day) windowKey {
+	return windowKey{values: valuesKey(values), from: from, to: to}
+}
+
+// valuesKey names a set of values in any order: sorted, NUL-joined.
+func valuesKey(values []string) string {
 	if len(values) > 1 && !slices.IsSorted(values) {
 		values = slices.Sorted(slices.Values(values))
 	}
-	return windowKey{values: strings.Join(values, "\x00"), from: from, to: to}
+	return strings.Join(values, "\x00")
 }
 
 // newWindowCache returns the cache of a view of rows rows.
