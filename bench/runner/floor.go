@@ -64,14 +64,22 @@ func DenseLeaves(ctx context.Context, q *exec.Query) (dense [][]uint64, minus []
 // Dense returns bm as a bitset of rows bits.
 func Dense(bm *roaring.Bitmap, rows uint32) []uint64 {
 	words := make([]uint64, (uint64(rows)+63)/64)
+	DenseInto(words, bm)
+	return words
+}
+
+// DenseInto writes bm into words as a bitset, over what was there, and
+// drops rows past its end.
+func DenseInto(words []uint64, bm *roaring.Bitmap) {
+	clear(words)
+	rows := uint64(len(words)) * 64
 	it := bm.Iterator()
 	for it.HasNext() {
 		r := it.Next()
-		if r < rows {
+		if uint64(r) < rows {
 			words[r/64] |= 1 << (r % 64)
 		}
 	}
-	return words
 }
 
 // AndPopcount intersects (or, for AND-NOT terms, subtracts) the dense
