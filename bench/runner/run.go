@@ -37,6 +37,9 @@ type Config struct {
 	// Runs is the samples per count query; SlowRuns per profile and
 	// lookalike (0: Runs/10, at least 1).
 	Runs, SlowRuns int
+	// WarmUp is the least time each measurement runs its call before
+	// timing it (besides its warm-up calls): see measure.
+	WarmUp time.Duration
 	// Progress receives progress lines (nil: none); Terminal redraws a
 	// status line in place instead of printing one every few seconds.
 	Progress io.Writer
@@ -150,11 +153,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		var err error
 		switch q.Kind {
 		case KindCount:
-			res, err = runCount(ctx, sn, now, q, cfg.Runs)
+			res, err = runCount(ctx, sn, now, q, cfg.Runs, cfg.WarmUp)
 		case KindProfile:
-			res, err = runProfile(ctx, sn, now, q, cfg.SlowRuns)
+			res, err = runProfile(ctx, sn, now, q, cfg.SlowRuns, cfg.WarmUp)
 		case KindLookalike:
-			res, err = runLookalike(ctx, sn, now, q, cfg.SlowRuns)
+			res, err = runLookalike(ctx, sn, now, q, cfg.SlowRuns, cfg.WarmUp)
 		default:
 			err = fmt.Errorf("unknown kind %q", q.Kind)
 		}
@@ -259,13 +262,13 @@ func (r *countingReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-func runCount(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int) (QueryResult, error) {
+func runCount(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int, warmFor time.Duration) (QueryResult, error) {
 	cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now})
 	if err != nil {
 		return QueryResult{}, fmt.Errorf("compile: %w", err)
 	}
 	var count uint64
-	lat, err := measure(3, runs, func() error {
+	lat, err := measure(3, warmFor, runs, func() error {
 		count, err = cq.Count(ctx)
 		return err
 	})
@@ -280,7 +283,7 @@ func runCount(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query,
 		return QueryResult{}, fmt.Errorf("compile: %w", err)
 	}
 	var freshCount uint64
-	first, err := measure(3, runs, func() error {
+	first, err := measure(3, warmFor, runs, func() error {
 		freshCount, err = fresh.Count(ctx)
 		return err
 	})
@@ -296,7 +299,7 @@ func runCount(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query,
 	}
 	acc := make([]uint64, len(dense[0]))
 	var fc int
-	floor, err := measure(3, runs, func() error {
+	floor, err := measure(3, warmFor, runs, func() error {
 		fc = AndPopcount(acc, dense, minus)
 		return nil
 	})
@@ -309,7 +312,7 @@ func runCount(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query,
 	return res, nil
 }
 
-func runProfile(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int) (QueryResult, error) {
+func runProfile(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int, warmFor time.Duration) (QueryResult, error) {
 	cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now})
 	if err != nil {
 		return QueryResult{}, fmt.Errorf("compile: %w", err)
@@ -328,7 +331,7 @@ func runProfile(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Quer
 	}
 	opts := analytics.ProfileOptions{Fields: []string{q.Field}, Now: now}
 	var count uint64
-	lat, err := measure(1, runs, func() error {
+	lat, err := measure(1, warmFor, runs, func() error {
 		res, err := analytics.Profile(ctx, sn, seg, opts)
 		if err == nil {
 			count = res.Count
@@ -365,7 +368,7 @@ func runProfile(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Quer
 		}
 		fc += uint64(AndPopcount(acc, pair, noMinus))
 	}
-	floor, err := measure(1, runs, func() error {
+	floor, err := measure(1, warmFor, runs, func() error {
 		for i := range names {
 			pair[1] = values[i%len(values)]
 			AndPopcount(acc, pair, noMinus)
@@ -381,7 +384,7 @@ func runProfile(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Quer
 // floorBytes bounds the dense bitsets the profile's floor holds at once.
 const floorBytes = 256 << 20
 
-func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int) (QueryResult, error) {
+func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Query, runs int, warmFor time.Duration) (QueryResult, error) {
 	cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now})
 	if err != nil {
 		return QueryResult{}, fmt.Errorf("compile: %w", err)
@@ -400,7 +403,7 @@ func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Qu
 	opts := lookalike.Options{Size: q.Size, ExcludeFields: lookalike.QueryFields(cq.Checked.Root), Now: now}
 	var count uint64
 	var features int
-	lat, err := measure(1, runs, func() error {
+	lat, err := measure(1, warmFor, runs, func() error {
 		res, err := lookalike.Expand(ctx, sn, seed, opts)
 		if err == nil {
 			count, features = uint64(len(res.Ranked)), len(res.Features)
@@ -418,7 +421,7 @@ func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Qu
 	acc := make([]uint64, len(pair[0]))
 	noMinus := []bool{false, false}
 	var fc uint64
-	floor, err := measure(1, runs, func() error {
+	floor, err := measure(1, warmFor, runs, func() error {
 		fc = 0
 		for range max(features, 1) {
 			fc += uint64(AndPopcount(acc, pair, noMinus))

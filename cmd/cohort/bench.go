@@ -46,6 +46,7 @@ func runBenchMix(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	out := fs.String("out", "", "also write the report as JSON to this file")
 	runs := fs.Int("runs", 200, "timed samples per count query, after warm-up")
 	slowRuns := fs.Int("slow-runs", 0, "timed samples for the profile and the lookalike (default runs/10, at least 1)")
+	warmUp := fs.Duration("warmup", time.Second, "least time each query runs untimed before its samples (the first calls after the start fault in memory the runner returned to the OS)")
 	durable := fs.Bool("durable", false, "also measure the durable load ('cohort load' of the same records as NDJSON, in a temporary store); needs about 2 KB of disk per profile")
 	verbose := fs.Bool("verbose", false, "show Badger's log")
 	fs.Usage = func() {
@@ -79,7 +80,7 @@ func runBenchMix(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		dir = tmp
 	}
 	cfg := runner.Config{
-		Profiles: *profiles, Seed: *seed, Now: now, Dir: dir, Runs: *runs, SlowRuns: *slowRuns,
+		Profiles: *profiles, Seed: *seed, Now: now, Dir: dir, Runs: *runs, SlowRuns: *slowRuns, WarmUp: *warmUp,
 		Progress: stderr, Terminal: isTerminal(stderr),
 		StoreOptions: storage.Options{Log: stderr, Verbose: *verbose},
 	}

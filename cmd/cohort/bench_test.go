@@ -27,7 +27,7 @@ func TestBenchReport(t *testing.T) {
 	benchRun := func(out string) (map[string]any, runner.Report) {
 		t.Helper()
 		var stdout, stderr strings.Builder
-		args := []string{"bench", "--profiles", "5000", "--seed", "1", "--runs", "3", "--data", data, "--out", out}
+		args := []string{"bench", "--profiles", "5000", "--seed", "1", "--runs", "3", "--warmup", "0s", "--data", data, "--out", out}
 		if rc := run(ctx, args, &stdout, &stderr); rc != 0 {
 			t.Fatalf("%v: rc %d: %s", args, rc, stderr.String())
 		}
@@ -213,7 +213,7 @@ func TestBenchReuseSizeMismatch(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	var stdout, stderr strings.Builder
-	if rc := run(ctx, []string{"bench", "--profiles", "1000", "--runs", "1", "--data", data}, &stdout, &stderr); rc != 0 {
+	if rc := run(ctx, []string{"bench", "--profiles", "1000", "--runs", "1", "--warmup", "0s", "--data", data}, &stdout, &stderr); rc != 0 {
 		t.Fatalf("rc %d: %s", rc, stderr.String())
 	}
 	stderr.Reset()
