@@ -35,30 +35,41 @@ func benchSnapshot(b testing.TB, profiles int) *engine.Snapshot {
 	return ds.Snapshot()
 }
 
+// benchSizes is 1M profiles, and 10M with COHORT_BENCH_LARGE=1.
+func benchSizes() []int {
+	if os.Getenv("COHORT_BENCH_LARGE") != "" {
+		return []int{1_000_000, 10_000_000}
+	}
+	return []int{1_000_000}
+}
+
+// benchSeed returns the first n rows of query's segment, and the query.
+func benchSeed(b *testing.B, sn *engine.Snapshot, query string, n uint64) (*roaring.Bitmap, *exec.Query) {
+	now := sn.Today()
+	q, err := exec.Compile(sn, query, exec.Options{Now: &now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	all, err := q.Bitmap(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed := roaring.New()
+	it := all.Iterator()
+	for it.HasNext() && seed.GetCardinality() < n {
+		seed.Add(it.Next())
+	}
+	return seed, q
+}
+
 // BenchmarkExpand grows a 10K seed (the first 10K profiles interested in
 // baby products at level L3 or L4: a realistic, signal-bearing seed) over
 // the whole generated dataset. COHORT_BENCH_LARGE=1 adds 10M profiles.
 func BenchmarkExpand(b *testing.B) {
-	sizes := []int{1_000_000}
-	if os.Getenv("COHORT_BENCH_LARGE") != "" {
-		sizes = append(sizes, 10_000_000)
-	}
-	for _, n := range sizes {
+	for _, n := range benchSizes() {
 		sn := benchSnapshot(b, n)
 		now := sn.Today()
-		q, err := exec.Compile(sn, "interests HAS 'baby' AND member_level IN ('L3', 'L4')", exec.Options{Now: &now})
-		if err != nil {
-			b.Fatal(err)
-		}
-		seedAll, err := q.Bitmap(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
-		seed := roaring.New()
-		it := seedAll.Iterator()
-		for it.HasNext() && seed.GetCardinality() < 10_000 {
-			seed.Add(it.Next())
-		}
+		seed, _ := benchSeed(b, sn, "interests HAS 'baby' AND member_level IN ('L3', 'L4')", 10_000)
 		for _, model := range []string{ModelNaiveBayes, ModelLogistic} {
 			for _, size := range []int{10_000, 100_000, 500_000} {
 				b.Run(fmt.Sprintf("profiles=%dM/seed=10K/size=%dK/model=%s", n/1_000_000, size/1000, model), func(b *testing.B) {
@@ -82,26 +93,10 @@ func BenchmarkExpand(b *testing.B) {
 // member_level = 'L4', Size 10,000, naive Bayes, the seed query's field
 // excluded. COHORT_BENCH_LARGE=1 adds 10M profiles.
 func BenchmarkExpandRunner(b *testing.B) {
-	sizes := []int{1_000_000}
-	if os.Getenv("COHORT_BENCH_LARGE") != "" {
-		sizes = append(sizes, 10_000_000)
-	}
-	for _, n := range sizes {
+	for _, n := range benchSizes() {
 		sn := benchSnapshot(b, n)
 		now := sn.Today()
-		q, err := exec.Compile(sn, "member_level = 'L4'", exec.Options{Now: &now})
-		if err != nil {
-			b.Fatal(err)
-		}
-		seedAll, err := q.Bitmap(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
-		seed := roaring.New()
-		it := seedAll.Iterator()
-		for it.HasNext() && seed.GetCardinality() < 1000 {
-			seed.Add(it.Next())
-		}
+		seed, q := benchSeed(b, sn, "member_level = 'L4'", 1000)
 		opts := Options{Size: 10_000, Now: now, ExcludeFields: QueryFields(q.Checked.Root)}
 		b.Run(fmt.Sprintf("profiles=%dM/seed=L4-1k/size=10K", n/1_000_000), func(b *testing.B) {
 			b.ReportAllocs()
