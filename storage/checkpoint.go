@@ -61,7 +61,7 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	cw := &checkpointWriter{wb: wb, prefix: prefix, gen: gen, next: &checkpointIndex{values: map[string]valueState{}}}
+	cw := &checkpointWriter{wb: wb, prefix: prefix, gen: gen, next: &checkpointIndex{values: map[string]valueState{}}, dir: s.dir, releaseEvery: s.releaseEvery}
 	s.writtenMu.Lock()
 	prev := s.written[info.ID]
 	s.writtenMu.Unlock()
@@ -74,6 +74,7 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("cannot checkpoint %s: writing blobs: %w", dataset, err)
 	}
+	_, _ = releaseMapped(s.dir)
 	r := &request{size: len(body)}
 	r.stage = func(st *stager) error {
 		d, ok := st.cat.get(dataset)
@@ -152,6 +153,23 @@ type checkpointWriter struct {
 	gen    uint64
 	prev   *checkpointIndex // nil: write every value
 	next   *checkpointIndex
+	// Every releaseEvery bytes written (0: never), the pages of the
+	// store's mapped files in dir leave the resident set
+	// (releaseMapped): Badger writes its value log through a mapping, so
+	// a whole checkpoint would otherwise pass through the resident set
+	// beside the dataset it copies (at 100M, 16.9 GiB against 10.8).
+	dir          string
+	releaseEvery int
+	unreleased   int
+}
+
+// written counts n bytes written and releases the mapped pages when
+// releaseEvery have gone by since the last release.
+func (w *checkpointWriter) written(n int) {
+	if w.unreleased += n; w.releaseEvery > 0 && w.unreleased >= w.releaseEvery {
+		w.unreleased = 0
+		_, _ = releaseMapped(w.dir) // memory, not data: failing is not an error
+	}
 }
 
 func (w *checkpointWriter) Put(key string, value []byte) error {
@@ -164,6 +182,7 @@ func (w *checkpointWriter) Put(key string, value []byte) error {
 		}
 	}
 	w.next.values[key] = valueState{hash: h, gen: w.gen}
+	w.written(len(value))
 	return w.wb.Set(k, seal(k, kindCheckpoint, value))
 }
 
