@@ -400,11 +400,7 @@ func (ev *evaluator) keptRange(p query.Pred) *roaring.Bitmap {
 	default:
 		return nil
 	}
-	if ev.kept == nil {
-		ev.kept = map[query.Pred]*roaring.Bitmap{}
-	}
-	ev.kept[p] = b
-	return b
+	return ev.remember(p, b)
 }
 
 // keptUnion returns the union of an IN list's values (a tag IN list,
@@ -436,6 +432,12 @@ func (ev *evaluator) keptUnion(p query.Pred) *roaring.Bitmap {
 		return nil
 	}
 	b := ev.field(field).Values.KeptUnion(values)
+	return ev.remember(p, b)
+}
+
+// remember notes what keptRange or keptUnion found for p (nil too), so
+// that one evaluation asks the view once: one use.
+func (ev *evaluator) remember(p query.Pred, b *roaring.Bitmap) *roaring.Bitmap {
 	if ev.kept == nil {
 		ev.kept = map[query.Pred]*roaring.Bitmap{}
 	}
