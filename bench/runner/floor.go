@@ -3,11 +3,11 @@ package runner
 import (
 	"context"
 	"fmt"
-	"math/bits"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/engine/exec"
+	"github.com/cohortdb/cohort/internal/wordops"
 	"github.com/cohortdb/cohort/query"
 )
 
@@ -83,24 +83,29 @@ func DenseInto(words []uint64, bm *roaring.Bitmap) {
 }
 
 // AndPopcount intersects (or, for AND-NOT terms, subtracts) the dense
-// sets into acc and counts the result. The first set is never
-// subtracted: DenseLeaves puts a positive term (or "all") first.
+// sets and counts the result. The first set is never subtracted:
+// DenseLeaves puts a positive term (or "all") first. It goes a block of
+// 1024 words at a time, held in acc's first words while every set is
+// applied with the vector word operations, so each set is read once and
+// nothing but the count is written back: the least any engine reading
+// these sets can do.
 func AndPopcount(acc []uint64, dense [][]uint64, minus []bool) int {
-	copy(acc, dense[0])
-	for j, d := range dense[1:] {
-		if minus[j+1] {
-			for i := range acc {
-				acc[i] &^= d[i]
-			}
-			continue
-		}
-		for i := range acc {
-			acc[i] &= d[i]
-		}
-	}
+	const block = 1024
+	words := len(dense[0])
+	buf := acc[:min(block, len(acc))]
 	c := 0
-	for _, w := range acc {
-		c += bits.OnesCount64(w)
+	for start := 0; start < words; start += block {
+		end := min(start+block, words)
+		b := buf[:end-start]
+		copy(b, dense[0][start:end])
+		for j, d := range dense[1:] {
+			if minus[j+1] {
+				wordops.AndNot(b, d[start:end])
+			} else {
+				wordops.And(b, d[start:end])
+			}
+		}
+		c += wordops.Count(b)
 	}
 	return c
 }

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -38,6 +39,38 @@ func TestAndPopcount(t *testing.T) {
 	}
 	if n := AndPopcount(acc, [][]uint64{a, b, c}, []bool{false, false, true}); n != 2 {
 		t.Errorf("a AND b AND NOT c: %d, want 2", n)
+	}
+}
+
+// TestAndPopcountBlocks checks the block-wise floor against a bit by bit
+// count over sets longer than one block, with a subtracted term.
+func TestAndPopcountBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const words = 2500
+	sets := make([][]uint64, 4)
+	for i := range sets {
+		sets[i] = make([]uint64, words)
+		for w := range sets[i] {
+			sets[i][w] = r.Uint64()
+		}
+	}
+	minus := []bool{false, false, true, false}
+	want := 0
+	for w := range words {
+		for bit := range 64 {
+			in := true
+			for i, s := range sets {
+				if (s[w]>>bit&1 == 1) == minus[i] {
+					in = false
+				}
+			}
+			if in {
+				want++
+			}
+		}
+	}
+	if got := AndPopcount(make([]uint64, words), sets, minus); got != want {
+		t.Fatalf("AndPopcount = %d, want %d", got, want)
 	}
 }
 

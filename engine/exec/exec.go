@@ -13,6 +13,7 @@ import (
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/internal/wordops"
 	"github.com/cohortdb/cohort/query"
 )
 
@@ -776,10 +777,7 @@ func (ev *evaluator) countWindowsRanges(acc *roaring.Bitmap, windows []*query.Pr
 			cur = events.WindowWords(p.Values, clampDay(from), clampDay(to), acc, words)
 			continue
 		}
-		w := events.WindowWords(p.Values, clampDay(from), clampDay(to), nil, words)
-		for i, x := range w {
-			cur[i] &= x
-		}
+		wordops.And(cur, events.WindowWords(p.Values, clampDay(from), clampDay(to), nil, words))
 	}
 	return index.CountAllWords(cur, conds)
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/internal/wordops"
 )
 
 // A range over a bit-sliced index done with roaring's operations makes
@@ -177,15 +179,9 @@ func stepGT(one bool, s, q []uint64) {
 	case one && s == nil:
 		clear(q)
 	case one:
-		s = s[:len(q)]
-		for w := range q {
-			q[w] &= s[w]
-		}
+		wordops.And(q, s)
 	case s != nil:
-		s = s[:len(q)]
-		for w := range q {
-			q[w] |= s[w]
-		}
+		wordops.Or(q, s)
 	}
 }
 
@@ -209,10 +205,9 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 		// List the words holding rows of within first (every index is
 		// written, and kept by counting it): a block with few of them
 		// goes word by word, reading only those words of the slices.
-		within, idx := within[start:end], sc.idx[:n]
+		within := within[start:end]
 		k := 0
-		for w, x := range within {
-			idx[k] = uint16(w)
+		for _, x := range within {
 			k += int((x | -x) >> 63)
 		}
 		if f.empty || k == 0 {
@@ -223,14 +218,19 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 		}
 		exist := d.exist[start:end]
 		if k*sparseWords < n {
-			for _, w := range idx[:k] {
-				base[w] = exist[w] & within[w]
+			idx := sc.idx[:k]
+			j := 0
+			for w, x := range within {
+				if x != 0 {
+					idx[j] = uint16(w)
+					base[w] = exist[w] & x
+					j++
+				}
 			}
-			return d.sparseBlock(&f, blk, start, base, idx[:k], out, sc)
+			return d.sparseBlock(&f, blk, start, base, idx, out, sc)
 		}
-		for w, x := range within {
-			base[w] = exist[w] & x
-		}
+		copy(base, exist)
+		wordops.And(base, within)
 	} else {
 		if f.empty {
 			if out != nil {
@@ -241,29 +241,82 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 		copy(base, d.exist[start:end])
 	}
 	qa, qb := sc.qa[:n], sc.qb[:n]
-	clear(qa)
-	clear(qb)
+	// A pass starts from no row greater: passes that AND into it are
+	// skipped until the first OR, which is a copy (walk.step).
+	wa, wb := walk{q: qa, zero: true}, walk{q: qb, zero: true}
 	for i, sl := range d.slices {
 		var s []uint64
 		if sl != nil && d.nonzero[i][blk] {
 			s = sl[start:end]
 		}
 		if f.hasA {
-			stepGT(f.a&(1<<i) != 0, s, qa)
+			wa.step(f.a&(1<<i) != 0, s)
 		}
 		if f.hasB {
-			stepGT(f.b&(1<<i) != 0, s, qb)
+			wb.step(f.b&(1<<i) != 0, s)
 		}
 	}
-	var cnt int
-	for w, x := range base {
-		y := f.result(x, qa[w], qb[w])
-		if out != nil {
-			out[start+w] = y
+	if f.ne {
+		// Rare: != keeps the rows with a value outside the interval.
+		wa.finish()
+		wb.finish()
+		var cnt int
+		for w, x := range base {
+			y := f.result(x, qa[w], qb[w])
+			if out != nil {
+				out[start+w] = y
+			}
+			cnt += bits.OnesCount64(y)
 		}
-		cnt += bits.OnesCount64(y)
+		return uint64(cnt)
 	}
-	return uint64(cnt)
+	// base &= gt(a), base &^= gt(b), as whole-block passes.
+	if f.hasA {
+		if wa.zero {
+			clear(base)
+		} else {
+			wordops.And(base, qa)
+		}
+	}
+	if f.hasB && !wb.zero {
+		wordops.AndNot(base, qb)
+	}
+	if out != nil {
+		copy(out[start:end], base)
+	}
+	return uint64(wordops.Count(base))
+}
+
+// walk is one bound's O'Neil–Quass pass over a block, q holding the rows
+// "offset > bound so far"; zero reports that q holds no row yet, so that
+// its words need not be written until a slice ORs into it.
+type walk struct {
+	q    []uint64
+	zero bool
+}
+
+// step is stepGT, skipping the passes whose result is known: an AND into
+// no rows, and a slice with no bit in the block.
+func (k *walk) step(one bool, s []uint64) {
+	switch {
+	case one && (s == nil || k.zero):
+		k.zero = true
+	case one:
+		wordops.And(k.q, s)
+	case s == nil:
+	case k.zero:
+		copy(k.q, s)
+		k.zero = false
+	default:
+		wordops.Or(k.q, s)
+	}
+}
+
+// finish writes q's words out when it still holds no row.
+func (k *walk) finish() {
+	if k.zero {
+		clear(k.q)
+	}
 }
 
 // sparseWords is the ratio of a block's words to its words holding rows
@@ -382,9 +435,7 @@ func andWith(dst []uint64, b *roaring.Bitmap) {
 	// WriteDenseTo writes every member, so the array must reach b's last.
 	tmp := make([]uint64, max(len(dst), int(b.Maximum())/64+1))
 	b.WriteDenseTo(tmp)
-	for w, x := range tmp[:len(dst)] {
-		dst[w] &= x
-	}
+	wordops.And(dst, tmp)
 }
 
 // denseCompare answers a comparison on offsets from the dense form, as a

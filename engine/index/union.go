@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/internal/wordops"
 )
 
 // unionMany ORs many bitmaps. Event windows OR dozens to hundreds of
@@ -93,9 +95,7 @@ func orMembersOn(dense []uint64, bms []*roaring.Bitmap, members uint64, procs, m
 	}
 	wg.Wait()
 	for _, a := range arrays[1:] {
-		for w, x := range a {
-			dense[w] |= x
-		}
+		wordops.Or(dense, a)
 	}
 }
 
