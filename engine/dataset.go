@@ -54,10 +54,13 @@ type Dataset struct {
 	expiredFor schema.Day // the day retention last ran for
 
 	snap atomic.Pointer[Snapshot]
+	// words lends word arrays to counts on any of the dataset's
+	// snapshots (see index.WordPool).
+	words *index.WordPool
 }
 
 func newDataset(name string, s *schema.Schema, clock func() time.Time, expected int) *Dataset {
-	d := &Dataset{name: name, clock: clock, schema: s, ids: iddict.New(iddict.Options{ExpectedSize: expected}), graph: identity.New()}
+	d := &Dataset{name: name, clock: clock, schema: s, ids: iddict.New(iddict.Options{ExpectedSize: expected}), graph: identity.New(), words: new(index.WordPool)}
 	for i := range s.Fields {
 		d.fields = append(d.fields, newFieldIndex(&s.Fields[i]))
 	}
@@ -501,6 +504,7 @@ func (d *Dataset) publishLocked() {
 		ids:      d.ids.View(),
 		clock:    d.clock,
 		fields:   make([]FieldView, len(d.fields)),
+		words:    d.words,
 	}
 	for i, x := range d.fields {
 		fv := FieldView{Field: &d.schema.Fields[i]}

@@ -26,6 +26,7 @@ type Snapshot struct {
 	ids      iddict.View
 	clock    func() time.Time
 	fields   []FieldView
+	words    *index.WordPool
 }
 
 // FieldView is the index of one field in a snapshot; the member matching
@@ -65,6 +66,10 @@ func (s *Snapshot) Schema() *schema.Schema { return s.schema }
 // of profiles merged into others stay assigned, so this can exceed
 // Profiles.
 func (s *Snapshot) Rows() uint32 { return s.rows }
+
+// WordPool returns the word arrays the dataset lends to counts in word
+// space (shared by its snapshots).
+func (s *Snapshot) WordPool() *index.WordPool { return s.words }
 
 // Profiles is the number of profiles: the cardinality of All.
 func (s *Snapshot) Profiles() uint64 { return s.profiles }

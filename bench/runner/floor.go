@@ -83,29 +83,11 @@ func DenseInto(words []uint64, bm *roaring.Bitmap) {
 }
 
 // AndPopcount intersects (or, for AND-NOT terms, subtracts) the dense
-// sets and counts the result. The first set is never subtracted:
-// DenseLeaves puts a positive term (or "all") first. It goes a block of
-// 1024 words at a time, held in acc's first words while every set is
-// applied with the vector word operations, so each set is read once and
-// nothing but the count is written back: the least any engine reading
-// these sets can do.
+// sets and counts the result, a block at a time with the vector word
+// operations (wordops.CountAnd, acc holding the block), so each set is
+// read once and nothing but the count is written back: the least any
+// engine reading these sets can do. The first set is never subtracted:
+// DenseLeaves puts a positive term (or "all") first.
 func AndPopcount(acc []uint64, dense [][]uint64, minus []bool) int {
-	const block = 1024
-	words := len(dense[0])
-	buf := acc[:min(block, len(acc))]
-	c := 0
-	for start := 0; start < words; start += block {
-		end := min(start+block, words)
-		b := buf[:end-start]
-		copy(b, dense[0][start:end])
-		for j, d := range dense[1:] {
-			if minus[j+1] {
-				wordops.AndNot(b, d[start:end])
-			} else {
-				wordops.And(b, d[start:end])
-			}
-		}
-		c += wordops.Count(b)
-	}
-	return c
+	return wordops.CountAnd(dense, minus, acc[:min(wordops.BlockWords, len(acc))])
 }

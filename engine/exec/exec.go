@@ -227,6 +227,9 @@ type span struct {
 
 func (ev *evaluator) all() *roaring.Bitmap { return ev.q.sn.All() }
 
+// pool lends the word arrays of counts in word space.
+func (ev *evaluator) pool() *index.WordPool { return ev.q.sn.WordPool() }
+
 // count answers the cardinality of n, avoiding materialisation at the top.
 func (ev *evaluator) count(n *query.Node) (uint64, error) {
 	if err := ev.ctx.Err(); err != nil {
@@ -601,6 +604,9 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		return ev.count(steps[0].node)
 	}
 	if !ev.trace {
+		if c, ok := ev.countDense(steps); ok {
+			return c, nil
+		}
 		if c, ok, err := ev.countFused(steps); ok || err != nil {
 			return c, err
 		}
@@ -627,7 +633,7 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		// roaring's operations on its rows, going word by word to acc's
 		// rows when it holds few (index.CountAll).
 		if c, ok := ev.rangeCond(st); ok {
-			return index.CountAll(acc, []index.RangeCond{c}), nil
+			return index.CountAll(ev.pool(), acc, []index.RangeCond{c}), nil
 		}
 		if c, ok := ev.countRange(st.node.Leaf, acc); ok {
 			if st.minus {
@@ -712,6 +718,14 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 	if len(windows) > 0 && (!denseWindows(ev.windowMembers(windows), index.CondWords(conds)) || ev.sparseCached(windows, index.CondWords(conds))) {
 		return 0, false, nil
 	}
+	if len(rest) > 0 && ev.denseEstimate(rest, index.CondWords(conds)) {
+		cur, err := ev.intersectWords(rest)
+		if err != nil {
+			return 0, true, err
+		}
+		defer ev.pool().Put(cur)
+		return ev.countWordsRanges(cur, windows, conds), true, nil
+	}
 	var acc *roaring.Bitmap
 	if len(rest) > 0 {
 		var err error
@@ -723,10 +737,201 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 		}
 	}
 	if len(windows) == 0 {
-		return index.CountAll(acc, conds), true, nil
+		return index.CountAll(ev.pool(), acc, conds), true, nil
 	}
 	return ev.countWindowsRanges(acc, windows, conds), true, nil
 }
+
+// countDense counts an AND whose every term is dense and held as words
+// (a dense tag or set value, a kept range, IN list or window union; see
+// denseTerm) a block at a time over the words, as the benchmarks' floor
+// does (wordops.CountAnd): no bitmap is built, where roaring's AND
+// allocates a container per chunk of its result (at 10M profiles, 1.3 MB
+// a count, and its collection cost more than the AND itself). It reports
+// whether the AND qualified.
+func (ev *evaluator) countDense(steps []step) (uint64, bool) {
+	sets := make([][]uint64, 0, len(steps)+2)
+	minus := make([]bool, 0, len(steps)+2)
+	for _, st := range steps {
+		pos, ok := ev.denseTerm(st.node)
+		if !ok || (st.minus && len(pos) != 1) {
+			// (NOT a AND b inside an AND is not one subtraction.)
+			return 0, false
+		}
+		for _, w := range pos {
+			sets, minus = append(sets, w), append(minus, st.minus)
+		}
+	}
+	first := slices.Index(minus, false)
+	if first < 0 || len(sets) < 3 {
+		// Two sets are one roaring AndCardinality (or a difference of
+		// two), which builds nothing and skips absent containers.
+		return 0, false
+	}
+	sets[0], sets[first] = sets[first], sets[0]
+	minus[0], minus[first] = minus[first], minus[0]
+	var buf [wordops.BlockWords]uint64
+	return uint64(wordops.CountAnd(sets, minus, buf[:])), true
+}
+
+// denseTerm returns a leaf's profiles as dense words: the rows in every
+// array of pos. It reports false for a leaf not held that way (sparse, not
+// kept, computed): the AND is then counted as usual.
+func (ev *evaluator) denseTerm(n *query.Node) (pos [][]uint64, ok bool) {
+	if n.Op != query.NodeLeaf || n.Shared {
+		return nil, false
+	}
+	one := func(w []uint64) ([][]uint64, bool) { return [][]uint64{w}, w != nil }
+	switch p := n.Leaf.(type) {
+	case *query.PredTag:
+		if p.Negated {
+			// Not under an AND: the planner splits != and NOT IN into
+			// IS NOT NULL minus the values.
+			return nil, false
+		}
+		values := ev.field(p.Field.Name).Values
+		if len(p.Values) == 1 {
+			return one(values.DenseWords(p.Values[0]))
+		}
+		if ev.keptUnion(p) != nil {
+			return one(values.KeptUnionWords(p.Values))
+		}
+	case *query.PredNull:
+		// IS NOT NULL of a tag or set field (!= is planned as it AND
+		// NOT the value).
+		if values := ev.field(p.Field.Name).Values; values != nil && p.Negated {
+			return one(values.DenseExistWords())
+		}
+	case *query.PredSet:
+		values := ev.field(p.Field.Name).Values
+		if len(p.Values) == 1 {
+			return one(values.DenseWords(p.Values[0]))
+		}
+		if p.Mode == query.HasAll {
+			for _, v := range p.Values {
+				w := values.DenseWords(v)
+				if w == nil {
+					return nil, false
+				}
+				pos = append(pos, w)
+			}
+			return pos, true
+		}
+		if ev.keptUnion(p) != nil {
+			return one(values.KeptUnionWords(p.Values))
+		}
+	case *query.PredCompare:
+		if ev.keptRange(p) != nil {
+			if lo, hi, ok := index.CompareBounds(indexOps[p.Op], p.Value); ok {
+				return one(ev.field(p.Field.Name).BSI.KeptRangeWords(lo, hi))
+			}
+		}
+	case *query.PredBetween:
+		if !p.Negated && ev.keptRange(p) != nil {
+			return one(ev.field(p.Field.Name).BSI.KeptRangeWords(p.Lo, p.Hi))
+		}
+	case *query.PredWindow:
+		if ev.keptRange(p) != nil {
+			lo, hi := windowDays(&p.Window, int64(ev.q.now))
+			return one(ev.field(p.Field.Name).BSI.KeptRangeWords(lo, hi))
+		}
+	case *query.PredEvent:
+		if p.Freq == nil && p.Window != nil && !ev.q.fresh {
+			if from, to := ev.eventDays(p); from <= to {
+				return one(ev.field(p.Field.Name).Events.KeptWindowWords(p.Values, clampDay(from), clampDay(to)))
+			}
+		}
+	}
+	return nil, false
+}
+
+// denseEstimate reports whether the planner expects the intersection of
+// steps to hold at least one row in sparseShare of the words the ranges
+// span: the ranges are then counted over words (index.CountAllWords), so
+// the intersection is built there too (intersectWords). Below, roaring's
+// operations on the rows and index.CountAll's row-by-row path win.
+func (ev *evaluator) denseEstimate(steps []step, words int) bool {
+	const sparseShare = 128 // as index.CountAll's
+	total := float64(ev.q.sn.Profiles())
+	if total == 0 || words == 0 {
+		return false
+	}
+	est := total
+	for _, st := range steps {
+		f := min(float64(st.node.Est)/total, 1)
+		if st.minus {
+			f = 1 - f
+		}
+		est *= f
+	}
+	return est*sparseShare >= float64(words)*64
+}
+
+// intersectWords is intersect built in word space, covering every row of
+// the snapshot: each lookup is written into words and ANDed (AND-NOTed
+// for a subtraction), and an IN list of a tag is its values' union
+// written straight into words rather than built as a bitmap first.
+func (ev *evaluator) intersectWords(steps []step) ([]uint64, error) {
+	words := int(ev.q.sn.Rows())/64 + 1
+	pool := ev.pool()
+	cur, scratch := pool.Get(words), pool.Get(words)
+	defer pool.Put(scratch)
+	var union []uint64
+	started := false
+	for _, st := range steps {
+		if err := ev.ctx.Err(); err != nil {
+			return nil, err
+		}
+		var b *roaring.Bitmap
+		if p := inList(st.node); p != nil && ev.keptUnion(p) == nil {
+			values := ev.field(p.Field.Name).Values
+			bs := make([]*roaring.Bitmap, 0, len(p.Values))
+			for _, v := range p.Values {
+				if b := values.Bitmap(v); b != nil {
+					bs = append(bs, b)
+				}
+			}
+			if union == nil {
+				union = pool.Get(words)
+				defer pool.Put(union)
+			}
+			index.UnionWordsTo(union, scratch, bs)
+			switch {
+			case st.minus && !started:
+				ev.allWords(cur)
+				wordops.AndNot(cur, union)
+			case st.minus:
+				wordops.AndNot(cur, union)
+			case !started:
+				copy(cur, union)
+			default:
+				wordops.And(cur, union)
+			}
+			started = true
+			continue
+		}
+		b, _, err := ev.eval(st.node)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case st.minus && !started:
+			ev.allWords(cur)
+			index.AndNotWords(cur, scratch, b)
+		case st.minus:
+			index.AndNotWords(cur, scratch, b)
+		case !started:
+			index.WriteWordsTo(cur, b)
+		default:
+			index.AndWords(cur, scratch, b)
+		}
+		started = true
+	}
+	return cur, nil
+}
+
+// allWords sets cur to every profile of the snapshot.
+func (ev *evaluator) allWords(cur []uint64) { index.WriteWordsTo(cur, ev.all()) }
 
 // windowPred returns the condition of a node that is an event window
 // with no frequency, or nil.
@@ -761,6 +966,26 @@ func plainWindow(st step) *query.PredEvent {
 	return nil
 }
 
+// countWordsRanges counts the rows of cur (words, which it overwrites)
+// in every window that satisfy every range.
+func (ev *evaluator) countWordsRanges(cur []uint64, windows []*query.PredEvent, conds []index.RangeCond) uint64 {
+	if len(windows) > 0 {
+		words := index.CondWords(conds)
+		cur = cur[:min(len(cur), words)]
+		w := ev.pool().Get(len(cur))
+		defer ev.pool().Put(w)
+		for _, p := range windows {
+			from, to := ev.eventDays(p)
+			if from > to {
+				return 0
+			}
+			events := ev.field(p.Field.Name).Events
+			wordops.And(cur, events.WindowWords(w, p.Values, clampDay(from), clampDay(to), nil))
+		}
+	}
+	return index.CountAllWords(cur, conds)
+}
+
 // countWindowsRanges counts the rows of acc (nil: every row) in every
 // window that satisfy every range, in word space: only the words the
 // ranges' fields span are kept, since no row past them has a value.
@@ -774,10 +999,13 @@ func (ev *evaluator) countWindowsRanges(acc *roaring.Bitmap, windows []*query.Pr
 		}
 		events := ev.field(p.Field.Name).Events
 		if cur == nil {
-			cur = events.WindowWords(p.Values, clampDay(from), clampDay(to), acc, words)
+			cur = events.WindowWords(ev.pool().Get(words), p.Values, clampDay(from), clampDay(to), acc)
+			defer ev.pool().Put(cur)
 			continue
 		}
-		wordops.And(cur, events.WindowWords(p.Values, clampDay(from), clampDay(to), nil, words))
+		w := events.WindowWords(ev.pool().Get(words), p.Values, clampDay(from), clampDay(to), nil)
+		wordops.And(cur, w)
+		ev.pool().Put(w)
 	}
 	return index.CountAllWords(cur, conds)
 }

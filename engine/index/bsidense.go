@@ -442,7 +442,7 @@ func andWith(dst []uint64, b *roaring.Bitmap) {
 // bitmap (count false) or only its cardinality (count true).
 func (v *BSIView) denseCompare(r gtForm, within *roaring.Bitmap, count bool) (*roaring.Bitmap, uint64) {
 	if count {
-		return nil, CountAll(within, []RangeCond{{v, r}})
+		return nil, CountAll(nil, within, []RangeCond{{v, r}})
 	}
 	d := v.dense()
 	if d.words == 0 {
@@ -497,13 +497,14 @@ func (v *BSIView) BetweenCond(lo, hi int64) (RangeCond, bool) {
 // CountAll counts the rows of within (nil: every row) that satisfy every
 // condition, in one pass over the blocks: each block's rows go through
 // the conditions in turn while they sit in the cache, and no bitmap is
-// built. Large counts split the blocks across cores.
-func CountAll(within *roaring.Bitmap, conds []RangeCond) uint64 {
-	return countAllOn(within, conds, runtime.GOMAXPROCS(0), minParallelWords)
+// built. Large counts split the blocks across cores. The words it works
+// in come from pool (nil: allocated).
+func CountAll(pool *WordPool, within *roaring.Bitmap, conds []RangeCond) uint64 {
+	return countAllOn(pool, within, conds, runtime.GOMAXPROCS(0), minParallelWords)
 }
 
 // countAllOn is CountAll on up to procs goroutines from minWords words.
-func countAllOn(within *roaring.Bitmap, conds []RangeCond, procs, minWords int) uint64 {
+func countAllOn(pool *WordPool, within *roaring.Bitmap, conds []RangeCond, procs, minWords int) uint64 {
 	if len(conds) == 0 {
 		if within == nil {
 			return 0
@@ -517,14 +518,20 @@ func countAllOn(within *roaring.Bitmap, conds []RangeCond, procs, minWords int) 
 	if within != nil && within.GetCardinality()*sparseShare < uint64(words)*64 {
 		return countSparse(within, conds)
 	}
-	cur := rowWords(within, words)
-	if cur == nil && len(conds) > 1 {
-		cur = make([]uint64, words)
+	var cur []uint64
+	switch {
+	case within != nil:
+		cur = pool.Get(words)
+		WriteWordsTo(cur, within)
+	case len(conds) > 1:
+		cur = pool.Get(words)
 		for i := range cur {
 			cur[i] = ^uint64(0)
 		}
 	}
-	return countWordsOn(cur, ds, conds, procs, minWords)
+	n := countWordsOn(cur, ds, conds, procs, minWords)
+	pool.Put(cur)
+	return n
 }
 
 // CondWords is the number of words CountAllWords reads of within: rows

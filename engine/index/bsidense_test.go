@@ -210,10 +210,19 @@ func TestCountAll(t *testing.T) {
 		if within != nil {
 			want = roaring.And(want, within)
 		}
-		if n := CountAll(within, conds); n != want.GetCardinality() {
+		if n := CountAll(nil, within, conds); n != want.GetCardinality() {
 			t.Fatalf("trial %d: %d conditions count %d, want %d", trial, len(conds), n, want.GetCardinality())
 		}
-		if n := countAllOn(within, conds, 3, 1); n != want.GetCardinality() {
+		// From a pool whose arrays hold garbage (Get does not zero).
+		pool := new(WordPool)
+		for range 3 {
+			junk := make([]uint64, 1+r.IntN(5000))
+			for i := range junk {
+				junk[i] = r.Uint64()
+			}
+			pool.Put(junk)
+		}
+		if n := countAllOn(pool, within, conds, 3, 1); n != want.GetCardinality() {
 			t.Fatalf("trial %d on 3 goroutines: count %d, want %d", trial, n, want.GetCardinality())
 		}
 	}

@@ -46,16 +46,36 @@ func CompareBounds(op Op, c int64) (lo, hi int64, ok bool) {
 // slice of the index into a bitmap like a tag value's: a count is its
 // cardinality, an AND reads one bitmap instead of the slices.
 func (v *BSIView) KeptRange(lo, hi int64) *roaring.Bitmap {
-	if v.kept == nil {
-		return nil
-	}
-	mn, mx, ok := v.Range()
+	k, ok := v.rangeKey(lo, hi)
 	if !ok {
 		return nil
 	}
-	lo, hi = max(lo, mn), min(hi, mx)
-	if lo > hi || (lo == mn && hi == mx) {
+	return v.kept.use(k, func() *roaring.Bitmap { return v.BetweenWithin(k.lo, k.hi, nil) })
+}
+
+// KeptRangeWords returns the words of a kept range when it is dense (see
+// keptCache.use), read-only, or nil. It does not count as a use.
+func (v *BSIView) KeptRangeWords(lo, hi int64) []uint64 {
+	k, ok := v.rangeKey(lo, hi)
+	if !ok {
 		return nil
 	}
-	return v.kept.use(rangeKey{lo, hi}, func() *roaring.Bitmap { return v.BetweenWithin(lo, hi, nil) })
+	return v.kept.wordsOf(k)
+}
+
+// rangeKey returns the key of lo..hi cut to the stored values, or false
+// for a range never kept (all or none of them).
+func (v *BSIView) rangeKey(lo, hi int64) (rangeKey, bool) {
+	if v.kept == nil {
+		return rangeKey{}, false
+	}
+	mn, mx, ok := v.Range()
+	if !ok {
+		return rangeKey{}, false
+	}
+	lo, hi = max(lo, mn), min(hi, mx)
+	if lo > hi || (lo == mn && hi == mx) {
+		return rangeKey{}, false
+	}
+	return rangeKey{lo, hi}, true
 }

@@ -3,6 +3,7 @@ package index
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -116,9 +117,49 @@ func TestKeptDenseResult(t *testing.T) {
 			}
 			return w
 		}(), false)
-		c.put(1, b)
+		c.put(1, keptEntry{b: b})
 		if c.get(1) == nil {
 			t.Fatalf("%d rows: a dense result of %d bytes was not kept (budget %d)", rows, b.GetSizeInBytes(), c.budget)
+		}
+	}
+}
+
+// TestKeptWords checks which kept results are also kept as words, that
+// the words hold the result's rows, and that a result whose words would
+// not fit a quarter of the budget is still kept, without them.
+func TestKeptWords(t *testing.T) {
+	const rows = 1 << 24 // large enough for the budget not to be minKeptBytes
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, c := range []struct {
+		every     int
+		wantWords bool
+	}{{4, true}, {100, true}, {1000, false}, {20, false}} {
+		kc := newKeptCache[int](rows)
+		want := roaring.New()
+		for row := 0; row < rows; row += 1 + r.IntN(2*c.every-1) {
+			want.Add(uint32(row))
+		}
+		build := func() *roaring.Bitmap { return want.Clone() }
+		kc.use(1, build)
+		b := kc.use(1, build)
+		if b == nil || !b.Equals(want) {
+			t.Fatalf("every %d: kept result differs from the built one", c.every)
+		}
+		if kc.get(1) == nil {
+			t.Fatalf("every %d: result not kept", c.every)
+		}
+		w := kc.wordsOf(1)
+		if (w != nil) != c.wantWords {
+			t.Fatalf("every %d: words kept %v, want %v", c.every, w != nil, c.wantWords)
+		}
+		if w != nil {
+			got := wordsOf(want, len(w))
+			if !slices.Equal(got, w) {
+				t.Fatalf("every %d: words differ from the rows", c.every)
+			}
+		}
+		if kc.used > kc.budget/4 {
+			t.Fatalf("every %d: %d bytes used, over a quarter of %d", c.every, kc.used, kc.budget)
 		}
 	}
 }

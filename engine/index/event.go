@@ -310,19 +310,19 @@ func (v *EventsView) WindowMembers(values []string, from, to Day) uint64 {
 	return n
 }
 
-// WindowWords is WindowWithin(values, from, to, within) as plain words
-// covering rows 0..64*words-1 (rows past them are left out), for an AND
-// that goes on in word space: the days are ORed straight into the words,
-// and no bitmap is built for the union.
-func (v *EventsView) WindowWords(values []string, from, to Day, within *roaring.Bitmap, words int) []uint64 {
-	return v.windowWordsOn(values, from, to, within, words, runtime.GOMAXPROCS(0), minParallelMembers)
+// WindowWords writes WindowWithin(values, from, to, within) into out as
+// plain words covering rows 0..64*len(out)-1 (rows past them are left
+// out), for an AND that goes on in word space: the days are ORed straight
+// into the words, and no bitmap is built for the union. It returns out.
+func (v *EventsView) WindowWords(out []uint64, values []string, from, to Day, within *roaring.Bitmap) []uint64 {
+	return v.windowWordsOn(out, values, from, to, within, runtime.GOMAXPROCS(0), minParallelMembers)
 }
 
 // windowWordsOn is WindowWords on up to procs goroutines from minMembers
 // members.
-func (v *EventsView) windowWordsOn(values []string, from, to Day, within *roaring.Bitmap, words, procs, minMembers int) []uint64 {
-	out := make([]uint64, words)
-	if words == 0 || (within != nil && within.IsEmpty()) {
+func (v *EventsView) windowWordsOn(out []uint64, values []string, from, to Day, within *roaring.Bitmap, procs, minMembers int) []uint64 {
+	clear(out)
+	if len(out) == 0 || (within != nil && within.IsEmpty()) {
 		return out
 	}
 	if u := v.cachedUnion(values, from, to); u != nil {

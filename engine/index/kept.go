@@ -26,6 +26,9 @@ type keptCache[K comparable] struct {
 	order   []K // oldest first
 	// seen holds keys asked for once.
 	seen map[K]bool
+	// rows is the number of rows of the view: a dense result is kept
+	// over word arrays of rows/64+1 words (see use).
+	rows uint64
 }
 
 // maxSeen bounds seen; past it, it starts over.
@@ -33,6 +36,7 @@ const maxSeen = 1024
 
 type keptEntry struct {
 	b     *roaring.Bitmap
+	words []uint64 // b's rows as words when b is dense, else nil
 	bytes uint64
 }
 
@@ -45,7 +49,7 @@ const minKeptBytes = 8 << 20
 // that a result as dense as can be (every container a bitset, rows/8
 // bytes plus headers) still passes put's quarter-of-the-budget bar.
 func newKeptCache[K comparable](rows uint64) *keptCache[K] {
-	return &keptCache[K]{budget: max(minKeptBytes, 5*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}}
+	return &keptCache[K]{budget: max(minKeptBytes, 5*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}, rows: rows}
 }
 
 // get returns the kept result of k, read-only, or nil. It does not count
@@ -86,16 +90,55 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 		return b
 	}
 	b = build()
+	var words []uint64
+	if card := b.GetCardinality(); card*wordsShare >= c.rows {
+		// Kept over words too, for counts in word space (wordsOf). A
+		// dense result's bitmap containers share the words (FromDense
+		// without a copy), so they cost nothing beyond the bitmap; a
+		// sparser one's chunks are arrays, and its words are charged
+		// to the budget on top (put).
+		words = make([]uint64, c.rows/64+1)
+		writeWords(words, b)
+		b = roaring.FromDense(words, false)
+	}
 	b.SetCopyOnWrite(false)
-	c.put(k, b)
+	c.put(k, keptEntry{b: b, words: words})
 	return b
 }
 
-// put keeps b (which must not be written again) under k, dropping the
-// oldest entries to stay within the budget. A result larger than a
+// denseShare: a result holding at least one row in denseShare is dense,
+// its chunks mostly roaring bitmap containers (over 4096 rows of 65536).
+const denseShare = 16
+
+// wordsShare: a kept result holding at least one row in wordsShare is
+// also kept as words. Below, an AND is counted faster from its rows
+// (roaring's array containers) than over every word.
+const wordsShare = 128
+
+// wordsOf returns the words of k's kept result when it is dense, or nil.
+// It does not count as a use.
+func (c *keptCache[K]) wordsOf(k K) []uint64 {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[k].words
+}
+
+// put keeps e (whose bitmap must not be written again) under k, dropping
+// the oldest entries to stay within the budget. A result larger than a
 // quarter of the budget is not kept.
-func (c *keptCache[K]) put(k K, b *roaring.Bitmap) {
-	size := b.GetSizeInBytes()
+func (c *keptCache[K]) put(k K, e keptEntry) {
+	size := e.b.GetSizeInBytes()
+	if e.words != nil && e.b.GetCardinality()*denseShare < c.rows {
+		// A sparse result's bitmap holds arrays, not the words.
+		if size+8*uint64(len(e.words)) > c.budget/4 {
+			e.words = nil
+		} else {
+			size += 8 * uint64(len(e.words))
+		}
+	}
 	if size > c.budget/4 {
 		return
 	}
@@ -110,7 +153,8 @@ func (c *keptCache[K]) put(k K, b *roaring.Bitmap) {
 		c.used -= c.entries[old].bytes
 		delete(c.entries, old)
 	}
-	c.entries[k] = keptEntry{b, size}
+	e.bytes = size
+	c.entries[k] = e
 	c.order = append(c.order, k)
 	c.used += size
 }

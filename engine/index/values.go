@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -186,7 +187,8 @@ func (x *Values) View() *ValuesView {
 	if !dirty {
 		return x.last
 	}
-	v := &ValuesView{exist: x.exist.publish(), bms: make([]*roaring.Bitmap, len(x.bms)), kept: newKeptCache[string](uint64(x.exist.maxRow + 1))}
+	rows := uint64(x.exist.maxRow + 1)
+	v := &ValuesView{exist: x.exist.publish(), bms: make([]*roaring.Bitmap, len(x.bms)), kept: newKeptCache[string](rows), mirrors: &mirrors{rows: rows}}
 	var prev dictView
 	if x.last != nil {
 		prev = x.last.dict
@@ -207,6 +209,67 @@ type ValuesView struct {
 	// kept holds unions of values asked for more than once (KeptUnion);
 	// nil in views built by hand.
 	kept *keptCache[string]
+	// mirrors holds dense values as words (DenseWords); nil in views
+	// built by hand.
+	mirrors *mirrors
+}
+
+// mirrors holds, per view, the word form of the dense values counts in
+// word space have asked for. A dense value holds at least one profile in
+// denseShare, so a field has at most denseShare of them: at most two
+// bytes per profile per field, and in practice a few values (gender,
+// tiers, lifecycle) of the fields marketers combine.
+type mirrors struct {
+	mu    sync.Mutex
+	rows  uint64
+	words map[uint32][]uint64
+}
+
+// DenseWords returns value's profiles as words (row r is bit r%64 of
+// word r/64) if the value is dense (one profile in 16 or more), built on
+// first use and kept for the view's life, read-only; nil otherwise. An
+// AND of dense terms is then counted a block at a time over words
+// (wordops), with no bitmap built: roaring's AND allocates a container
+// per chunk of its result, which costs more than the AND itself.
+func (v *ValuesView) DenseWords(value string) []uint64 {
+	m := v.mirrors
+	id, ok := v.dict.ids[value]
+	if m == nil || !ok {
+		return nil
+	}
+	b := v.bms[id]
+	if b.GetCardinality()*denseShare < m.rows {
+		return nil
+	}
+	return m.get(id, b)
+}
+
+// existID keys the profiles with a value among mirrors' words.
+const existID = ^uint32(0)
+
+// DenseExistWords is DenseWords for the profiles with a value.
+func (v *ValuesView) DenseExistWords() []uint64 {
+	m := v.mirrors
+	if m == nil || v.exist.GetCardinality()*denseShare < m.rows {
+		return nil
+	}
+	return m.get(existID, v.exist)
+}
+
+// get returns id's words, writing b into new ones on first use.
+func (m *mirrors) get(id uint32, b *roaring.Bitmap) []uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w, ok := m.words[id]; ok {
+		return w
+	}
+	w := make([]uint64, m.rows/64+1)
+	writeWords(w, b)
+	if m.words == nil {
+		m.words = map[uint32][]uint64{}
+	}
+	m.words[id] = w
+	return w
 }
 
 // KeptUnion returns the union of values' bitmaps (two values or more) if
@@ -229,6 +292,15 @@ func (v *ValuesView) KeptUnion(values []string) *roaring.Bitmap {
 		}
 		return roaring.FastOr(bs...) // a new bitmap, even for one
 	})
+}
+
+// KeptUnionWords returns the words of the kept union of values when it
+// is dense, read-only, or nil. It does not count as a use.
+func (v *ValuesView) KeptUnionWords(values []string) []uint64 {
+	if len(values) < 2 {
+		return nil
+	}
+	return v.kept.wordsOf(valuesKey(values))
 }
 
 // Bitmap returns the profiles holding value v, or nil if no profile ever

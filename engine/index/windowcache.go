@@ -46,6 +46,12 @@ func (v *EventsView) cachedUnion(values []string, from, to Day) *roaring.Bitmap 
 	})
 }
 
+// KeptWindowWords returns the words of a window's kept union when it is
+// dense, read-only, or nil. It does not count as a use.
+func (v *EventsView) KeptWindowWords(values []string, from, to Day) []uint64 {
+	return v.windows.wordsOf(newWindowKey(values, from, to))
+}
+
 // cachedAtLeast is cachedUnion for AT LEAST n TIMES (n ≥ 2): the profiles
 // with matching events on n days or more of the window, kept from the
 // second use.

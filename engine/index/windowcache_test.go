@@ -22,16 +22,16 @@ func TestWindowCacheBudget(t *testing.T) {
 		return b
 	}
 	a, b := bm(100), bm(200) // ~216 and ~416 bytes as arrays
-	c.put(newWindowKey([]string{"x", "y"}, 1, 7), a)
+	c.put(newWindowKey([]string{"x", "y"}, 1, 7), keptEntry{b: a})
 	if got := c.get(newWindowKey([]string{"y", "x"}, 1, 7)); got != a {
 		t.Fatal("values in another order miss the entry")
 	}
 	if c.get(newWindowKey([]string{"x", "y"}, 1, 8)) != nil || c.get(newWindowKey(nil, 1, 7)) != nil {
 		t.Fatal("another window hits the entry")
 	}
-	c.put(newWindowKey(nil, 1, 7), b)
+	c.put(newWindowKey(nil, 1, 7), keptEntry{b: b})
 	for i := range 20 {
-		c.put(newWindowKey([]string{"z"}, Day(i), 30), bm(200))
+		c.put(newWindowKey([]string{"z"}, Day(i), 30), keptEntry{b: bm(200)})
 	}
 	if c.used > c.budget {
 		t.Fatalf("%d bytes held, budget %d", c.used, c.budget)
@@ -43,7 +43,7 @@ func TestWindowCacheBudget(t *testing.T) {
 		t.Fatal("the newest entry was dropped")
 	}
 	big := bm(2000)
-	c.put(newWindowKey([]string{"big"}, 1, 2), big)
+	c.put(newWindowKey([]string{"big"}, 1, 2), keptEntry{b: big})
 	if c.get(newWindowKey([]string{"big"}, 1, 2)) != nil {
 		t.Fatal("a union over a quarter of the budget was kept")
 	}
@@ -99,7 +99,7 @@ func TestWindowCacheAnswers(t *testing.T) {
 			}
 			for _, in := range []*roaring.Bitmap{nil, within} {
 				for _, n := range []int{words, words / 2} { // rows past the words are dropped
-					gw, pw := v.WindowWords(values, from, to, in, n), plain.WindowWords(values, from, to, in, n)
+					gw, pw := v.WindowWords(make([]uint64, n), values, from, to, in), plain.WindowWords(make([]uint64, n), values, from, to, in)
 					if !slices.Equal(gw, pw) {
 						t.Fatalf("round %d use %d: %d words differ", round, use, n)
 					}

@@ -15,7 +15,36 @@ func andNotAVX2(dst, src *uint64, groups int)
 //go:noescape
 func orAVX2(dst, src *uint64, groups int)
 
+//go:noescape
+func andCountAVX512(a, b *uint64, groups int) int
+
+//go:noescape
+func countAVX512(a *uint64, groups int) int
+
 const groupWords = 16
+
+// hasPopcount512 reports AVX-512 with its word population count
+// (VPOPCNTQ), which counts eight words an instruction.
+var hasPopcount512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ
+
+// vectorAndCount counts a AND b over the whole groups of a and returns
+// the count and the words done (0 without VPOPCNTQ).
+func vectorAndCount(a, b []uint64) (n, done int) {
+	g := len(a) / groupWords
+	if g == 0 || !hasPopcount512 {
+		return 0, 0
+	}
+	return andCountAVX512(&a[0], &b[0], g), g * groupWords
+}
+
+// vectorCount is vectorAndCount for a alone.
+func vectorCount(a []uint64) (n, done int) {
+	g := len(a) / groupWords
+	if g == 0 || !hasPopcount512 {
+		return 0, 0
+	}
+	return countAVX512(&a[0], g), g * groupWords
+}
 
 // vectorAnd runs andAVX2 over the whole groups of dst and returns the
 // words done (0 without AVX2).

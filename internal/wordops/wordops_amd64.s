@@ -78,3 +78,64 @@ orLoop:
 	JNZ     orLoop
 	VZEROUPPER
 	RET
+
+// func andCountAVX512(a, b *uint64, groups int) int
+// The bits of a AND b over 16-word groups: VPOPCNTQ counts each word,
+// two accumulators of eight words, summed across lanes at the end.
+TEXT ·andCountAVX512(SB), NOSPLIT, $0-32
+	MOVQ   a+0(FP), DI
+	MOVQ   b+8(FP), SI
+	MOVQ   groups+16(FP), CX
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+andCountLoop:
+	VMOVDQU64 (DI), Z0
+	VMOVDQU64 64(DI), Z1
+	VPANDQ    (SI), Z0, Z0
+	VPANDQ    64(SI), Z1, Z1
+	VPOPCNTQ  Z0, Z0
+	VPOPCNTQ  Z1, Z1
+	VPADDQ    Z0, Z4, Z4
+	VPADDQ    Z1, Z5, Z5
+	ADDQ      $128, DI
+	ADDQ      $128, SI
+	DECQ      CX
+	JNZ       andCountLoop
+	VPADDQ        Z5, Z4, Z4
+	VEXTRACTI64X4 $1, Z4, Y0
+	VPADDQ        Y0, Y4, Y4
+	VEXTRACTI128  $1, Y4, X0
+	VPADDQ        X0, X4, X4
+	VPSHUFD       $0x4e, X4, X0
+	VPADDQ        X0, X4, X4
+	VMOVQ         X4, AX
+	MOVQ          AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func countAVX512(a *uint64, groups int) int
+TEXT ·countAVX512(SB), NOSPLIT, $0-24
+	MOVQ   a+0(FP), DI
+	MOVQ   groups+8(FP), CX
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+countLoop:
+	VPOPCNTQ (DI), Z0
+	VPOPCNTQ 64(DI), Z1
+	VPADDQ   Z0, Z4, Z4
+	VPADDQ   Z1, Z5, Z5
+	ADDQ     $128, DI
+	DECQ     CX
+	JNZ      countLoop
+	VPADDQ        Z5, Z4, Z4
+	VEXTRACTI64X4 $1, Z4, Y0
+	VPADDQ        Y0, Y4, Y4
+	VEXTRACTI128  $1, Y4, X0
+	VPADDQ        X0, X4, X4
+	VPSHUFD       $0x4e, X4, X0
+	VPADDQ        X0, X4, X4
+	VMOVQ         X4, AX
+	MOVQ          AX, ret+16(FP)
+	VZEROUPPER
+	RET
+

@@ -4,6 +4,8 @@ package wordops
 
 // Without the amd64 kernels every word goes through the plain loops.
 
-func vectorAnd(dst, src []uint64) int    { return 0 }
-func vectorAndNot(dst, src []uint64) int { return 0 }
-func vectorOr(dst, src []uint64) int     { return 0 }
+func vectorAnd(dst, src []uint64) int            { return 0 }
+func vectorAndNot(dst, src []uint64) int         { return 0 }
+func vectorOr(dst, src []uint64) int             { return 0 }
+func vectorAndCount(a, b []uint64) (n, done int) { return 0, 0 }
+func vectorCount(a []uint64) (n, done int)       { return 0, 0 }

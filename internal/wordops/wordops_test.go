@@ -60,8 +60,15 @@ func TestBounds(t *testing.T) {
 }
 
 func TestCounts(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
-	a, b := randomWords(r, 100), randomWords(r, 100)
+	for n := range 70 {
+		testCounts(t, n)
+	}
+	testCounts(t, 1000)
+}
+
+func testCounts(t *testing.T, n int) {
+	r := rand.New(rand.NewPCG(9, uint64(n)))
+	a, b := randomWords(r, n), randomWords(r, n)
 	want, wantAnd := 0, 0
 	for i := range a {
 		for bit := range 64 {
@@ -74,10 +81,10 @@ func TestCounts(t *testing.T) {
 		}
 	}
 	if got := Count(a); got != want {
-		t.Fatalf("Count = %d, want %d", got, want)
+		t.Fatalf("%d words: Count = %d, want %d", n, got, want)
 	}
 	if got := AndCount(a, b); got != wantAnd {
-		t.Fatalf("AndCount = %d, want %d", got, wantAnd)
+		t.Fatalf("%d words: AndCount = %d, want %d", n, got, wantAnd)
 	}
 }
 
@@ -104,4 +111,46 @@ func BenchmarkAnd(b *testing.B) {
 			andGo(dst, src)
 		}
 	})
+}
+
+// TestCountAnd checks the blocked count against a bit by bit one, with
+// sets of different lengths (subtracted ones shorter and longer) and
+// blocks that do not divide the words.
+func TestCountAnd(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for round := range 50 {
+		n := 1 + r.IntN(3000)
+		k := 1 + r.IntN(5)
+		sets := make([][]uint64, k)
+		minus := make([]bool, k)
+		for i := range sets {
+			sets[i] = randomWords(r, max(1, n-r.IntN(n/2+1)+r.IntN(100)))
+			minus[i] = i > 0 && r.IntN(3) == 0
+		}
+		words := len(sets[0])
+		for i, s := range sets {
+			if !minus[i] {
+				words = min(words, len(s))
+			}
+		}
+		want := 0
+		for w := range words {
+			for bit := range 64 {
+				in := true
+				for i, s := range sets {
+					set := w < len(s) && s[w]>>bit&1 == 1
+					if set == minus[i] {
+						in = false
+					}
+				}
+				if in {
+					want++
+				}
+			}
+		}
+		buf := make([]uint64, []int{BlockWords, 100, 7}[round%3])
+		if got := CountAnd(sets, minus, buf); got != want {
+			t.Fatalf("round %d: CountAnd = %d, want %d", round, got, want)
+		}
+	}
 }

@@ -1,0 +1,47 @@
+package index
+
+import "sync"
+
+// WordPool lends the word arrays that counts in word space work in (a
+// running intersection, a union, scratch), so that a count allocates
+// none: at 10M profiles each is 1.25 MB, at 100M 12.5 MB, and allocating
+// them per count cost more than the passes over them (fresh pages, and
+// the collector marking a multi-gigabyte heap at the allocation rate:
+// a first tag and range count took 2.9 ms allocating, 1.5 ms from the
+// pool). A dataset holds one, shared by its snapshots; the zero value is
+// ready and a nil pool allocates.
+//
+// Arrays come back as the caller left them: Get's words are not zeroed.
+// sync.Pool drops what is not reused within two collections, so an idle
+// pool holds nothing for long.
+type WordPool struct {
+	p sync.Pool
+}
+
+// Get returns an array of n words, with any content.
+func (wp *WordPool) Get(n int) []uint64 {
+	if wp != nil {
+		if b, ok := wp.p.Get().(*[]uint64); ok {
+			if cap(*b) >= n {
+				return (*b)[:n]
+			}
+			// Too small for this dataset now: let it go.
+		}
+	}
+	return make([]uint64, n)
+}
+
+// GetZeroed returns an array of n zero words.
+func (wp *WordPool) GetZeroed(n int) []uint64 {
+	b := wp.Get(n)
+	clear(b)
+	return b
+}
+
+// Put gives b back; the caller must not use it after.
+func (wp *WordPool) Put(b []uint64) {
+	if wp == nil || cap(b) == 0 {
+		return
+	}
+	wp.p.Put(&b)
+}

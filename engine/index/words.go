@@ -1,0 +1,52 @@
+package index
+
+import (
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/internal/wordops"
+)
+
+// Word space: an AND that ends in the dense range kernels wants its other
+// terms as words (row r is bit r%64 of word r/64) anyway, and building
+// them there costs a copy per bitmap container and a write per array
+// member, where roaring's AND and OR allocate a container per result
+// chunk (a union of a tag's values clones each bitmap container first).
+// The helpers below take a scratch array of dst's length.
+
+// WriteWordsTo sets dst to b's rows (cut to dst's rows).
+func WriteWordsTo(dst []uint64, b *roaring.Bitmap) {
+	clear(dst)
+	writeWords(dst, b)
+}
+
+// AndWords clears the words of dst whose rows are not in b.
+func AndWords(dst, scratch []uint64, b *roaring.Bitmap) {
+	WriteWordsTo(scratch, b)
+	wordops.And(dst, scratch)
+}
+
+// AndNotWords clears the rows of b from dst.
+func AndNotWords(dst, scratch []uint64, b *roaring.Bitmap) {
+	WriteWordsTo(scratch, b)
+	wordops.AndNot(dst, scratch)
+}
+
+// UnionWordsTo sets dst to the union of bs. roaring writes an array
+// container's members into words with OR but copies a bitmap
+// container's words over what is there, so a bitmap holding bitmap
+// containers goes through scratch unless it is the first.
+func UnionWordsTo(dst, scratch []uint64, bs []*roaring.Bitmap) {
+	clear(dst)
+	for i, b := range bs {
+		if b.IsEmpty() {
+			continue
+		}
+		if i == 0 || (int(b.Maximum()/64) < len(dst) && b.Stats().BitmapContainers == 0) {
+			// (writeWords copies a bitmap reaching past dst over it.)
+			writeWords(dst, b)
+			continue
+		}
+		WriteWordsTo(scratch, b)
+		wordops.Or(dst, scratch)
+	}
+}
