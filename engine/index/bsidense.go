@@ -206,25 +206,23 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 		// written, and kept by counting it): a block with few of them
 		// goes word by word, reading only those words of the slices.
 		within := within[start:end]
-		k := 0
-		for _, x := range within {
-			k += int((x | -x) >> 63)
-		}
-		if f.empty || k == 0 {
+		// The block's rows bound the words holding them: a vector count
+		// decides most blocks, and only a block with few rows is walked
+		// word by word to list them.
+		rows := wordops.Count(within)
+		if f.empty || rows == 0 {
 			if out != nil {
 				clear(out[start:end])
 			}
 			return 0
 		}
 		exist := d.exist[start:end]
-		if k*sparseWords < n {
-			idx := sc.idx[:k]
-			j := 0
+		if rows*sparseWords < n {
+			idx := sc.idx[:0]
 			for w, x := range within {
 				if x != 0 {
-					idx[j] = uint16(w)
+					idx = append(idx, uint16(w))
 					base[w] = exist[w] & x
-					j++
 				}
 			}
 			return d.sparseBlock(&f, blk, start, base, idx, out, sc)

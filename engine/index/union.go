@@ -1,7 +1,6 @@
 package index
 
 import (
-	"math/bits"
 	"runtime"
 	"sync"
 
@@ -104,6 +103,7 @@ func orMembersOn(dense []uint64, bms []*roaring.Bitmap, members uint64, procs, m
 func orMembers(dense []uint64, bms []*roaring.Bitmap) {
 	limit := uint64(len(dense)) * 64
 	buf := make([]uint32, 512)
+	var scratch []uint64
 	for _, b := range bms {
 		if b.IsEmpty() {
 			continue
@@ -117,9 +117,23 @@ func orMembers(dense []uint64, bms []*roaring.Bitmap) {
 		// sparse days over 10M rows), but it copies a bitmap
 		// container's words over what is there: use it only without
 		// those.
-		if !clip && b.Stats().BitmapContainers == 0 {
-			b.WriteDenseTo(dense)
-			continue
+		if !clip {
+			if b.Stats().BitmapContainers == 0 {
+				b.WriteDenseTo(dense)
+				continue
+			}
+			// A bitmap with more members than a quarter of the words is
+			// cheaper written into scratch words (a copy per bitmap
+			// container) and ORed in with vector passes than set a
+			// member at a time.
+			if b.GetCardinality()*4 > uint64(len(dense)) {
+				if scratch == nil {
+					scratch = make([]uint64, len(dense))
+				}
+				WriteWordsTo(scratch, b)
+				wordops.Or(dense, scratch)
+				continue
+			}
 		}
 		it := b.ManyIterator()
 		for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
@@ -145,9 +159,5 @@ func unionCount(bms []*roaring.Bitmap) uint64 {
 	if dense == nil {
 		return roaring.FastOr(bms...).GetCardinality()
 	}
-	var n int
-	for _, w := range dense {
-		n += bits.OnesCount64(w)
-	}
-	return uint64(n)
+	return uint64(wordops.Count(dense))
 }

@@ -37,6 +37,19 @@ func AndNotWords(dst, scratch []uint64, b *roaring.Bitmap) {
 // containers goes through scratch unless it is the first.
 func UnionWordsTo(dst, scratch []uint64, bs []*roaring.Bitmap) {
 	clear(dst)
+	// The bitmap with the most bitmap containers goes first, written
+	// straight in: most IN lists then need no scratch pass at all.
+	if len(bs) > 1 {
+		most, top := 0, uint64(0)
+		for i, b := range bs {
+			if n := b.Stats().BitmapContainers; n > top {
+				most, top = i, n
+			}
+		}
+		if most != 0 {
+			bs = append([]*roaring.Bitmap{bs[most]}, append(bs[:most:most], bs[most+1:]...)...)
+		}
+	}
 	for i, b := range bs {
 		if b.IsEmpty() {
 			continue
