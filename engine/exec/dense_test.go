@@ -4,9 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
-	"time"
 
-	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/exec"
 	"github.com/cohortdb/cohort/engine/internal/testgen"
 	"github.com/cohortdb/cohort/engine/record"
@@ -21,17 +19,7 @@ import (
 // the reference model. The random differential test reaches these paths
 // too, but rarely with every term dense.
 func TestCountDenseAgainstReference(t *testing.T) {
-	s, err := schema.Parse([]byte(testgen.SchemaJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
-	ds, err := engine.New(engine.Options{Clock: func() time.Time { return now }}).Create("dense", s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := reference.New(s)
-	today := schema.DayOf(now, s.Location())
+	s, ds, model, today := modelDataset(t, "dense")
 	lines := &testgen.Lines{R: rand.New(rand.NewPCG(3, 9)), Today: func() schema.Day { return today }}
 	var ups []record.Update
 	for range 3000 {

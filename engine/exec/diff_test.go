@@ -234,22 +234,28 @@ func (s segments) Segment(name string) (exec.Saved, bool) { v, ok := s[name]; re
 // TestDifferentialAgainstReference compiles thousands of random queries
 // over random data and compares the executor's count and bitmap with
 // the reference model's row-by-row answer.
+// modelDataset returns an empty dataset of testgen's schema beside an
+// empty reference model, both on a fixed clock, and that clock's day.
+func modelDataset(t *testing.T, name string) (*schema.Schema, *engine.Dataset, *reference.Model, schema.Day) {
+	t.Helper()
+	s, err := schema.Parse([]byte(testgen.SchemaJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
+	ds, err := engine.New(engine.Options{Clock: func() time.Time { return now }}).Create(name, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ds, reference.New(s), schema.DayOf(now, s.Location())
+}
+
 func TestDifferentialAgainstReference(t *testing.T) {
 	queries, nonEmpty, rebound, merged := 0, 0, 0, 0
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 77))
-			s, err := schema.Parse([]byte(testgen.SchemaJSON))
-			if err != nil {
-				t.Fatal(err)
-			}
-			now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
-			ds, err := engine.New(engine.Options{Clock: func() time.Time { return now }}).Create("diff", s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			model := reference.New(s)
-			today := schema.DayOf(now, s.Location())
+			s, ds, model, today := modelDataset(t, "diff")
 			// Lines with identifiers merge profiles: every comparison also
 			// checks that absorbed rows are gone from every index, from ALL
 			// and from NOT, and that saved members follow their merges.

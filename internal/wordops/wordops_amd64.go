@@ -25,13 +25,13 @@ const groupWords = 16
 
 // hasPopcount512 reports AVX-512 with its word population count
 // (VPOPCNTQ), which counts eight words an instruction.
-var hasPopcount512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ
+func hasPopcount512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ }
 
 // vectorAndCount counts a AND b over the whole groups of a and returns
 // the count and the words done (0 without VPOPCNTQ).
 func vectorAndCount(a, b []uint64) (n, done int) {
 	g := len(a) / groupWords
-	if g == 0 || !hasPopcount512 {
+	if g == 0 || !hasPopcount512() {
 		return 0, 0
 	}
 	return andCountAVX512(&a[0], &b[0], g), g * groupWords
@@ -40,7 +40,7 @@ func vectorAndCount(a, b []uint64) (n, done int) {
 // vectorCount is vectorAndCount for a alone.
 func vectorCount(a []uint64) (n, done int) {
 	g := len(a) / groupWords
-	if g == 0 || !hasPopcount512 {
+	if g == 0 || !hasPopcount512() {
 		return 0, 0
 	}
 	return countAVX512(&a[0], g), g * groupWords
@@ -48,29 +48,33 @@ func vectorCount(a []uint64) (n, done int) {
 
 // vectorAnd runs andAVX2 over the whole groups of dst and returns the
 // words done (0 without AVX2).
-func vectorAnd(dst, src []uint64) int {
-	g := len(dst) / groupWords
-	if g == 0 || !cpu.X86.HasAVX2 {
-		return 0
-	}
-	andAVX2(&dst[0], &src[0], g)
-	return g * groupWords
-}
+func vectorAnd(dst, src []uint64) int { return inPlace(opAnd, dst, src) }
 
-func vectorAndNot(dst, src []uint64) int {
-	g := len(dst) / groupWords
-	if g == 0 || !cpu.X86.HasAVX2 {
-		return 0
-	}
-	andNotAVX2(&dst[0], &src[0], g)
-	return g * groupWords
-}
+func vectorAndNot(dst, src []uint64) int { return inPlace(opAndNot, dst, src) }
 
-func vectorOr(dst, src []uint64) int {
+func vectorOr(dst, src []uint64) int { return inPlace(opOr, dst, src) }
+
+const (
+	opAnd = iota
+	opAndNot
+	opOr
+)
+
+// inPlace runs op's kernel over dst's whole groups. (A switch rather than
+// a function value: the compiler cannot see through a call by value, and
+// would move every caller's arrays to the heap.)
+func inPlace(op int, dst, src []uint64) int {
 	g := len(dst) / groupWords
 	if g == 0 || !cpu.X86.HasAVX2 {
 		return 0
 	}
-	orAVX2(&dst[0], &src[0], g)
+	switch op {
+	case opAnd:
+		andAVX2(&dst[0], &src[0], g)
+	case opAndNot:
+		andNotAVX2(&dst[0], &src[0], g)
+	default:
+		orAVX2(&dst[0], &src[0], g)
+	}
 	return g * groupWords
 }
