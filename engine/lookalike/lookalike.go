@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"runtime"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/internal/wordops"
 )
 
 // Defaults and limits of Options.
@@ -500,17 +500,13 @@ func (m *model) windowCounts(days []*roaring.Bitmap, sc *scratch) counts {
 		sc.tmp = grow(sc.tmp, len(acc))
 		lo, hi := d.Minimum()/64, d.Maximum()/64
 		d.WriteDenseTo(sc.tmp)
-		for j, w := range sc.tmp[lo : hi+1] {
-			acc[int(lo)+j] |= w
-		}
+		wordops.Or(acc[lo:hi+1], sc.tmp[lo:hi+1])
 		clear(sc.tmp[lo : hi+1])
 	}
 	off := int(first / 64)
 	span := acc[off : last/64+1]
 	var n counts
-	for _, w := range span {
-		n.all += uint64(bits.OnesCount64(w))
-	}
+	n.all = uint64(wordops.Count(span))
 	if m.seedRows != nil {
 		for _, r := range m.seedRows {
 			if r >= first && r <= last && acc[r/64]&(1<<(r%64)) != 0 {
@@ -536,11 +532,7 @@ func andCount(span, other []uint64, off int) uint64 {
 		return 0
 	}
 	other = other[off:]
-	var n uint64
-	for j, w := range span[:min(len(span), len(other))] {
-		n += uint64(bits.OnesCount64(w & other[j]))
-	}
-	return n
+	return uint64(wordops.AndCount(span[:min(len(span), len(other))], other))
 }
 
 // selectFeatures weighs the candidates and keeps the MaxFeatures with the
