@@ -882,7 +882,6 @@ func (ev *evaluator) intersectWords(steps []step) ([]uint64, error) {
 		if err := ev.ctx.Err(); err != nil {
 			return nil, err
 		}
-		var b *roaring.Bitmap
 		if p := inList(st.node); p != nil && ev.keptUnion(p) == nil {
 			values := ev.field(p.Field.Name).Values
 			bs := make([]*roaring.Bitmap, 0, len(p.Values))

@@ -53,8 +53,8 @@ func (v *BSIView) KeptRange(lo, hi int64) *roaring.Bitmap {
 	return v.kept.use(k, func() *roaring.Bitmap { return v.BetweenWithin(k.lo, k.hi, nil) })
 }
 
-// KeptRangeWords returns the words of a kept range when it is dense (see
-// keptCache.use), read-only, or nil. It does not count as a use.
+// KeptRangeWords returns the words of a kept range when the view keeps
+// them (see keptCache.wordsOf), read-only, or nil. It does not count as a use.
 func (v *BSIView) KeptRangeWords(lo, hi int64) []uint64 {
 	k, ok := v.rangeKey(lo, hi)
 	if !ok {

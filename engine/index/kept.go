@@ -26,8 +26,8 @@ type keptCache[K comparable] struct {
 	order   []K // oldest first
 	// seen holds keys asked for once.
 	seen map[K]bool
-	// rows is the number of rows of the view: a dense result is kept
-	// over word arrays of rows/64+1 words (see use).
+	// rows is the number of rows of the view: a result kept with its
+	// words has rows/64+1 of them (see use).
 	rows uint64
 }
 
@@ -36,7 +36,7 @@ const maxSeen = 1024
 
 type keptEntry struct {
 	b     *roaring.Bitmap
-	words []uint64 // b's rows as words when b is dense, else nil
+	words []uint64 // b's rows as words (see wordsShare), or nil
 	bytes uint64
 }
 
@@ -115,8 +115,8 @@ const denseShare = 16
 // (roaring's array containers) than over every word.
 const wordsShare = 128
 
-// wordsOf returns the words of k's kept result when it is dense, or nil.
-// It does not count as a use.
+// wordsOf returns the words of k's kept result when it keeps them (one
+// row in wordsShare or more), or nil. It does not count as a use.
 func (c *keptCache[K]) wordsOf(k K) []uint64 {
 	if c == nil {
 		return nil

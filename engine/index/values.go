@@ -294,8 +294,8 @@ func (v *ValuesView) KeptUnion(values []string) *roaring.Bitmap {
 	})
 }
 
-// KeptUnionWords returns the words of the kept union of values when it
-// is dense, read-only, or nil. It does not count as a use.
+// KeptUnionWords returns the words of the kept union of values when the
+// view keeps them (see keptCache.wordsOf), read-only, or nil. It does not count as a use.
 func (v *ValuesView) KeptUnionWords(values []string) []uint64 {
 	if len(values) < 2 {
 		return nil

@@ -46,8 +46,8 @@ func (v *EventsView) cachedUnion(values []string, from, to Day) *roaring.Bitmap 
 	})
 }
 
-// KeptWindowWords returns the words of a window's kept union when it is
-// dense, read-only, or nil. It does not count as a use.
+// KeptWindowWords returns the words of a window's kept union when the
+// view keeps them (see keptCache.wordsOf), read-only, or nil. It does not count as a use.
 func (v *EventsView) KeptWindowWords(values []string, from, to Day) []uint64 {
 	return v.windows.wordsOf(newWindowKey(values, from, to))
 }
