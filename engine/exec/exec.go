@@ -719,6 +719,9 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	if len(rest) > 0 && ev.denseEstimate(rest, index.CondWords(conds)) {
+		if sets, ok := ev.wordSets(rest); ok {
+			return ev.countSetsRanges(sets, windows, conds), true, nil
+		}
 		cur, err := ev.intersectWords(rest)
 		if err != nil {
 			return 0, true, err
@@ -927,6 +930,62 @@ func (ev *evaluator) intersectWords(steps []step) ([]uint64, error) {
 		started = true
 	}
 	return cur, nil
+}
+
+// wordSets returns the steps as word sets when every one is held as
+// words: a dense value's mirror, a kept result's words, an IN list as the
+// group of its values' mirrors. The ranges are then counted with each
+// block of the intersection combined just before they read it
+// (index.CountAllSets), so the intersection is never written out whole.
+func (ev *evaluator) wordSets(steps []step) (index.WordSets, bool) {
+	var ws index.WordSets
+	for _, st := range steps {
+		if pos, ok := ev.denseTerm(st.node); ok {
+			if !st.minus {
+				ws.And = append(ws.And, pos...)
+				continue
+			}
+			if len(pos) != 1 {
+				return ws, false
+			}
+			ws.AndNot = append(ws.AndNot, pos[0])
+			continue
+		}
+		p := inList(st.node)
+		if p == nil || st.minus {
+			return ws, false
+		}
+		values := ev.field(p.Field.Name).Values
+		var group [][]uint64
+		for _, v := range p.Values {
+			if values.Bitmap(v) == nil {
+				continue // no profile ever held it
+			}
+			w := values.DenseWords(v)
+			if w == nil {
+				return ws, false
+			}
+			group = append(group, w)
+		}
+		ws.AnyOf = append(ws.AnyOf, group)
+	}
+	return ws, len(ws.And)+len(ws.AnyOf) > 0
+}
+
+// countSetsRanges counts the rows of sets in every window that satisfy
+// every range; each window's words join the sets.
+func (ev *evaluator) countSetsRanges(sets index.WordSets, windows []*query.PredEvent, conds []index.RangeCond) uint64 {
+	words := index.CondWords(conds)
+	for _, p := range windows {
+		from, to := ev.eventDays(p)
+		if from > to {
+			return 0
+		}
+		w := ev.pool().Get(words)
+		defer ev.pool().Put(w)
+		sets.And = append(sets.And, ev.field(p.Field.Name).Events.WindowWords(w, p.Values, clampDay(from), clampDay(to), nil))
+	}
+	return index.CountAllSets(ev.pool(), sets, conds)
 }
 
 // allWords sets cur to every profile of the snapshot.

@@ -107,6 +107,7 @@ func toDense(b *roaring.Bitmap, words int) []uint64 {
 // scratch is one goroutine's working state for a block.
 type scratch struct {
 	base, qa, qb [blockWords]uint64
+	any          [blockWords]uint64 // a block of an AnyOf union (WordSets)
 	idx          [blockWords]uint16 // words of base holding rows (sparseBlock)
 }
 
@@ -596,12 +597,23 @@ func countWordsOn(cur []uint64, ds []*denseBSI, conds []RangeCond, procs, minWor
 		// running results.
 		return ds[0].runOn(&conds[0].r, cur, nil, procs, minWords)
 	}
+	return countFilledOn(cur, nil, ds, conds, procs, minWords)
+}
+
+// countFilledOn is countWordsOn with each block of cur first written by
+// fill (nil: cur holds the rows already), just before the conditions
+// read it.
+func countFilledOn(cur []uint64, fill func(dst []uint64, start int, sc *scratch), ds []*denseBSI, conds []RangeCond, procs, minWords int) uint64 {
 	words := len(cur)
 	blocks := (words + blockWords - 1) >> blockShift
 	part := func(from, to int) uint64 {
 		sc := new(scratch)
 		var n uint64
 		for blk := from; blk < to; blk++ {
+			if fill != nil {
+				start := blk << blockShift
+				fill(cur[start:min(start+blockWords, words)], start, sc)
+			}
 			var got uint64
 			for i, d := range ds {
 				if blk >= d.blocksLen {

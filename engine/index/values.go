@@ -216,9 +216,9 @@ type ValuesView struct {
 
 // mirrors holds, per view, the word form of the dense values counts in
 // word space have asked for. A dense value holds at least one profile in
-// denseShare, so a field has at most denseShare of them: at most two
+// mirrorShare, so a field has at most mirrorShare of them: at most four
 // bytes per profile per field, and in practice a few values (gender,
-// tiers, lifecycle) of the fields marketers combine.
+// tiers, lifecycle, large cities) of the fields marketers combine.
 type mirrors struct {
 	mu    sync.Mutex
 	rows  uint64
@@ -226,7 +226,7 @@ type mirrors struct {
 }
 
 // DenseWords returns value's profiles as words (row r is bit r%64 of
-// word r/64) if the value is dense (one profile in 16 or more), built on
+// word r/64) if the value is dense (one profile in 32 or more), built on
 // first use and kept for the view's life, read-only; nil otherwise. An
 // AND of dense terms is then counted a block at a time over words
 // (wordops), with no bitmap built: roaring's AND allocates a container
@@ -238,11 +238,17 @@ func (v *ValuesView) DenseWords(value string) []uint64 {
 		return nil
 	}
 	b := v.bms[id]
-	if b.GetCardinality()*denseShare < m.rows {
+	if b.GetCardinality()*mirrorShare < m.rows {
 		return nil
 	}
 	return m.get(id, b)
 }
+
+// mirrorShare: a value held by at least one profile in mirrorShare is
+// mirrored as words (DenseWords). One in 32 takes in the upper tiers and
+// large cities that IN lists combine with the dense values, at most 4
+// bytes per profile per field.
+const mirrorShare = 32
 
 // existID keys the profiles with a value among mirrors' words.
 const existID = ^uint32(0)

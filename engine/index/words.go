@@ -1,6 +1,8 @@
 package index
 
 import (
+	"runtime"
+
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/internal/wordops"
@@ -62,4 +64,72 @@ func UnionWordsTo(dst, scratch []uint64, bs []*roaring.Bitmap) {
 		WriteWordsTo(scratch, b)
 		wordops.Or(dst, scratch)
 	}
+}
+
+// WordSets is a running intersection held as word arrays (row r is bit
+// r%64 of word r/64; an array shorter than another holds no rows past its
+// end): the rows in every array of And, in no array of AndNot, and in at
+// least one array of each group of AnyOf (an IN list's values). And and
+// AnyOf may not both be empty.
+type WordSets struct {
+	And    [][]uint64
+	AndNot [][]uint64
+	AnyOf  [][][]uint64
+}
+
+// fill writes the block of the intersection starting at word start into
+// dst.
+func (s *WordSets) fill(dst []uint64, start int, sc *scratch) {
+	end := start + len(dst)
+	view := func(w []uint64) []uint64 {
+		if len(w) <= start {
+			return nil
+		}
+		return w[start:min(end, len(w))]
+	}
+	first := true
+	and := func(v []uint64) {
+		if first {
+			copy(dst, v)
+			first = false
+		} else {
+			wordops.And(dst[:len(v)], v)
+		}
+		clear(dst[len(v):])
+	}
+	for _, w := range s.And {
+		and(view(w))
+	}
+	for _, g := range s.AnyOf {
+		u := sc.any[:len(dst)]
+		clear(u)
+		for _, w := range g {
+			v := view(w)
+			wordops.Or(u[:len(v)], v)
+		}
+		and(u)
+	}
+	for _, w := range s.AndNot {
+		v := view(w)
+		wordops.AndNot(dst[:len(v)], v)
+	}
+}
+
+// CountAllSets is CountAllWords for a running intersection given as
+// WordSets: each block of it is combined from the sets just before the
+// ranges read that block, while it sits in the cache, so the
+// intersection is never written out whole and read back (an AND of
+// mirrored tag values and ranges reads each set once).
+func CountAllSets(pool *WordPool, sets WordSets, conds []RangeCond) uint64 {
+	return countAllSetsOn(pool, sets, conds, runtime.GOMAXPROCS(0), minParallelWords)
+}
+
+func countAllSetsOn(pool *WordPool, sets WordSets, conds []RangeCond, procs, minWords int) uint64 {
+	ds, words := densesOf(conds)
+	if words == 0 {
+		return 0
+	}
+	cur := pool.Get(words)
+	defer pool.Put(cur)
+	return countFilledOn(cur, sets.fill, ds, conds, procs, minWords)
 }

@@ -67,3 +67,56 @@ func TestWordsHelpers(t *testing.T) {
 		check("union", got, roaring.FastOr(a, b, c))
 	}
 }
+
+// TestCountAllSets checks ranges counted inside an intersection given as
+// word sets (ANDed, AND-NOTed and unions of groups, of different
+// lengths) against the rows: the intersection built as a bitmap, the
+// ranges' result ANDed with it.
+func TestCountAllSets(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	xs := []*BSI{NewBSI(0, 1000), NewBSI(-50, 1<<16)}
+	for _, x := range xs {
+		for range 150_000 {
+			x.Set(uint32(r.IntN(300_000)), x.lo+r.Int64N(x.hi-x.lo+1))
+		}
+	}
+	tried := 0
+	for trial := 0; tried < 30; trial++ {
+		conds, want := randomConds(r, xs)
+		if want == nil {
+			continue
+		}
+		tried++
+		rows := func() *roaring.Bitmap { return randomRows(r, 100_000+r.IntN(300_000), 1+r.IntN(4)) }
+		var sets WordSets
+		inter := roaring.New()
+		inter.AddRange(0, 1<<32-1)
+		for range 1 + r.IntN(2) {
+			b := rows()
+			sets.And = append(sets.And, wordsOf(b, int(b.Maximum())/64+1))
+			inter.And(b)
+		}
+		if r.IntN(2) == 0 {
+			b := rows()
+			sets.AndNot = append(sets.AndNot, wordsOf(b, int(b.Maximum())/64+1))
+			inter.AndNot(b)
+		}
+		if r.IntN(2) == 0 {
+			var group [][]uint64
+			u := roaring.New()
+			for range 1 + r.IntN(3) {
+				b := randomRows(r, 100_000+r.IntN(300_000), 5+r.IntN(20))
+				group = append(group, wordsOf(b, int(b.Maximum())/64+1))
+				u.Or(b)
+			}
+			sets.AnyOf = append(sets.AnyOf, group)
+			inter.And(u)
+		}
+		wantN := roaring.And(want, inter).GetCardinality()
+		for _, procs := range []int{1, 3} {
+			if n := countAllSetsOn(nil, sets, conds, procs, 1); n != wantN {
+				t.Fatalf("trial %d on %d goroutines: %d conditions count %d, want %d", trial, procs, len(conds), n, wantN)
+			}
+		}
+	}
+}
