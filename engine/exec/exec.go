@@ -727,7 +727,7 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 			return 0, true, err
 		}
 		defer ev.pool().Put(cur)
-		return ev.countWordsRanges(cur, windows, conds), true, nil
+		return ev.countSetsRanges(index.WordSets{And: [][]uint64{cur}}, windows, conds), true, nil
 	}
 	var acc *roaring.Bitmap
 	if len(rest) > 0 {
@@ -1022,26 +1022,6 @@ func plainWindow(st step) *query.PredEvent {
 		return p
 	}
 	return nil
-}
-
-// countWordsRanges counts the rows of cur (words, which it overwrites)
-// in every window that satisfy every range.
-func (ev *evaluator) countWordsRanges(cur []uint64, windows []*query.PredEvent, conds []index.RangeCond) uint64 {
-	if len(windows) > 0 {
-		words := index.CondWords(conds)
-		cur = cur[:min(len(cur), words)]
-		w := ev.pool().Get(len(cur))
-		defer ev.pool().Put(w)
-		for _, p := range windows {
-			from, to := ev.eventDays(p)
-			if from > to {
-				return 0
-			}
-			events := ev.field(p.Field.Name).Events
-			wordops.And(cur, events.WindowWords(w, p.Values, clampDay(from), clampDay(to), nil))
-		}
-	}
-	return index.CountAllWords(cur, conds)
 }
 
 // countWindowsRanges counts the rows of acc (nil: every row) in every

@@ -171,21 +171,6 @@ func betweenRange(lo, hi uint64) gtForm {
 	return f
 }
 
-// stepGT advances an O'Neil–Quass "offset > x" pass over a block by slice
-// bit i of x (one): where x has a 1 a row stays greater only with a 1 too
-// (q AND s); where it has a 0, a 1 makes any row greater (q OR s). A nil s
-// is a slice with no bit in the block.
-func stepGT(one bool, s, q []uint64) {
-	switch {
-	case one && s == nil:
-		clear(q)
-	case one:
-		wordops.And(q, s)
-	case s != nil:
-		wordops.Or(q, s)
-	}
-}
-
 // block evaluates the comparison on block blk, restricted to within
 // (dense words, nil for all), writes the result words to out when it is
 // set, and returns their cardinality. It walks the block's slices from
@@ -203,13 +188,11 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 	n := end - start
 	base := sc.base[:n]
 	if within != nil {
-		// List the words holding rows of within first (every index is
-		// written, and kept by counting it): a block with few of them
-		// goes word by word, reading only those words of the slices.
+		// A block with few rows of within goes word by word, reading
+		// only the words of the slices that hold some. Its rows bound
+		// those words: a vector count decides most blocks, and only a
+		// block with few rows is walked to list its words.
 		within := within[start:end]
-		// The block's rows bound the words holding them: a vector count
-		// decides most blocks, and only a block with few rows is walked
-		// word by word to list them.
 		rows := wordops.Count(within)
 		if f.empty || rows == 0 {
 			if out != nil {
@@ -286,16 +269,19 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 	return uint64(wordops.Count(base))
 }
 
-// walk is one bound's O'Neil–Quass pass over a block, q holding the rows
-// "offset > bound so far"; zero reports that q holds no row yet, so that
-// its words need not be written until a slice ORs into it.
+// walk is one bound's O'Neil–Quass "offset > x" pass over a block, q
+// holding the rows greater so far; zero reports that q holds no row yet,
+// so that its words need not be written until a slice ORs into it.
 type walk struct {
 	q    []uint64
 	zero bool
 }
 
-// step is stepGT, skipping the passes whose result is known: an AND into
-// no rows, and a slice with no bit in the block.
+// step advances the pass by slice bit i of x (one): where x has a 1 a row
+// stays greater only with a 1 too (q AND s); where it has a 0, a 1 makes
+// any row greater (q OR s). A nil s is a slice with no bit in the block.
+// Passes whose result is known are skipped: an AND into no rows, an OR of
+// no bits, and the first OR into no rows is a copy.
 func (k *walk) step(one bool, s []uint64) {
 	switch {
 	case one && (s == nil || k.zero):
@@ -414,27 +400,13 @@ func rowWords(within *roaring.Bitmap, words int) []uint64 {
 		return nil
 	}
 	out := make([]uint64, words)
-	if within.IsEmpty() {
-		return out
-	}
-	if within.Maximum() >= uint32(words*64) {
-		within = within.Clone()
-		within.RemoveRange(uint64(words*64), 1<<32)
-	}
-	within.WriteDenseTo(out)
+	writeWords(out, within)
 	return out
 }
 
 // andWith clears the words of dst whose rows are not in b.
 func andWith(dst []uint64, b *roaring.Bitmap) {
-	if b.IsEmpty() {
-		clear(dst)
-		return
-	}
-	// WriteDenseTo writes every member, so the array must reach b's last.
-	tmp := make([]uint64, max(len(dst), int(b.Maximum())/64+1))
-	b.WriteDenseTo(tmp)
-	wordops.And(dst, tmp)
+	AndWords(dst, make([]uint64, len(dst)), b)
 }
 
 // denseCompare answers a comparison on offsets from the dense form, as a

@@ -351,7 +351,7 @@ func (v *EventsView) windowWordsOn(out []uint64, values []string, from, to Day, 
 				parts = append(parts, p)
 			}
 		}
-		orMembers(out, parts)
+		orMembers(out, parts, nil)
 		return out
 	}
 	orMembersOn(out, bms, members, procs, minMembers)

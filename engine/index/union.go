@@ -63,7 +63,7 @@ func denseUnionOn(bms []*roaring.Bitmap, procs, minMembers int) []uint64 {
 func orMembersOn(dense []uint64, bms []*roaring.Bitmap, members uint64, procs, minMembers int) {
 	procs = min(procs, len(bms))
 	if procs < 2 || members < uint64(minMembers) {
-		orMembers(dense, bms)
+		orMembers(dense, bms, nil)
 		return
 	}
 	// Deal the bitmaps out so that each part gets about as many members.
@@ -89,7 +89,7 @@ func orMembersOn(dense []uint64, bms []*roaring.Bitmap, members uint64, procs, m
 			if p > 0 {
 				arrays[p] = make([]uint64, len(dense))
 			}
-			orMembers(arrays[p], parts[p])
+			orMembers(arrays[p], parts[p], nil)
 		}()
 	}
 	wg.Wait()
@@ -98,12 +98,12 @@ func orMembersOn(dense []uint64, bms []*roaring.Bitmap, members uint64, procs, m
 	}
 }
 
-// orMembers sets the members of bms in dense, one write per member;
-// members past the rows dense covers are left out.
-func orMembers(dense []uint64, bms []*roaring.Bitmap) {
+// orMembers sets the members of bms in dense, one write per member (a
+// dense bitmap through scratch, an array of dense's length, allocated when
+// nil); members past the rows dense covers are left out.
+func orMembers(dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
 	limit := uint64(len(dense)) * 64
 	buf := make([]uint32, 512)
-	var scratch []uint64
 	for _, b := range bms {
 		if b.IsEmpty() {
 			continue
@@ -130,7 +130,7 @@ func orMembers(dense []uint64, bms []*roaring.Bitmap) {
 				if scratch == nil {
 					scratch = make([]uint64, len(dense))
 				}
-				WriteWordsTo(scratch, b)
+				WriteWordsTo(scratch[:len(dense)], b)
 				wordops.Or(dense, scratch)
 				continue
 			}

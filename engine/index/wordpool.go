@@ -31,13 +31,6 @@ func (wp *WordPool) Get(n int) []uint64 {
 	return make([]uint64, n)
 }
 
-// GetZeroed returns an array of n zero words.
-func (wp *WordPool) GetZeroed(n int) []uint64 {
-	b := wp.Get(n)
-	clear(b)
-	return b
-}
-
 // Put gives b back; the caller must not use it after.
 func (wp *WordPool) Put(b []uint64) {
 	if wp == nil || cap(b) == 0 {

@@ -33,37 +33,23 @@ func AndNotWords(dst, scratch []uint64, b *roaring.Bitmap) {
 	wordops.AndNot(dst, scratch)
 }
 
-// UnionWordsTo sets dst to the union of bs. roaring writes an array
-// container's members into words with OR but copies a bitmap
-// container's words over what is there, so a bitmap holding bitmap
-// containers goes through scratch unless it is the first.
+// UnionWordsTo sets dst to the union of bs (scratch: an array of dst's
+// length). The bitmap with the most bitmap containers is written first,
+// straight in; the others are ORed in as unions of event days are
+// (orMembers): most IN lists then need no scratch pass at all.
 func UnionWordsTo(dst, scratch []uint64, bs []*roaring.Bitmap) {
 	clear(dst)
-	// The bitmap with the most bitmap containers goes first, written
-	// straight in: most IN lists then need no scratch pass at all.
-	if len(bs) > 1 {
-		most, top := 0, uint64(0)
-		for i, b := range bs {
-			if n := b.Stats().BitmapContainers; n > top {
-				most, top = i, n
-			}
-		}
-		if most != 0 {
-			bs = append([]*roaring.Bitmap{bs[most]}, append(bs[:most:most], bs[most+1:]...)...)
-		}
+	if len(bs) == 0 {
+		return
 	}
+	most, top := 0, uint64(0)
 	for i, b := range bs {
-		if b.IsEmpty() {
-			continue
+		if n := b.Stats().BitmapContainers; n > top {
+			most, top = i, n
 		}
-		if i == 0 || (int(b.Maximum()/64) < len(dst) && b.Stats().BitmapContainers == 0) {
-			// (writeWords copies a bitmap reaching past dst over it.)
-			writeWords(dst, b)
-			continue
-		}
-		WriteWordsTo(scratch, b)
-		wordops.Or(dst, scratch)
 	}
+	writeWords(dst, bs[most])
+	orMembers(dst, append(bs[:most:most], bs[most+1:]...), scratch)
 }
 
 // WordSets is a running intersection held as word arrays (row r is bit
