@@ -109,6 +109,9 @@ type scratch struct {
 	base, qa, qb [blockWords]uint64
 	any          [blockWords]uint64 // a block of an AnyOf union (WordSets)
 	idx          [blockWords]uint16 // words of base holding rows (sparseBlock)
+	// walkOnly makes block walk the slices a pass at a time even where
+	// wordops.Between runs as a vector kernel (tests of the walk).
+	walkOnly bool
 }
 
 // gtForm is a comparison of offsets written with "offset > x" sets, which
@@ -221,6 +224,21 @@ func (d *denseBSI) block(form *gtForm, blk int, within, out []uint64, sc *scratc
 			return 0
 		}
 		copy(base, d.exist[start:end])
+	}
+	if !f.ne && !sc.walkOnly && wordops.BetweenVector() && len(d.slices) <= wordops.MaxSlices {
+		// One pass over the block, every slice read once (see
+		// wordops.Between).
+		var sl [wordops.MaxSlices][]uint64
+		for i, s := range d.slices {
+			if s != nil && d.nonzero[i][blk] {
+				sl[i] = s[start:end]
+			}
+		}
+		got := wordops.Between(base, sl[:len(d.slices)], f.a, f.b, f.hasA, f.hasB)
+		if out != nil {
+			copy(out[start:end], base)
+		}
+		return uint64(got)
 	}
 	qa, qb := sc.qa[:n], sc.qb[:n]
 	// A pass starts from no row greater: passes that AND into it are

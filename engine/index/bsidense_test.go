@@ -80,6 +80,7 @@ func TestDenseComparisons(t *testing.T) {
 				}
 			}
 			check(x.View())
+			checkKernels(t, r, x.View(), rows)
 			for range 2 {
 				set(3_000)
 				check(x.View())
@@ -224,6 +225,39 @@ func TestCountAll(t *testing.T) {
 		}
 		if n := countAllOn(pool, within, conds, 3, 1); n != want.GetCardinality() {
 			t.Fatalf("trial %d on 3 goroutines: count %d, want %d", trial, n, want.GetCardinality())
+		}
+	}
+}
+
+// checkKernels checks that a block counted by one vector pass over its
+// slices (wordops.Between) gives the words and count of the walk a pass
+// per slice, for every operator, bounds inside and at the depth's ends,
+// over all rows, a dense and a sparse set of them.
+func checkKernels(t *testing.T, r *rand.Rand, v *BSIView, rows int) {
+	t.Helper()
+	d := v.dense()
+	if d.words == 0 {
+		return
+	}
+	top := uint64(1)<<v.depth - 1
+	for _, within := range []*roaring.Bitmap{nil, randomRows(r, rows, 2), randomRows(r, rows, 200)} {
+		w := rowWords(within, d.words)
+		for _, c := range []uint64{0, top, r.Uint64N(top + 1), r.Uint64N(top + 1)} {
+			for _, f := range []gtForm{rangeFor(EQ, c), rangeFor(NE, c), rangeFor(LT, c), rangeFor(LE, c), rangeFor(GT, c), rangeFor(GE, c), betweenRange(c/2, c)} {
+				walked, fused := make([]uint64, d.words), make([]uint64, d.words)
+				for blk := range d.blocksLen {
+					want := d.block(&f, blk, w, walked, &scratch{walkOnly: true})
+					got := d.block(&f, blk, w, fused, new(scratch))
+					if got != want {
+						t.Fatalf("form %+v block %d within %v: count %d, walk %d", f, blk, card(within), got, want)
+					}
+				}
+				for i := range walked {
+					if walked[i] != fused[i] {
+						t.Fatalf("form %+v within %v: word %d = %x, walk %x", f, card(within), i, fused[i], walked[i])
+					}
+				}
+			}
 		}
 	}
 }

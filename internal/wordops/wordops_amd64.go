@@ -78,3 +78,38 @@ func inPlace(op int, dst, src []uint64) int {
 	}
 	return g * groupWords
 }
+
+//go:noescape
+func betweenAVX512(dst *uint64, groups int, pa **uint64, ma *uint64, na int, pb **uint64, mb *uint64, nb int, fa, fb uint64) int
+
+// BetweenVector reports whether Between runs as a vector kernel (AVX-512
+// with VPOPCNTQ); without it a caller may prefer passes of And and Or,
+// which use AVX2, to Between's plain loop.
+func BetweenVector() bool { return hasPopcount512() }
+
+// vectorBetween runs betweenAVX512 over dst's whole groups of 16 words
+// and returns the count and the words done (0 without AVX-512).
+func vectorBetween(dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done int) {
+	g := len(dst) / groupWords
+	if g == 0 || !hasPopcount512() {
+		return 0, 0
+	}
+	// The kernel takes each walk as an array of slice pointers and one
+	// of masks (all ones for an AND step, zero for an OR).
+	var ptrA, ptrB [MaxSlices]*uint64
+	var maskA, maskB [MaxSlices]uint64
+	for i, st := range pa {
+		ptrA[i] = &st.s[0]
+		if st.and {
+			maskA[i] = ^uint64(0)
+		}
+	}
+	for i, st := range pb {
+		ptrB[i] = &st.s[0]
+		if st.and {
+			maskB[i] = ^uint64(0)
+		}
+	}
+	n = betweenAVX512(&dst[0], g, &ptrA[0], &maskA[0], len(pa), &ptrB[0], &maskB[0], len(pb), fa, fb)
+	return n, g * groupWords
+}

@@ -95,3 +95,67 @@ countLoop:
 	DECQ     CX
 	JNZ      countLoop
 	SUMLANES(ret+16(FP))
+
+// WALK runs one bound's walk (pointers P, masks M, N steps) over the
+// 16 words at byte offset AX, into Z0 (first eight) and Z1: each step
+// loads the slice's words and combines them with one VPTERNLOGQ, whose
+// truth table 0xD4 is "mask ? q AND s : q OR s" (q the destination, s
+// the second operand, the broadcast mask the third). BX counts the steps.
+#define WALK(P, M, N, LOOP, DONE) \
+	VPXORQ       Z0, Z0, Z0; \
+	VPXORQ       Z1, Z1, Z1; \
+	XORQ         BX, BX; \
+LOOP: \
+	CMPQ         BX, N; \
+	JGE          DONE; \
+	MOVQ         (P)(BX*8), DX; \
+	VPBROADCASTQ (M)(BX*8), Z3; \
+	VMOVDQU64    (DX)(AX*1), Z2; \
+	VPTERNLOGQ   $0xD4, Z3, Z2, Z0; \
+	VMOVDQU64    64(DX)(AX*1), Z2; \
+	VPTERNLOGQ   $0xD4, Z3, Z2, Z1; \
+	INCQ         BX; \
+	JMP          LOOP; \
+DONE:
+
+// func betweenAVX512(dst *uint64, groups int, pa **uint64, ma *uint64, na int, pb **uint64, mb *uint64, nb int, fa, fb uint64) int
+// Per group of 16 words: the lower bound's walk into Z8/Z9, the upper's
+// into Z0/Z1, then dst &= (qa | fa) &^ (qb & fb), stored and counted.
+TEXT ·betweenAVX512(SB), NOSPLIT, $0-88
+	MOVQ         dst+0(FP), DI
+	MOVQ         groups+8(FP), CX
+	MOVQ         pa+16(FP), SI
+	MOVQ         ma+24(FP), R8
+	MOVQ         na+32(FP), R9
+	MOVQ         pb+40(FP), R10
+	MOVQ         mb+48(FP), R11
+	MOVQ         nb+56(FP), R12
+	VPBROADCASTQ fa+64(FP), Z6
+	VPBROADCASTQ fb+72(FP), Z7
+	VPXORQ       Z4, Z4, Z4
+	VPXORQ       Z5, Z5, Z5
+	XORQ         AX, AX
+
+betweenGroup:
+	WALK(SI, R8, R9, walkA, walkADone)
+	VPORQ        Z6, Z0, Z8
+	VPORQ        Z6, Z1, Z9
+	WALK(R10, R11, R12, walkB, walkBDone)
+	VPANDQ       Z7, Z0, Z0
+	VPANDQ       Z7, Z1, Z1
+
+	// dst & qa &^ qb: truth table 0x40 is "A AND B AND NOT C".
+	VMOVDQU64    (DI)(AX*1), Z2
+	VPTERNLOGQ   $0x40, Z0, Z8, Z2
+	VMOVDQU64    Z2, (DI)(AX*1)
+	VPOPCNTQ     Z2, Z2
+	VPADDQ       Z2, Z4, Z4
+	VMOVDQU64    64(DI)(AX*1), Z2
+	VPTERNLOGQ   $0x40, Z1, Z9, Z2
+	VMOVDQU64    Z2, 64(DI)(AX*1)
+	VPOPCNTQ     Z2, Z2
+	VPADDQ       Z2, Z5, Z5
+	ADDQ         $128, AX
+	DECQ         CX
+	JNZ          betweenGroup
+	SUMLANES(ret+80(FP))

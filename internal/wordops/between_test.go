@@ -1,0 +1,102 @@
+package wordops
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBetween checks Between against each row's value read bit by bit,
+// over lengths around the 16-word groups (the kernel's and the plain
+// loop's share), depths up to MaxSlices, empty (nil) slices, slices
+// longer than dst, and every combination of bounds.
+func TestBetween(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	lengths := []int{0, 1, 15, 16, 17, 31, 32, 47, 1024, 1029}
+	for _, depth := range []int{1, 2, 3, 7, 10, 23, MaxSlices} {
+		for _, n := range lengths {
+			for trial := range 6 {
+				slices := make([][]uint64, depth)
+				for i := range slices {
+					if r.IntN(5) > 0 {
+						slices[i] = sparseWords(r, n+r.IntN(3), i)
+					}
+				}
+				dst := randomWords(r, n)
+				mask := ^uint64(0)
+				if depth < 64 {
+					mask = 1<<uint(depth) - 1
+				}
+				// Bounds near the values present as well as random ones.
+				a, b := r.Uint64()&mask, r.Uint64()&mask
+				if trial%2 == 1 && n > 0 {
+					a = valueAt(slices, r.IntN(n*64))
+					b = valueAt(slices, r.IntN(n*64))
+				}
+				for _, has := range [][2]bool{{true, true}, {true, false}, {false, true}, {false, false}} {
+					want := append([]uint64(nil), dst...)
+					wantN := 0
+					for row := range n * 64 {
+						w, bit := row/64, uint64(1)<<(row%64)
+						if want[w]&bit == 0 {
+							continue
+						}
+						v := valueAt(slices, row)
+						if (has[0] && v <= a) || (has[1] && v > b) {
+							want[w] &^= bit
+							continue
+						}
+						wantN++
+					}
+					got := append([]uint64(nil), dst...)
+					gotN := Between(got, slices, a, b, has[0], has[1])
+					if gotN != wantN {
+						t.Fatalf("depth %d n %d a %d b %d has %v: count %d, want %d", depth, n, a, b, has, gotN, wantN)
+					}
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("depth %d n %d a %d b %d has %v: word %d = %x, want %x", depth, n, a, b, has, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// sparseWords returns n random words, thinned for some slices so that
+// values repeat and bounds fall on them.
+func sparseWords(r *rand.Rand, n, i int) []uint64 {
+	w := randomWords(r, n)
+	if i%3 == 2 {
+		for j := range w {
+			w[j] &= r.Uint64()
+		}
+	}
+	return w
+}
+
+// valueAt reads row's value bit by bit from the slices.
+func valueAt(slices [][]uint64, row int) uint64 {
+	var v uint64
+	for i, s := range slices {
+		if s != nil && s[row/64]>>(row%64)&1 == 1 {
+			v |= 1 << uint(i)
+		}
+	}
+	return v
+}
+
+func BenchmarkBetween(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	slices := make([][]uint64, 7)
+	for i := range slices {
+		slices[i] = randomWords(r, BlockWords)
+	}
+	base := randomWords(r, BlockWords)
+	dst := make([]uint64, BlockWords)
+	b.SetBytes(8 * BlockWords * 7)
+	for b.Loop() {
+		copy(dst, base)
+		Between(dst, slices, 24, 35, true, true)
+	}
+}
