@@ -2,6 +2,7 @@ package exec_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -27,6 +28,20 @@ func TestCountDenseAgainstReference(t *testing.T) {
 			ups = append(ups, u)
 		}
 	}
+	// Two values held by fewer profiles than the word mirrors start at
+	// (one in 32): in an IN list beside mirrored values they are written
+	// into an array of their own (exec's wordSets).
+	for i := range 52 {
+		v := "rare"
+		if i >= 40 {
+			v = "rarer"
+		}
+		if u, err := record.Decode(fmt.Appendf(nil, `{"id":"p%d","set":{"t":%q}}`, i*19%2500, v), s); err == nil {
+			ups = append(ups, u)
+		} else {
+			t.Fatal(err)
+		}
+	}
 	ds.Apply(ups)
 	for _, u := range ups {
 		model.Apply(u, today)
@@ -43,6 +58,12 @@ func TestCountDenseAgainstReference(t *testing.T) {
 		`e('m') IN LAST 20 DAYS AND t != '上海' AND s HAS 'x'`,
 		`dt IN LAST 3650 DAYS AND n >= 50 AND t != 'b'`,
 		`n BETWEEN 0 AND 150 AND d > 100 AND s HAS ANY ('x', '微信')`,
+		// Rare values beside mirrored ones, and IN lists subtracted.
+		`t IN ('a', 'rare', 'rarer') AND s HAS 'x' AND n > 20`,
+		`t IN ('rare', 'b') AND n BETWEEN 0 AND 300`,
+		`NOT t IN ('a', 'rare') AND s HAS 'x' AND d <= 700`,
+		`NOT t IN ('a', 'b') AND NOT s HAS 'z' AND n >= 0`,
+		`NOT t IN ('a', 'b') AND n >= 0`,
 	} {
 		q, err := exec.Compile(sn, text, exec.Options{Now: &today})
 		if err != nil {

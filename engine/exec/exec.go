@@ -719,15 +719,12 @@ func (ev *evaluator) countFused(steps []step) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	if len(rest) > 0 && ev.denseEstimate(rest, index.CondWords(conds)) {
-		if sets, ok := ev.wordSets(rest); ok {
-			return ev.countSetsRanges(sets, windows, conds), true, nil
-		}
-		cur, err := ev.intersectWords(rest)
+		sets, release, err := ev.wordSets(rest)
 		if err != nil {
 			return 0, true, err
 		}
-		defer ev.pool().Put(cur)
-		return ev.countSetsRanges(index.WordSets{And: [][]uint64{cur}}, windows, conds), true, nil
+		defer release()
+		return ev.countSetsRanges(sets, windows, conds), true, nil
 	}
 	var acc *roaring.Bitmap
 	if len(rest) > 0 {
@@ -851,7 +848,7 @@ func (ev *evaluator) denseTerm(n *query.Node) (pos [][]uint64, ok bool) {
 // denseEstimate reports whether the planner expects the intersection of
 // steps to hold at least one row in sparseShare of the words the ranges
 // span: the ranges are then counted over words (index.CountAllWords), so
-// the intersection is built there too (intersectWords). Below, roaring's
+// the intersection is combined there too (wordSets). Below, roaring's
 // operations on the rows and index.CountAll's row-by-row path win.
 func (ev *evaluator) denseEstimate(steps []step, words int) bool {
 	const sparseShare = 128 // as index.CountAll's
@@ -870,106 +867,95 @@ func (ev *evaluator) denseEstimate(steps []step, words int) bool {
 	return est*sparseShare >= float64(words)*64
 }
 
-// intersectWords is intersect built in word space, covering every row of
-// the snapshot: each lookup is written into words and ANDed (AND-NOTed
-// for a subtraction), and an IN list of a tag is its values' union
-// written straight into words rather than built as a bitmap first.
-func (ev *evaluator) intersectWords(steps []step) ([]uint64, error) {
+// wordSets returns the steps as word sets, none of them built as a
+// bitmap: a value, range, IN list or window held as words (denseTerm) is
+// read where it lies; an IN list's mirrored values form a group read the
+// same way, and its other values are written into one array; any other
+// lookup is written into an array. The ranges are then counted with each
+// block of the intersection combined just before they read it
+// (index.CountAllSets), so the intersection is never written out whole.
+// The arrays written come from the pool; release returns them.
+func (ev *evaluator) wordSets(steps []step) (ws index.WordSets, release func(), err error) {
 	words := int(ev.q.sn.Rows())/64 + 1
 	pool := ev.pool()
-	cur, scratch := pool.Get(words), pool.Get(words)
-	defer pool.Put(scratch)
-	var union []uint64
-	started := false
+	var held [][]uint64
+	release = func() {
+		for _, w := range held {
+			pool.Put(w)
+		}
+	}
+	get := func() []uint64 {
+		w := pool.Get(words)
+		held = append(held, w)
+		return w
+	}
+	add := func(minus bool, w ...[]uint64) {
+		if minus {
+			ws.AndNot = append(ws.AndNot, w...)
+		} else {
+			ws.And = append(ws.And, w...)
+		}
+	}
 	for _, st := range steps {
 		if err := ev.ctx.Err(); err != nil {
-			return nil, err
+			release()
+			return ws, nil, err
+		}
+		// (NOT a AND b inside an AND is not one subtraction.)
+		if pos, ok := ev.denseTerm(st.node); ok && (!st.minus || len(pos) == 1) {
+			add(st.minus, pos...)
+			continue
 		}
 		if p := inList(st.node); p != nil && ev.keptUnion(p) == nil {
 			values := ev.field(p.Field.Name).Values
-			bs := make([]*roaring.Bitmap, 0, len(p.Values))
+			var group [][]uint64
+			var rest []*roaring.Bitmap
 			for _, v := range p.Values {
-				if b := values.Bitmap(v); b != nil {
-					bs = append(bs, b)
+				b := values.Bitmap(v)
+				if b == nil {
+					continue // no profile ever held it
+				}
+				if w := values.DenseWords(v); w != nil {
+					group = append(group, w)
+				} else {
+					rest = append(rest, b)
 				}
 			}
-			if union == nil {
-				union = pool.Get(words)
-				defer pool.Put(union)
+			if len(rest) > 0 {
+				scratch := pool.Get(words)
+				u := get()
+				index.UnionWordsTo(u, scratch, rest)
+				pool.Put(scratch)
+				group = append(group, u)
 			}
-			index.UnionWordsTo(union, scratch, bs)
 			switch {
-			case st.minus && !started:
-				ev.allWords(cur)
-				wordops.AndNot(cur, union)
 			case st.minus:
-				wordops.AndNot(cur, union)
-			case !started:
-				copy(cur, union)
+				// NOT (a OR b) is AND NOT a AND NOT b.
+				add(true, group...)
+			case len(group) == 1:
+				add(false, group[0])
 			default:
-				wordops.And(cur, union)
+				// An empty group (no value held) empties the AND.
+				ws.AnyOf = append(ws.AnyOf, group)
 			}
-			started = true
 			continue
 		}
 		b, _, err := ev.eval(st.node)
 		if err != nil {
-			return nil, err
+			release()
+			return ws, nil, err
 		}
-		switch {
-		case st.minus && !started:
-			ev.allWords(cur)
-			index.AndNotWords(cur, scratch, b)
-		case st.minus:
-			index.AndNotWords(cur, scratch, b)
-		case !started:
-			index.WriteWordsTo(cur, b)
-		default:
-			index.AndWords(cur, scratch, b)
-		}
-		started = true
+		w := get()
+		index.WriteWordsTo(w, b)
+		add(st.minus, w)
 	}
-	return cur, nil
-}
-
-// wordSets returns the steps as word sets when every one is held as
-// words: a dense value's mirror, a kept result's words, an IN list as the
-// group of its values' mirrors. The ranges are then counted with each
-// block of the intersection combined just before they read it
-// (index.CountAllSets), so the intersection is never written out whole.
-func (ev *evaluator) wordSets(steps []step) (index.WordSets, bool) {
-	var ws index.WordSets
-	for _, st := range steps {
-		if pos, ok := ev.denseTerm(st.node); ok {
-			if !st.minus {
-				ws.And = append(ws.And, pos...)
-				continue
-			}
-			if len(pos) != 1 {
-				return ws, false
-			}
-			ws.AndNot = append(ws.AndNot, pos[0])
-			continue
-		}
-		p := inList(st.node)
-		if p == nil || st.minus {
-			return ws, false
-		}
-		values := ev.field(p.Field.Name).Values
-		var group [][]uint64
-		for _, v := range p.Values {
-			if values.Bitmap(v) == nil {
-				continue // no profile ever held it
-			}
-			w := values.DenseWords(v)
-			if w == nil {
-				return ws, false
-			}
-			group = append(group, w)
-		}
-		ws.AnyOf = append(ws.AnyOf, group)
+	if len(ws.And)+len(ws.AnyOf) == 0 {
+		// Only subtractions: from every profile.
+		w := get()
+		index.WriteWordsTo(w, ev.all())
+		ws.And = append(ws.And, w)
 	}
-	return ws, len(ws.And)+len(ws.AnyOf) > 0
+	return ws, release, nil
 }
 
 // countSetsRanges counts the rows of sets in every window that satisfy
@@ -987,9 +973,6 @@ func (ev *evaluator) countSetsRanges(sets index.WordSets, windows []*query.PredE
 	}
 	return index.CountAllSets(ev.pool(), sets, conds)
 }
-
-// allWords sets cur to every profile of the snapshot.
-func (ev *evaluator) allWords(cur []uint64) { index.WriteWordsTo(cur, ev.all()) }
 
 // windowPred returns the condition of a node that is an event window
 // with no frequency, or nil.
