@@ -29,11 +29,11 @@ func TestCountDenseAgainstReference(t *testing.T) {
 		}
 	}
 	// Two values held by fewer profiles than the word mirrors start at
-	// (one in 32): in an IN list beside mirrored values they are written
+	// (one in 64): in an IN list beside mirrored values they are written
 	// into an array of their own (exec's wordSets).
-	for i := range 52 {
+	for i := range 21 {
 		v := "rare"
-		if i >= 40 {
+		if i >= 15 {
 			v = "rarer"
 		}
 		if u, err := record.Decode(fmt.Appendf(nil, `{"id":"p%d","set":{"t":%q}}`, i*19%2500, v), s); err == nil {

@@ -100,3 +100,28 @@ func BenchmarkBetween(b *testing.B) {
 		Between(dst, slices, 24, 35, true, true)
 	}
 }
+
+// BenchmarkBetweenCold runs Between block by block over slices far larger
+// than the caches, as a first range count does: what it measures is how
+// fast the slices stream in (bytes/s counts the slices read).
+func BenchmarkBetweenCold(b *testing.B) {
+	const words = 4 << 20 // 32 MiB a slice
+	r := rand.New(rand.NewPCG(1, 2))
+	slices := make([][]uint64, 7)
+	for i := range slices {
+		slices[i] = randomWords(r, words)
+	}
+	base := randomWords(r, BlockWords)
+	dst := make([]uint64, BlockWords)
+	sl := make([][]uint64, len(slices))
+	b.SetBytes(8 * words * int64(len(slices)))
+	for b.Loop() {
+		for start := 0; start < words; start += BlockWords {
+			for i, s := range slices {
+				sl[i] = s[start : start+BlockWords]
+			}
+			copy(dst, base)
+			Between(dst, sl, 24, 35, true, true)
+		}
+	}
+}
