@@ -24,7 +24,8 @@ type cowBitmap struct {
 	// whether a later view's bitmap is the same as one it converted.
 	ver uint64
 	// phase staggers compactions (see publish) across bitmaps: the first
-	// row a bitmap saw, modulo compactEvery.
+	// row a bitmap saw (for one replaced whole, as a checkpoint restores
+	// it, its size), modulo compactEvery.
 	phase uint64
 }
 
@@ -130,6 +131,7 @@ func (c *cowBitmap) contains(row uint32) bool {
 func (c *cowBitmap) replace(b *roaring.Bitmap) {
 	b.SetCopyOnWrite(true)
 	c.w, c.pending, c.dirty = b, nil, true
+	c.phase = b.GetCardinality() % compactEvery
 	c.maxRow = -1
 	if !b.IsEmpty() {
 		c.maxRow = int64(b.Maximum())
