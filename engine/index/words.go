@@ -27,12 +27,6 @@ func AndWords(dst, scratch []uint64, b *roaring.Bitmap) {
 	wordops.And(dst, scratch)
 }
 
-// AndNotWords clears the rows of b from dst.
-func AndNotWords(dst, scratch []uint64, b *roaring.Bitmap) {
-	WriteWordsTo(scratch, b)
-	wordops.AndNot(dst, scratch)
-}
-
 // UnionWordsTo sets dst to the union of bs (scratch: an array of dst's
 // length). The bitmap with the most bitmap containers is written first,
 // straight in; the others are ORed in as unions of event days are

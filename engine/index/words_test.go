@@ -61,8 +61,6 @@ func TestWordsHelpers(t *testing.T) {
 		check("write", got, a)
 		AndWords(got, scratch, b)
 		check("and", got, roaring.And(a, b))
-		AndNotWords(got, scratch, c)
-		check("and not", got, roaring.AndNot(roaring.And(a, b), c))
 		UnionWordsTo(got, scratch, []*roaring.Bitmap{a, b, c})
 		check("union", got, roaring.FastOr(a, b, c))
 	}
