@@ -51,6 +51,20 @@ func gtWalk(dst []gtStep, x uint64, slices [][]uint64) []gtStep {
 // a and b have no bit at or above len(slices). Together with the rows
 // that have a value in dst, that is lo <= value <= hi as a = lo-1, b = hi.
 func Between(dst []uint64, slices [][]uint64, a, b uint64, hasA, hasB bool) int {
+	return betweenAt(betweenLevel(), dst, slices, a, b, hasA, hasB)
+}
+
+// Kernel levels of Between, best first; betweenLevel is the best this CPU
+// has.
+const (
+	levelAVX512 = iota // AVX-512 with VPOPCNTQ
+	levelAVX2
+	levelGo
+)
+
+// betweenAt is Between with level's kernel (tests run each one the CPU
+// has).
+func betweenAt(level int, dst []uint64, slices [][]uint64, a, b uint64, hasA, hasB bool) int {
 	var wa, wb [MaxSlices]gtStep
 	pa, pb := gtWalk(wa[:0], a, slices), gtWalk(wb[:0], b, slices)
 	// fa lets every row through a missing lower bound; fb keeps a
@@ -62,7 +76,7 @@ func Between(dst []uint64, slices [][]uint64, a, b uint64, hasA, hasB bool) int 
 	if hasB {
 		fb = ^uint64(0)
 	}
-	n, done := vectorBetween(dst, pa, pb, fa, fb)
+	n, done := betweenOn(level, dst, pa, pb, fa, fb)
 	return n + betweenGo(dst, done, pa, pb, fa, fb)
 }
 

@@ -6,9 +6,10 @@ import (
 )
 
 // TestBetween checks Between against each row's value read bit by bit,
-// over lengths around the 16-word groups (the kernel's and the plain
-// loop's share), depths up to MaxSlices, empty (nil) slices, slices
-// longer than dst, and every combination of bounds.
+// with every kernel the CPU has (AVX-512, AVX2, the plain loop), over
+// lengths around the 16-word groups (a kernel's and the plain loop's
+// share), depths up to MaxSlices, empty (nil) slices, slices longer than
+// dst, and every combination of bounds.
 func TestBetween(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	lengths := []int{0, 1, 15, 16, 17, 31, 32, 47, 1024, 1029}
@@ -47,14 +48,16 @@ func TestBetween(t *testing.T) {
 						}
 						wantN++
 					}
-					got := append([]uint64(nil), dst...)
-					gotN := Between(got, slices, a, b, has[0], has[1])
-					if gotN != wantN {
-						t.Fatalf("depth %d n %d a %d b %d has %v: count %d, want %d", depth, n, a, b, has, gotN, wantN)
-					}
-					for i := range want {
-						if got[i] != want[i] {
-							t.Fatalf("depth %d n %d a %d b %d has %v: word %d = %x, want %x", depth, n, a, b, has, i, got[i], want[i])
+					for level := betweenLevel(); level <= levelGo; level++ {
+						got := append([]uint64(nil), dst...)
+						gotN := betweenAt(level, got, slices, a, b, has[0], has[1])
+						if gotN != wantN {
+							t.Fatalf("level %d depth %d n %d a %d b %d has %v: count %d, want %d", level, depth, n, a, b, has, gotN, wantN)
+						}
+						for i := range want {
+							if got[i] != want[i] {
+								t.Fatalf("level %d depth %d n %d a %d b %d has %v: word %d = %x, want %x", level, depth, n, a, b, has, i, got[i], want[i])
+							}
 						}
 					}
 				}

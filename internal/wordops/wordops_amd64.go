@@ -82,19 +82,32 @@ func inPlace(op int, dst, src []uint64) int {
 //go:noescape
 func betweenAVX512(dst *uint64, groups int, pa **uint64, ma *uint64, na int, pb **uint64, mb *uint64, nb int, fa, fb uint64) int
 
-// BetweenVector reports whether Between runs as a vector kernel (AVX-512
-// with VPOPCNTQ); without it a caller may prefer passes of And and Or,
-// which use AVX2, to Between's plain loop.
-func BetweenVector() bool { return hasPopcount512() }
+//go:noescape
+func betweenAVX2(dst *uint64, groups int, pa **uint64, ma *uint64, na int, pb **uint64, mb *uint64, nb int, fa, fb uint64)
 
-// vectorBetween runs betweenAVX512 over dst's whole groups of 16 words
-// and returns the count and the words done (0 without AVX-512).
-func vectorBetween(dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done int) {
+// BetweenVector reports whether Between runs as a vector kernel (AVX-512,
+// or AVX2); without one a caller may prefer passes of And and Or to
+// Between's plain loop.
+func BetweenVector() bool { return betweenLevel() != levelGo }
+
+func betweenLevel() int {
+	switch {
+	case hasPopcount512():
+		return levelAVX512
+	case cpu.X86.HasAVX2:
+		return levelAVX2
+	}
+	return levelGo
+}
+
+// betweenOn runs level's Between kernel over dst's whole groups of 16
+// words and returns the count and the words done (0 for levelGo).
+func betweenOn(level int, dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done int) {
 	g := len(dst) / groupWords
-	if g == 0 || !hasPopcount512() {
+	if g == 0 || level == levelGo {
 		return 0, 0
 	}
-	// The kernel takes each walk as an array of slice pointers and one
+	// The kernels take each walk as an array of slice pointers and one
 	// of masks (all ones for an AND step, zero for an OR).
 	var ptrA, ptrB [MaxSlices]*uint64
 	var maskA, maskB [MaxSlices]uint64
@@ -110,6 +123,13 @@ func vectorBetween(dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done int) {
 			maskB[i] = ^uint64(0)
 		}
 	}
-	n = betweenAVX512(&dst[0], g, &ptrA[0], &maskA[0], len(pa), &ptrB[0], &maskB[0], len(pb), fa, fb)
-	return n, g * groupWords
+	done = g * groupWords
+	if level == levelAVX512 {
+		n = betweenAVX512(&dst[0], g, &ptrA[0], &maskA[0], len(pa), &ptrB[0], &maskB[0], len(pb), fa, fb)
+		return n, done
+	}
+	// AVX2 has no vector population count: the kept words are counted
+	// after, while they are still in the cache.
+	betweenAVX2(&dst[0], g, &ptrA[0], &maskA[0], len(pa), &ptrB[0], &maskB[0], len(pb), fa, fb)
+	return countGo(dst[:done]), done
 }

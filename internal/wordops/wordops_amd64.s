@@ -159,3 +159,79 @@ betweenGroup:
 	DECQ         CX
 	JNZ          betweenGroup
 	SUMLANES(ret+80(FP))
+
+// WALK2 is WALK with AVX2, into Y0–Y3. AVX2 has no three-input logic:
+// the step's mask picks an AND or an OR pass by a branch, which the
+// groups' identical sequences of steps make predictable (a blend of
+// both results measured a quarter slower on slices past the caches,
+// 12.9 against 16 GB/s; AVX-512 20 GB/s, the pass-per-slice walk 12.5).
+#define WALK2(P, M, N, LOOP, ORSTEP, NEXT, DONE) \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3; \
+	XORQ  BX, BX; \
+LOOP: \
+	CMPQ  BX, N; \
+	JGE   DONE; \
+	MOVQ  (P)(BX*8), DX; \
+	CMPQ  (M)(BX*8), $0; \
+	JEQ   ORSTEP; \
+	VPAND (DX)(AX*1), Y0, Y0; \
+	VPAND 32(DX)(AX*1), Y1, Y1; \
+	VPAND 64(DX)(AX*1), Y2, Y2; \
+	VPAND 96(DX)(AX*1), Y3, Y3; \
+	JMP   NEXT; \
+ORSTEP: \
+	VPOR  (DX)(AX*1), Y0, Y0; \
+	VPOR  32(DX)(AX*1), Y1, Y1; \
+	VPOR  64(DX)(AX*1), Y2, Y2; \
+	VPOR  96(DX)(AX*1), Y3, Y3; \
+NEXT: \
+	INCQ  BX; \
+	JMP   LOOP; \
+DONE:
+
+// KEEP2 sets the four words at byte offset OFF of dst to dst & QA &^ QB.
+#define KEEP2(OFF, QA, QB) \
+	VMOVDQU OFF(DI)(AX*1), Y13; \
+	VPAND   QA, Y13, Y13; \
+	VPANDN  Y13, QB, Y13; \
+	VMOVDQU Y13, OFF(DI)(AX*1)
+
+// func betweenAVX2(dst *uint64, groups int, pa **uint64, ma *uint64, na int, pb **uint64, mb *uint64, nb int, fa, fb uint64)
+// betweenAVX512 with AVX2 and without the count: the lower bound's walk
+// into Y4–Y7, the upper's into Y0–Y3.
+TEXT ·betweenAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dst+0(FP), DI
+	MOVQ         groups+8(FP), CX
+	MOVQ         pa+16(FP), SI
+	MOVQ         ma+24(FP), R8
+	MOVQ         na+32(FP), R9
+	MOVQ         pb+40(FP), R10
+	MOVQ         mb+48(FP), R11
+	MOVQ         nb+56(FP), R12
+	VPBROADCASTQ fa+64(FP), Y10
+	VPBROADCASTQ fb+72(FP), Y11
+	XORQ         AX, AX
+
+between2Group:
+	WALK2(SI, R8, R9, walk2A, walk2AOr, walk2ANext, walk2ADone)
+	VPOR         Y10, Y0, Y4
+	VPOR         Y10, Y1, Y5
+	VPOR         Y10, Y2, Y6
+	VPOR         Y10, Y3, Y7
+	WALK2(R10, R11, R12, walk2B, walk2BOr, walk2BNext, walk2BDone)
+	VPAND        Y11, Y0, Y0
+	VPAND        Y11, Y1, Y1
+	VPAND        Y11, Y2, Y2
+	VPAND        Y11, Y3, Y3
+	KEEP2(0, Y4, Y0)
+	KEEP2(32, Y5, Y1)
+	KEEP2(64, Y6, Y2)
+	KEEP2(96, Y7, Y3)
+	ADDQ         $128, AX
+	DECQ         CX
+	JNZ          between2Group
+	VZEROUPPER
+	RET

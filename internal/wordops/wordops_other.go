@@ -10,7 +10,11 @@ func vectorOr(dst, src []uint64) int             { return 0 }
 func vectorAndCount(a, b []uint64) (n, done int) { return 0, 0 }
 func vectorCount(a []uint64) (n, done int)       { return 0, 0 }
 
-func vectorBetween(dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done int) { return 0, 0 }
+func betweenOn(level int, dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done int) {
+	return 0, 0
+}
+
+func betweenLevel() int { return levelGo }
 
 // BetweenVector reports whether Between runs as a vector kernel.
 func BetweenVector() bool { return false }
