@@ -29,6 +29,21 @@ loop: \
 	VZEROUPPER; \
 	RET
 
+// BETWEENARGS loads the Between kernels' arguments: dst in DI, groups in
+// CX, the lower bound's walk in SI (pointers), R8 (masks), R9 (steps),
+// the upper's in R10, R11, R12, and fa and fb broadcast into FA and FB.
+#define BETWEENARGS(FA, FB) \
+	MOVQ         dst+0(FP), DI; \
+	MOVQ         groups+8(FP), CX; \
+	MOVQ         pa+16(FP), SI; \
+	MOVQ         ma+24(FP), R8; \
+	MOVQ         na+32(FP), R9; \
+	MOVQ         pb+40(FP), R10; \
+	MOVQ         mb+48(FP), R11; \
+	MOVQ         nb+56(FP), R12; \
+	VPBROADCASTQ fa+64(FP), FA; \
+	VPBROADCASTQ fb+72(FP), FB
+
 // func andAVX2(dst, src *uint64, groups int)
 TEXT ·andAVX2(SB), NOSPLIT, $0-24
 	INPLACE(VPAND)
@@ -122,16 +137,7 @@ DONE:
 // Per group of 16 words: the lower bound's walk into Z8/Z9, the upper's
 // into Z0/Z1, then dst &= (qa | fa) &^ (qb & fb), stored and counted.
 TEXT ·betweenAVX512(SB), NOSPLIT, $0-88
-	MOVQ         dst+0(FP), DI
-	MOVQ         groups+8(FP), CX
-	MOVQ         pa+16(FP), SI
-	MOVQ         ma+24(FP), R8
-	MOVQ         na+32(FP), R9
-	MOVQ         pb+40(FP), R10
-	MOVQ         mb+48(FP), R11
-	MOVQ         nb+56(FP), R12
-	VPBROADCASTQ fa+64(FP), Z6
-	VPBROADCASTQ fb+72(FP), Z7
+	BETWEENARGS(Z6, Z7)
 	VPXORQ       Z4, Z4, Z4
 	VPXORQ       Z5, Z5, Z5
 	XORQ         AX, AX
@@ -203,16 +209,7 @@ DONE:
 // betweenAVX512 with AVX2 and without the count: the lower bound's walk
 // into Y4–Y7, the upper's into Y0–Y3.
 TEXT ·betweenAVX2(SB), NOSPLIT, $0-80
-	MOVQ         dst+0(FP), DI
-	MOVQ         groups+8(FP), CX
-	MOVQ         pa+16(FP), SI
-	MOVQ         ma+24(FP), R8
-	MOVQ         na+32(FP), R9
-	MOVQ         pb+40(FP), R10
-	MOVQ         mb+48(FP), R11
-	MOVQ         nb+56(FP), R12
-	VPBROADCASTQ fa+64(FP), Y10
-	VPBROADCASTQ fb+72(FP), Y11
+	BETWEENARGS(Y10, Y11)
 	XORQ         AX, AX
 
 between2Group:
