@@ -131,7 +131,12 @@ func (c *cowBitmap) contains(row uint32) bool {
 func (c *cowBitmap) replace(b *roaring.Bitmap) {
 	b.SetCopyOnWrite(true)
 	c.w, c.pending, c.dirty = b, nil, true
+	// A bitmap replaced whole is exact already (a checkpoint's, or a
+	// union): not rebuilt at the publication right after.
 	c.phase = b.GetCardinality() % compactEvery
+	if (c.ver+c.phase)%compactEvery == compactEvery-1 {
+		c.phase = (c.phase + 1) % compactEvery
+	}
 	c.maxRow = -1
 	if !b.IsEmpty() {
 		c.maxRow = int64(b.Maximum())

@@ -57,3 +57,21 @@ func TestCOWCompaction(t *testing.T) {
 		}
 	}
 }
+
+// TestCOWReplaceNotRebuilt: a bitmap replaced whole (as a checkpoint
+// restores it) is not rebuilt at the publication that follows, whatever
+// its size.
+func TestCOWReplaceNotRebuilt(t *testing.T) {
+	for n := range uint32(2 * compactEvery) {
+		c := newCOW()
+		b := roaring.New()
+		for i := range n + 1 {
+			b.Add(i * 37)
+		}
+		c.replace(b)
+		c.publish()
+		if c.w != b {
+			t.Fatalf("a bitmap of %d rows was rebuilt at the publication after its replacement", n+1)
+		}
+	}
+}
