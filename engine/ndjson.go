@@ -142,13 +142,13 @@ func splitLines(r io.Reader, n int, emit func(*chunk)) error {
 	// load's allocation (39 GB for 10M generated records), and the
 	// collector's work near a memory limit. The lines are not copied
 	// into reused buffers: decoded records view their bytes.
-	hint := 0
+	hint, lines := 0, min(n, 4096) // (a huge batch size grows as before)
 	newChunk := func() *chunk {
 		return &chunk{
 			done: make(chan struct{}),
 			buf:  make([]byte, 0, hint+hint/16),
-			ends: make([]int, 0, n),
-			nos:  make([]int, 0, n),
+			ends: make([]int, 0, lines),
+			nos:  make([]int, 0, lines),
 		}
 	}
 	c := newChunk()
