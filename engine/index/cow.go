@@ -27,6 +27,10 @@ type cowBitmap struct {
 	// row a bitmap saw (for one replaced whole, as a checkpoint restores
 	// it, its size), modulo compactEvery.
 	phase uint64
+	// grown reports rows added since the writer was last built whole
+	// (replaced or compacted): only then can its containers hold spare
+	// capacity, and only then is it compacted.
+	grown bool
 }
 
 // compactEvery: a bitmap with array containers is rebuilt at exact size
@@ -67,7 +71,7 @@ func (c *cowBitmap) add(row uint32) {
 		c.phase = uint64(row) % compactEvery
 	}
 	c.pending = append(c.pending, row)
-	c.dirty = true
+	c.dirty, c.grown = true, true
 	c.maxRow = max(c.maxRow, int64(row))
 	if len(c.pending) >= maxPending {
 		// A full buffer belongs to a bitmap many records write (existence,
@@ -87,7 +91,7 @@ func (c *cowBitmap) addMany(rows []uint32) {
 	}
 	c.flush()
 	c.w.AddMany(rows)
-	c.dirty = true
+	c.dirty, c.grown = true, true
 	c.maxRow = max(c.maxRow, int64(slices.Max(rows)))
 }
 
@@ -130,13 +134,10 @@ func (c *cowBitmap) contains(row uint32) bool {
 // rebuilt wholesale, e.g. after retention drops days).
 func (c *cowBitmap) replace(b *roaring.Bitmap) {
 	b.SetCopyOnWrite(true)
-	c.w, c.pending, c.dirty = b, nil, true
 	// A bitmap replaced whole is exact already (a checkpoint's, or a
-	// union): not rebuilt at the publication right after.
+	// union): it is not rebuilt until rows are added to it.
+	c.w, c.pending, c.dirty, c.grown = b, nil, true, false
 	c.phase = b.GetCardinality() % compactEvery
-	if (c.ver+c.phase)%compactEvery == compactEvery-1 {
-		c.phase = (c.phase + 1) % compactEvery
-	}
 	c.maxRow = -1
 	if !b.IsEmpty() {
 		c.maxRow = int64(b.Maximum())
@@ -147,7 +148,7 @@ func (c *cowBitmap) replace(b *roaring.Bitmap) {
 // bitmap only if it changed since the last call.
 func (c *cowBitmap) publish() *roaring.Bitmap {
 	if c.dirty {
-		if (c.ver+c.phase)%compactEvery == compactEvery-1 {
+		if c.grown && (c.ver+c.phase)%compactEvery == compactEvery-1 {
 			c.compact()
 		}
 		r := c.writer().Clone()
@@ -174,5 +175,5 @@ func (c *cowBitmap) compact() {
 	x := w.Clone()
 	w.SetCopyOnWrite(true)
 	x.SetCopyOnWrite(true)
-	c.w = x
+	c.w, c.grown = x, false
 }

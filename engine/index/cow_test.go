@@ -59,8 +59,8 @@ func TestCOWCompaction(t *testing.T) {
 }
 
 // TestCOWReplaceNotRebuilt: a bitmap replaced whole (as a checkpoint
-// restores it) is not rebuilt at the publication that follows, whatever
-// its size.
+// restores it) is not rebuilt, however often it is published, until rows
+// are added to it.
 func TestCOWReplaceNotRebuilt(t *testing.T) {
 	for n := range uint32(2 * compactEvery) {
 		c := newCOW()
@@ -68,10 +68,22 @@ func TestCOWReplaceNotRebuilt(t *testing.T) {
 		for i := range n + 1 {
 			b.Add(i * 37)
 		}
-		c.replace(b)
-		c.publish()
-		if c.w != b {
-			t.Fatalf("a bitmap of %d rows was rebuilt at the publication after its replacement", n+1)
+		for range 2 * compactEvery {
+			c.replace(b)
+			c.publish()
+			if c.w != b {
+				t.Fatalf("a bitmap of %d rows was rebuilt after its replacement", n+1)
+			}
+		}
+		rebuilt := false
+		for range compactEvery {
+			c.add(100_000 + n)
+			before := c.w
+			c.publish()
+			rebuilt = rebuilt || c.w != before
+		}
+		if !rebuilt {
+			t.Fatalf("a bitmap of %d rows grown after its replacement was never rebuilt", n+1)
 		}
 	}
 }
