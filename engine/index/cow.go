@@ -90,6 +90,9 @@ func (c *cowBitmap) addMany(rows []uint32) {
 		return
 	}
 	c.flush()
+	if c.maxRow < 0 {
+		c.phase = uint64(rows[0]) % compactEvery
+	}
 	c.w.AddMany(rows)
 	c.dirty, c.grown = true, true
 	c.maxRow = max(c.maxRow, int64(slices.Max(rows)))

@@ -65,15 +65,19 @@ const (
 // betweenAt is Between with level's kernel (tests run each one the CPU
 // has).
 func betweenAt(level int, dst []uint64, slices [][]uint64, a, b uint64, hasA, hasB bool) int {
+	// A missing bound has no walk (its slices are not read): fa lets
+	// every row through a missing lower bound, and a missing upper
+	// bound's empty set removes none.
 	var wa, wb [MaxSlices]gtStep
-	pa, pb := gtWalk(wa[:0], a, slices), gtWalk(wb[:0], b, slices)
-	// fa lets every row through a missing lower bound; fb keeps a
-	// missing upper bound's (empty) set from removing any.
+	var pa, pb []gtStep
 	var fa, fb uint64
-	if !hasA {
+	if hasA {
+		pa = gtWalk(wa[:0], a, slices)
+	} else {
 		fa = ^uint64(0)
 	}
 	if hasB {
+		pb = gtWalk(wb[:0], b, slices)
 		fb = ^uint64(0)
 	}
 	n, done := betweenOn(level, dst, pa, pb, fa, fb)
