@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2/z"
 )
 
 // Store is Cohort's data directory: one Badger database holding the
@@ -82,6 +83,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("cannot create data directory %s: %w", dir, err)
 	}
 	db, err := badger.Open(opts.badgerOptions(dir))
+	if err != nil && strings.Contains(err.Error(), z.NewFile.Error()) {
+		// A crash between Badger creating a memtable file and its first
+		// write leaves the file empty; Open sizes it, then fails on it
+		// (dgraph-io/badger#2207). Opened again, it is the empty
+		// memtable it is. (Badger wraps the sentinel with %+v, not %w:
+		// only its text survives.)
+		db, err = badger.Open(opts.badgerOptions(dir))
+	}
 	if err != nil {
 		if isLockError(err) {
 			return nil, fmt.Errorf("data directory %s is %w", dir, ErrInUse)
