@@ -186,15 +186,31 @@ func TestScoresMatchNaive(t *testing.T) {
 		if uint64(len(res.Ranked)) != base.GetCardinality() {
 			t.Fatalf("trial %d: ranked %d of %d candidates", trial, len(res.Ranked), base.GetCardinality())
 		}
+		// Scores are sums of the weights rounded to multiples of
+		// 2^-shift: exactly that sum, and within half a step per feature
+		// of the float sum.
+		ws := make([]float64, len(res.Features))
+		for j, f := range res.Features {
+			ws[j] = f.Weight
+		}
+		q, shift := quantize(ws)
+		if shift < 16 {
+			t.Fatalf("trial %d: weights rounded to steps of 2^-%d", trial, shift)
+		}
 		for i, row := range res.Ranked {
-			want := 0.0
-			for j, f := range res.Features {
+			var sum int64
+			exact := 0.0
+			for j := range res.Features {
 				if members[j].Contains(row) {
-					want += f.Weight
+					sum += int64(q[j])
+					exact += ws[j]
 				}
 			}
-			if res.Scores[i] != want {
+			if want := math.Ldexp(float64(sum), -shift); res.Scores[i] != want {
 				t.Fatalf("trial %d: row %d score %v, naive %v", trial, row, res.Scores[i], want)
+			}
+			if d := math.Abs(res.Scores[i] - exact); d > math.Ldexp(float64(len(q)), -shift-1) {
+				t.Fatalf("trial %d: row %d score %v is %v from the unrounded %v", trial, row, res.Scores[i], d, exact)
 			}
 			if i > 0 && (res.Scores[i-1] < res.Scores[i] || res.Scores[i-1] == res.Scores[i] && res.Ranked[i-1] > row) {
 				t.Fatalf("trial %d: rank %d out of order", trial, i)
@@ -375,7 +391,7 @@ func TestTopN(t *testing.T) {
 		k := 1 + r.IntN(n+10)
 		all := make([]entry, n)
 		for i, row := range r.Perm(n) {
-			all[i] = entry{score: float64(r.IntN(1 + trial%40)), row: uint32(row)}
+			all[i] = entry{score: int32(r.IntN(1 + trial%40)), row: uint32(row)}
 		}
 		top := topN{n: k}
 		for _, e := range all {

@@ -133,3 +133,32 @@ func betweenOn(level int, dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done
 	betweenAVX2(&dst[0], g, &ptrA[0], &maskA[0], len(pa), &ptrB[0], &maskB[0], len(pb), fa, fb)
 	return countGo(dst[:done]), done
 }
+
+//go:noescape
+func addMaskedAVX512(sums *int32, words *uint64, n int, w int32)
+
+//go:noescape
+func atLeastAVX512(dst *uint64, sums *int32, n int, t int32)
+
+// hasMask512 reports AVX-512F, whose mask registers select the lanes of
+// a vector add (AddMasked) and hold a vector compare's result (AtLeast).
+func hasMask512() bool { return cpu.X86.HasAVX512F }
+
+// vectorAddMasked runs addMaskedAVX512 over every word and returns the
+// words done (0 without AVX-512).
+func vectorAddMasked(sums []int32, words []uint64, w int32) int {
+	if len(words) == 0 || !hasMask512() {
+		return 0
+	}
+	addMaskedAVX512(&sums[0], &words[0], len(words), w)
+	return len(words)
+}
+
+// vectorAtLeast is vectorAddMasked for AtLeast.
+func vectorAtLeast(dst []uint64, sums []int32, t int32) int {
+	if len(dst) == 0 || !hasMask512() {
+		return 0
+	}
+	atLeastAVX512(&dst[0], &sums[0], len(dst), t)
+	return len(dst)
+}

@@ -232,3 +232,76 @@ between2Group:
 	JNZ          between2Group
 	VZEROUPPER
 	RET
+
+// func addMaskedAVX512(sums *int32, words *uint64, n int, w int32)
+// For each of the n words, its four 16-bit parts become mask registers
+// that select the lanes of four 16-lane adds of w. A zero word (a sparse
+// feature has many) is skipped without touching its sums.
+TEXT ·addMaskedAVX512(SB), NOSPLIT, $0-28
+	MOVQ         sums+0(FP), DI
+	MOVQ         words+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         w+24(FP), AX
+	VPBROADCASTD AX, Z7
+addMaskedLoop:
+	MOVQ      (SI), AX
+	TESTQ     AX, AX
+	JZ        addMaskedNext
+	KMOVW     AX, K1
+	SHRQ      $16, AX
+	KMOVW     AX, K2
+	SHRQ      $16, AX
+	KMOVW     AX, K3
+	SHRQ      $16, AX
+	KMOVW     AX, K4
+	VMOVDQU32 (DI), Z0
+	VMOVDQU32 64(DI), Z1
+	VMOVDQU32 128(DI), Z2
+	VMOVDQU32 192(DI), Z3
+	VPADDD    Z7, Z0, K1, Z0
+	VPADDD    Z7, Z1, K2, Z1
+	VPADDD    Z7, Z2, K3, Z2
+	VPADDD    Z7, Z3, K4, Z3
+	VMOVDQU32 Z0, (DI)
+	VMOVDQU32 Z1, 64(DI)
+	VMOVDQU32 Z2, 128(DI)
+	VMOVDQU32 Z3, 192(DI)
+addMaskedNext:
+	ADDQ      $8, SI
+	ADDQ      $256, DI
+	DECQ      CX
+	JNZ       addMaskedLoop
+	VZEROUPPER
+	RET
+
+// func atLeastAVX512(dst *uint64, sums *int32, n int, t int32)
+// Each of the n words gathers four 16-lane compares (predicate 2, "less
+// or equal": t <= sums) from their mask registers.
+TEXT ·atLeastAVX512(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         sums+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         t+24(FP), AX
+	VPBROADCASTD AX, Z7
+atLeastLoop:
+	VPCMPD $2, (SI), Z7, K1
+	VPCMPD $2, 64(SI), Z7, K2
+	VPCMPD $2, 128(SI), Z7, K3
+	VPCMPD $2, 192(SI), Z7, K4
+	KMOVW  K4, AX
+	SHLQ   $16, AX
+	KMOVW  K3, BX
+	ORQ    BX, AX
+	SHLQ   $16, AX
+	KMOVW  K2, BX
+	ORQ    BX, AX
+	SHLQ   $16, AX
+	KMOVW  K1, BX
+	ORQ    BX, AX
+	MOVQ   AX, (DI)
+	ADDQ   $256, SI
+	ADDQ   $8, DI
+	DECQ   CX
+	JNZ    atLeastLoop
+	VZEROUPPER
+	RET

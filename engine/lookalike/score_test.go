@@ -1,0 +1,122 @@
+package lookalike
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// TestScoreAgainstNaive checks the scorer against a row-by-row ranking of
+// synthetic features: weights that tie often (so the threshold's ties and
+// the row order decide), buckets with a minus, candidates dense and
+// sparse (the seed's rows must never be offered), every size of top from
+// one row to all of them, and shards of several sizes with a last shard
+// that ends inside a word.
+func TestScoreAgainstNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	for trial := range 12 {
+		rows := uint32(1000 + r.IntN(300_000))
+		randomBitmap := func(share float64) *roaring.Bitmap {
+			b := roaring.New()
+			for row := range rows {
+				if r.Float64() < share {
+					b.Add(row)
+				}
+			}
+			return b
+		}
+		feats := make([]candidate, 1+r.IntN(12))
+		for i := range feats {
+			f := &feats[i]
+			f.Weight = float64(r.IntN(9)-4) / 4
+			if trial%3 == 2 {
+				f.Weight = r.NormFloat64() * 3
+			}
+			f.bm = randomBitmap([]float64{0.001, 0.05, 0.5, 0.95}[r.IntN(4)])
+			if r.IntN(3) == 0 {
+				f.minus = roaring.And(f.bm, randomBitmap(0.5))
+			}
+		}
+		cand := randomBitmap([]float64{0.97, 0.3, 0.01}[trial%3])
+		if cand.IsEmpty() {
+			cand.Add(rows - 1)
+		}
+		ws := make([]float64, len(feats))
+		for i := range feats {
+			ws[i] = feats[i].Weight
+		}
+		q, shift := quantize(ws)
+		var naive []entry
+		for _, row := range cand.ToArray() {
+			var sum int32
+			for i, f := range feats {
+				if f.bm.Contains(row) && (f.minus == nil || !f.minus.Contains(row)) {
+					sum += q[i]
+				}
+			}
+			naive = append(naive, entry{score: sum, row: row})
+		}
+		slices.SortFunc(naive, func(a, b entry) int {
+			if better(a, b) {
+				return -1
+			}
+			return 1
+		})
+		for _, n := range []uint64{1, 7, 500, 5000, uint64(len(naive))} {
+			for _, shard := range []uint64{1 << 12, 1 << 16, ShardRows} {
+				got, scores, err := score(context.Background(), feats, cand, n, shard)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := naive[:min(n, uint64(len(naive)))]
+				if len(got) != len(want) {
+					t.Fatalf("trial %d n %d shard %d: %d rows, want %d", trial, n, shard, len(got), len(want))
+				}
+				for i, e := range want {
+					if got[i] != e.row || scores[i] != math.Ldexp(float64(e.score), -shift) {
+						t.Fatalf("trial %d n %d shard %d: rank %d is row %d score %v, want row %d score %v",
+							trial, n, shard, i, got[i], scores[i], e.row, math.Ldexp(float64(e.score), -shift))
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestQuantize checks the rounding's step and range: every sum of the
+// rounded weights fits int32, and the step is as fine as that allows.
+func TestQuantize(t *testing.T) {
+	for _, ws := range [][]float64{
+		nil,
+		{0, 0},
+		{1e-9, -1e-9},
+		{0.5, -2.25, 3},
+		slices.Repeat([]float64{690, -690}, 2048), // MaxFeaturesLimit weights of ln(1e300)
+		{math.MaxInt32 * 4.0},
+	} {
+		q, shift := quantize(ws)
+		var pos, neg int64
+		total := 0.0
+		for i, w := range ws {
+			if d := math.Abs(math.Ldexp(float64(q[i]), -shift) - w); d > math.Ldexp(0.5, -shift) {
+				t.Fatalf("%v: weight %d rounded %v away", ws, i, d)
+			}
+			if q[i] > 0 {
+				pos += int64(q[i])
+			} else {
+				neg += int64(q[i])
+			}
+			total += math.Abs(w)
+		}
+		if pos > math.MaxInt32 || neg < math.MinInt32 {
+			t.Fatalf("%v: sums reach %d..%d", ws, neg, pos)
+		}
+		if shift < 40 && math.Ldexp(total, shift+1)+float64(len(ws)) <= math.MaxInt32 {
+			t.Fatalf("%v: shift %d could be %d", ws, shift, shift+1)
+		}
+	}
+}

@@ -1,0 +1,49 @@
+package wordops
+
+import "math/bits"
+
+// Weighing: a score per row kept as an int32, rows as bits of words (row
+// r is bit r%64 of word r/64, and sums[r] its score). A lookalike adds
+// each selected feature's weight to the rows that have it, then keeps the
+// rows whose score reaches a threshold; with AVX-512 a word's 64 rows are
+// four masked vector adds, where a loop over its set bits costs a branch
+// and a scattered add per member.
+
+// AddMasked adds w to sums[r] for every bit r set in words; sums holds
+// 64 entries per word (len(sums) >= 64·len(words)). Sums wrap on
+// overflow: the caller keeps its weights small enough.
+func AddMasked(sums []int32, words []uint64, w int32) {
+	sums = sums[:64*len(words)]
+	done := vectorAddMasked(sums, words, w)
+	addMaskedGo(sums[64*done:], words[done:], w)
+}
+
+// AtLeast sets dst[i] to the rows r of word i with sums[r] >= t
+// (len(sums) >= 64·len(dst)).
+func AtLeast(dst []uint64, sums []int32, t int32) {
+	sums = sums[:64*len(dst)]
+	done := vectorAtLeast(dst, sums, t)
+	atLeastGo(dst[done:], sums[64*done:], t)
+}
+
+func addMaskedGo(sums []int32, words []uint64, w int32) {
+	for i, x := range words {
+		s := sums[64*i : 64*i+64]
+		for x != 0 {
+			s[bits.TrailingZeros64(x)] += w
+			x &= x - 1
+		}
+	}
+}
+
+func atLeastGo(dst []uint64, sums []int32, t int32) {
+	for i := range dst {
+		var x uint64
+		for j, s := range sums[64*i : 64*i+64] {
+			if s >= t {
+				x |= 1 << j
+			}
+		}
+		dst[i] = x
+	}
+}

@@ -1,0 +1,109 @@
+package wordops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestWeigh checks AddMasked and AtLeast, the vector kernels and the
+// plain loops alike, against a row-by-row computation: words of every
+// density (zero words included, which the kernel skips), weights of both
+// signs and at the int32 extremes (sums wrap as Go's do), thresholds at
+// and next to the sums present.
+func TestWeigh(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 2, 7, 64, 129} {
+		for trial := range 20 {
+			sums := make([]int32, 64*n+r.IntN(3))
+			for i := range sums {
+				sums[i] = int32(r.IntN(200) - 100)
+			}
+			want := append([]int32(nil), sums...)
+			for step := range 5 {
+				words := weighWords(r, n)
+				w := []int32{1, -7, 123456, math.MaxInt32, math.MinInt32}[(trial+step)%5]
+				for row := range 64 * n {
+					if words[row/64]&(1<<(row%64)) != 0 {
+						want[row] += w
+					}
+				}
+				if trial%2 == 0 {
+					AddMasked(sums, words, w)
+				} else {
+					addMaskedGo(sums[:64*n], words, w)
+				}
+				for i := range sums {
+					if sums[i] != want[i] {
+						t.Fatalf("n %d trial %d step %d: sums[%d] = %d, want %d", n, trial, step, i, sums[i], want[i])
+					}
+				}
+			}
+			ths := []int32{math.MinInt32, math.MaxInt32, 0}
+			if len(sums) > 0 {
+				ths = append(ths, sums[r.IntN(len(sums))]+int32(r.IntN(3))-1)
+			}
+			for _, th := range ths {
+				got, plain := randomWords(r, n), randomWords(r, n)
+				AtLeast(got, sums, th)
+				atLeastGo(plain, sums[:64*n], th)
+				for i := range n {
+					var x uint64
+					for j := range 64 {
+						if sums[64*i+j] >= th {
+							x |= 1 << j
+						}
+					}
+					if got[i] != x || plain[i] != x {
+						t.Fatalf("n %d trial %d: AtLeast(%d) word %d = %x (plain %x), want %x", n, trial, th, i, got[i], plain[i], x)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAddMasked adds a weight over one tile of 4096 rows (the
+// lookalike's) for features of a few densities.
+func BenchmarkAddMasked(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	sums := make([]int32, 4096)
+	for _, density := range []int{1, 8, 32} {
+		words := make([]uint64, 64)
+		for i := range words {
+			for range density {
+				words[i] |= 1 << r.IntN(64)
+			}
+		}
+		b.Run(fmt.Sprintf("bits_per_word=%d", density), func(b *testing.B) {
+			b.SetBytes(int64(len(sums) * 4))
+			for b.Loop() {
+				AddMasked(sums, words, 3)
+			}
+		})
+		b.Run(fmt.Sprintf("bits_per_word=%d", density)+"/impl=go", func(b *testing.B) {
+			b.SetBytes(int64(len(sums) * 4))
+			for b.Loop() {
+				addMaskedGo(sums, words, 3)
+			}
+		})
+	}
+}
+
+// weighWords returns n words mixing zero words, single bits, random words
+// and sparse ones.
+func weighWords(r *rand.Rand, n int) []uint64 {
+	w := make([]uint64, n)
+	for i := range w {
+		switch r.IntN(4) {
+		case 1:
+			w[i] = 1 << r.IntN(64)
+		case 2:
+			w[i] = r.Uint64()
+		case 3:
+			w[i] = r.Uint64() & r.Uint64() & r.Uint64()
+		}
+	}
+	return w
+}
