@@ -3,6 +3,7 @@ package index
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -173,6 +174,9 @@ type BSIView struct {
 	minVal, maxVal int64
 	hasRange       bool
 
+	sampleOnce sync.Once
+	sample     []int64
+
 	// The dense form for range comparisons (bsidense.go), built once on
 	// first use from denseSeed (the previous view's) and the versions of
 	// the bitmaps.
@@ -215,6 +219,34 @@ func (v *BSIView) Value(row uint32) (int64, bool) {
 		}
 	}
 	return v.lo + int64(u), true
+}
+
+// SampleSize is how many values Sample reads: 1024 evenly ranked rows
+// place a quantile within about 0.1 % of its rank.
+const SampleSize = 1024
+
+// Sample returns the values of up to SampleSize profiles evenly spaced by
+// rank among those with a value, sorted: deterministic, and read once per
+// view (a lookalike cuts every numeric field into quantile buckets on
+// every call; a profile's value is a lookup in each bit slice, about 10
+// ms over five fields). Shared: read-only.
+func (v *BSIView) Sample() []int64 {
+	v.sampleOnce.Do(func() {
+		n := v.exist.GetCardinality()
+		m := min(uint64(SampleSize), n)
+		v.sample = make([]int64, 0, m)
+		for i := range m {
+			row, err := v.exist.Select(uint32(i * n / m))
+			if err != nil {
+				continue
+			}
+			if x, ok := v.Value(row); ok {
+				v.sample = append(v.sample, x)
+			}
+		}
+		slices.Sort(v.sample)
+	})
+	return v.sample
 }
 
 // Compare returns the profiles whose value satisfies "value op c". Profiles

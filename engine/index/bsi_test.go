@@ -1,7 +1,9 @@
 package index
 
 import (
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -84,4 +86,35 @@ func holds(op Op, v, c int64) bool {
 		return v >= c
 	}
 	return false
+}
+
+// TestBSISample: the sample holds the values of the rows of ranks
+// i·n/m among the rows with a value (all of them when there are fewer
+// than SampleSize), sorted, and the same slice on every call.
+func TestBSISample(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{0, 1, 700, 5000} {
+		x := NewBSI(-100, 1000)
+		vals := map[uint32]int64{}
+		for len(vals) < n {
+			row, v := uint32(r.IntN(50_000)), -100+r.Int64N(1101)
+			x.Set(row, v)
+			vals[row] = v
+		}
+		rows := slices.Sorted(maps.Keys(vals))
+		m := min(n, SampleSize)
+		var want []int64
+		for i := range m {
+			want = append(want, vals[rows[i*n/m]])
+		}
+		slices.Sort(want)
+		view := x.View()
+		got := view.Sample()
+		if !slices.Equal(got, want) {
+			t.Fatalf("n %d: sample %v, want %v", n, got[:min(len(got), 8)], want[:min(len(want), 8)])
+		}
+		if again := view.Sample(); len(got) > 0 && &again[0] != &got[0] {
+			t.Fatalf("n %d: the sample was read again", n)
+		}
+	}
 }

@@ -362,19 +362,32 @@ func (v *EventsView) windowWordsOn(out []uint64, values []string, from, to Day, 
 }
 
 // WindowCount is the number of profiles WindowWithin(values, from, to,
-// nil) returns, counted without building them.
+// nil) returns, counted without building them. The view remembers the
+// count (see keptCache.countOf): a lookalike counts every value's window
+// on every call.
 func (v *EventsView) WindowCount(values []string, from, to Day) uint64 {
 	if u := v.cachedUnion(values, from, to); u != nil {
 		return u.GetCardinality()
 	}
-	bms := v.windowBitmaps(values, from, to)
-	switch len(bms) {
-	case 0:
-		return 0
-	case 1:
-		return bms[0].GetCardinality()
-	}
-	return unionCount(bms)
+	return v.WindowCountQuiet(values, from, to)
+}
+
+// WindowCountQuiet is WindowCount without counting as a use of the
+// window (the view keeps a window's union from its second use): for a
+// caller that counts many windows, each once per call, such as a
+// lookalike's candidates, which would otherwise have every union built
+// and kept, pushing out those segment queries repeat.
+func (v *EventsView) WindowCountQuiet(values []string, from, to Day) uint64 {
+	return v.windows.countOf(newWindowKey(values, from, to), func() uint64 {
+		bms := v.windowBitmaps(values, from, to)
+		switch len(bms) {
+		case 0:
+			return 0
+		case 1:
+			return bms[0].GetCardinality()
+		}
+		return unionCount(bms)
+	})
 }
 
 // AtLeast returns the profiles with matching events on at least n distinct

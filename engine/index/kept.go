@@ -26,6 +26,10 @@ type keptCache[K comparable] struct {
 	order   []K // oldest first
 	// seen holds keys asked for once.
 	seen map[K]bool
+	// counts holds the sizes of results counted without being built
+	// (countOf): 16 bytes a key, so every window a lookalike counts
+	// can be remembered where only a few unions can be kept.
+	counts map[K]uint64
 	// rows is the number of rows of the view: a result kept with its
 	// words has rows/64+1 of them (see use).
 	rows uint64
@@ -49,7 +53,7 @@ const minKeptBytes = 8 << 20
 // that a result as dense as can be (every container a bitset, rows/8
 // bytes plus headers) still passes put's quarter-of-the-budget bar.
 func newKeptCache[K comparable](rows uint64) *keptCache[K] {
-	return &keptCache[K]{budget: max(minKeptBytes, 5*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}, rows: rows}
+	return &keptCache[K]{budget: max(minKeptBytes, 5*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}, counts: map[K]uint64{}, rows: rows}
 }
 
 // get returns the kept result of k, read-only, or nil. It does not count
@@ -104,6 +108,37 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 	b.SetCopyOnWrite(false)
 	c.put(k, keptEntry{b: b, words: words})
 	return b
+}
+
+// maxCounts bounds counts; past it, it starts over.
+const maxCounts = 4096
+
+// countOf returns the size of k's result: the kept result's, a count
+// remembered from an earlier call, or count() (then remembered). A nil
+// cache remembers nothing.
+func (c *keptCache[K]) countOf(k K, count func() uint64) uint64 {
+	if c == nil {
+		return count()
+	}
+	c.mu.Lock()
+	if e, ok := c.entries[k]; ok {
+		c.mu.Unlock()
+		return e.b.GetCardinality()
+	}
+	n, ok := c.counts[k]
+	c.mu.Unlock()
+	if ok {
+		return n
+	}
+	// Counted outside the lock: two callers may both count, and agree.
+	n = count()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.counts) >= maxCounts {
+		clear(c.counts)
+	}
+	c.counts[k] = n
+	return n
 }
 
 // denseShare: a result holding at least one row in denseShare is dense,

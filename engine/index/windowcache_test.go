@@ -111,3 +111,50 @@ func TestWindowCacheAnswers(t *testing.T) {
 		t.Fatal("nothing was cached")
 	}
 }
+
+// TestWindowCountQuiet: counts remembered by the view are the counts of
+// the windows (values in any order, every window its own), they never
+// make the view keep a union, and the memo starts over past maxCounts.
+func TestWindowCountQuiet(t *testing.T) {
+	r := rand.New(rand.NewPCG(33, 34))
+	x := NewEvents("view")
+	const rows = 100_000
+	for range 30_000 {
+		x.Add(uint32(r.IntN(rows)), fmt.Sprint("v", r.IntN(4)), Day(100+r.IntN(30)))
+	}
+	v := x.View()
+	plain := *v
+	plain.windows = nil
+	for round := range 60 {
+		values := []string{fmt.Sprint("v", r.IntN(5))}
+		if round%3 == 0 {
+			values = append(values, fmt.Sprint("v", r.IntN(5)))
+		}
+		from := Day(95 + r.IntN(40))
+		to := from + Day(r.IntN(20))
+		want := plain.WindowWithin(values, from, to, nil).GetCardinality()
+		for use := range 3 {
+			if got := v.WindowCountQuiet(reversed(values), from, to); got != want {
+				t.Fatalf("round %d use %d: count %d, want %d", round, use, got, want)
+			}
+		}
+		if _, ok := v.CachedWindow(values, from, to); ok {
+			t.Fatalf("round %d: a quiet count kept a union", round)
+		}
+	}
+	if len(v.windows.counts) == 0 {
+		t.Fatal("no count was remembered")
+	}
+	for i := range maxCounts + 1 {
+		v.WindowCountQuiet([]string{"v0"}, Day(i), Day(i))
+	}
+	if len(v.windows.counts) > maxCounts {
+		t.Fatalf("%d counts remembered, at most %d", len(v.windows.counts), maxCounts)
+	}
+}
+
+func reversed(s []string) []string {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
+}
