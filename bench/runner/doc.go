@@ -53,9 +53,13 @@
 // floor (ratio < 1).
 //
 // For the lookalike: one AND + popcount pass over the dense universe per
-// selected feature (64), i.e. the scoring pass alone. It leaves out
-// building and counting the ~430 candidate features and choosing the top
-// N, so it is a low floor and the ratio is an upper bound on the gap.
+// bitmap it touches: every candidate feature it counts against the seed
+// (lookalike.Result.FeaturesCounted, ~180 for the mix's seed: tag, set
+// and bool values, each numeric field's buckets, each event value's
+// window taken as one bitmap, as a count's floor takes its leaves already
+// evaluated) and every selected feature it scores (64). It leaves out
+// choosing the top N and adding the weights, so it is still a low floor.
+// (Until the eighth session it counted the 64 scoring passes alone.)
 //
 // # Query mix
 //

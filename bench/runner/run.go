@@ -402,20 +402,23 @@ func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Qu
 	}
 	opts := lookalike.Options{Size: q.Size, ExcludeFields: lookalike.QueryFields(cq.Checked.Root), Now: now}
 	var count uint64
-	var features int
+	var passes int
 	lat, err := measure(1, warmFor, runs, func() error {
 		res, err := lookalike.Expand(ctx, sn, seed, opts)
 		if err == nil {
-			count, features = uint64(len(res.Ranked)), len(res.Features)
+			count, passes = uint64(len(res.Ranked)), res.FeaturesCounted+len(res.Features)
 		}
 		return err
 	})
 	if err != nil {
 		return QueryResult{}, fmt.Errorf("lookalike: %w", err)
 	}
-	// Floor: one AND + popcount pass over the dense universe per selected
-	// feature. A dense pass costs the same whatever the bits, so the seed
-	// stands in for each feature's bitset.
+	// Floor: one AND + popcount pass over the dense universe per bitmap
+	// the lookalike touches: each candidate feature it counts against the
+	// seed (a window or a bucket as one bitmap, as a count's floor takes
+	// its leaves already evaluated), and each selected feature it scores.
+	// A dense pass costs the same whatever the bits, so the seed stands in
+	// for each feature's bitset.
 	rows := sn.Rows()
 	pair := [][]uint64{Dense(roaring.AndNot(sn.All(), seed), rows), Dense(seed, rows)}
 	acc := make([]uint64, len(pair[0]))
@@ -423,7 +426,7 @@ func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Qu
 	var fc uint64
 	floor, err := measure(1, warmFor, runs, func() error {
 		fc = 0
-		for range max(features, 1) {
+		for range max(passes, 1) {
 			fc += uint64(AndPopcount(acc, pair, noMinus))
 		}
 		return nil

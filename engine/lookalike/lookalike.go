@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -103,6 +104,11 @@ type Result struct {
 	// minus seed); SeedSize the seed's size within the dataset.
 	Candidates uint64
 	SeedSize   uint64
+	// FeaturesCounted is how many candidate features were counted
+	// against the seed, those dropped by the support rules included:
+	// the work before selection (the benchmark's floor counts a pass
+	// for each).
+	FeaturesCounted int
 }
 
 // Feature kinds.
@@ -183,7 +189,8 @@ func Expand(ctx context.Context, sn *engine.Snapshot, seed *roaring.Bitmap, opts
 		return nil, err
 	}
 	res := &Result{Rows: roaring.BitmapOf(ranked...), Ranked: ranked, Scores: scores,
-		Candidates: nCand, SeedSize: m.nSeed, Features: make([]Feature, len(sel))}
+		Candidates: nCand, SeedSize: m.nSeed, Features: make([]Feature, len(sel)),
+		FeaturesCounted: int(m.counted.Load())}
 	for i, c := range sel {
 		res.Features[i] = c.Feature
 	}
@@ -240,6 +247,8 @@ type model struct {
 	// counts windows against them.
 	seedRows             []uint32
 	seedWords, baseWords []uint64
+	// counted is how many candidate features were counted.
+	counted atomic.Int64
 }
 
 // newModel returns the model of seed against base, both within the
@@ -348,6 +357,7 @@ func (m *model) fieldCandidates(fv *engine.FieldView) []candidate {
 	var out []candidate
 	name := fv.Field.Name
 	add := func(value, kind string, bm, minus *roaring.Bitmap, n counts) {
+		m.counted.Add(1)
 		if bm != nil && m.supported(n) {
 			out = append(out, candidate{Feature: Feature{Field: name, Value: value, Kind: kind, SeedCount: n.seed, BaseCount: n.base}, bm: bm, minus: minus})
 		}
@@ -459,6 +469,7 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch) []cand
 			return ev.WindowFromDays(vals, from, to, nil)
 		}
 	}
+	m.counted.Add(1)
 	if !m.supported(n) {
 		return nil
 	}
