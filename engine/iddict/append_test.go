@@ -139,3 +139,48 @@ func TestRadixSort(t *testing.T) {
 		}
 	}
 }
+
+// TestReserve: after Reserve(n) the table takes n rows without growing,
+// on an empty Dict and on one holding rows; every id is found and keeps
+// its row; a smaller reservation changes nothing.
+func TestReserve(t *testing.T) {
+	for _, held := range []int{0, 1000} {
+		d := New(Options{})
+		for i := range held {
+			if _, _, err := d.Assign(fmt.Sprintf("h%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const n = 300_000
+		if err := d.Reserve(n); err != nil {
+			t.Fatal(err)
+		}
+		slots := len(d.slots)
+		if slots < slotsFor(n) {
+			t.Fatalf("held %d: %d slots for %d rows", held, slots, n)
+		}
+		if err := d.Reserve(10); err != nil || len(d.slots) != slots {
+			t.Fatalf("held %d: a smaller reservation changed the table (%v)", held, err)
+		}
+		var ids [][]byte
+		for i := held; i < n; i++ {
+			ids = append(ids, []byte(fmt.Sprintf("r%d", i)))
+		}
+		if err := d.AppendNew(ids); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.slots) != slots {
+			t.Fatalf("held %d: the table grew from %d to %d slots after Reserve", held, slots, len(d.slots))
+		}
+		for i := range held {
+			if row, ok := d.Lookup(fmt.Sprintf("h%d", i)); !ok || row != uint32(i) {
+				t.Fatalf("held %d: h%d is row %d (%v)", held, i, row, ok)
+			}
+		}
+		for i := held; i < n; i += 997 {
+			if row, ok := d.Lookup(fmt.Sprintf("r%d", i)); !ok || row != uint32(i) {
+				t.Fatalf("held %d: r%d is row %d (%v)", held, i, row, ok)
+			}
+		}
+	}
+}
