@@ -54,7 +54,7 @@
 //
 // For the lookalike: one AND + popcount pass over the dense universe per
 // bitmap it touches: every candidate feature it counts against the seed
-// (lookalike.Result.FeaturesCounted, ~180 for the mix's seed: tag, set
+// (lookalike.Result.FeaturesCounted, 448 for the mix's seed: tag, set
 // and bool values, each numeric field's buckets, each event value's
 // window taken as one bitmap, as a count's floor takes its leaves already
 // evaluated) and every selected feature it scores (64). It leaves out
