@@ -55,14 +55,8 @@ func TestWindowCacheBudget(t *testing.T) {
 // what a caller gets may be written to without reaching the cache.
 func TestWindowCacheAnswers(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
-	x := NewEvents("view")
 	const rows = 200_000
-	for range 60_000 {
-		x.Add(uint32(r.IntN(rows)), fmt.Sprint("v", r.IntN(6)), Day(100+r.IntN(60)))
-	}
-	v := x.View()
-	plain := *v
-	plain.windows = nil
+	v, plain := randomEventsView(r, rows, 60_000, 6, 60)
 	within := roaring.New()
 	for range 5000 {
 		within.Add(uint32(r.IntN(rows)))
@@ -117,14 +111,7 @@ func TestWindowCacheAnswers(t *testing.T) {
 // make the view keep a union, and the memo starts over past maxCounts.
 func TestWindowCountQuiet(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 34))
-	x := NewEvents("view")
-	const rows = 100_000
-	for range 30_000 {
-		x.Add(uint32(r.IntN(rows)), fmt.Sprint("v", r.IntN(4)), Day(100+r.IntN(30)))
-	}
-	v := x.View()
-	plain := *v
-	plain.windows = nil
+	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
 	for round := range 60 {
 		values := []string{fmt.Sprint("v", r.IntN(5))}
 		if round%3 == 0 {
@@ -157,4 +144,18 @@ func reversed(s []string) []string {
 	out := slices.Clone(s)
 	slices.Reverse(out)
 	return out
+}
+
+// randomEventsView returns the view of n random events over rows rows,
+// values v0.., days 100.. (days of them), and a copy of it without a
+// cache to compare with.
+func randomEventsView(r *rand.Rand, rows, n, values, days int) (v, plain *EventsView) {
+	x := NewEvents("view")
+	for range n {
+		x.Add(uint32(r.IntN(rows)), fmt.Sprint("v", r.IntN(values)), Day(100+r.IntN(days)))
+	}
+	v = x.View()
+	c := *v
+	c.windows = nil
+	return v, &c
 }
