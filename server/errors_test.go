@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -762,5 +763,31 @@ func TestShutdownWithHeldIngest(t *testing.T) {
 	e2 := e.restart()
 	if n := e2.count(t, "shop", "", "ALL"); n != 1 {
 		t.Fatalf("after restart: %d", n)
+	}
+}
+
+// TestShutdownRacesServe starts servers and stops them at once, as the
+// tests' cleanup does for a test that sends nothing: Serve runs on its
+// own goroutine, so Shutdown often comes before fasthttp has seen the
+// listener, and Serve used to accept forever (TestInsecure hung a run in
+// a few). Every stop must return, and Serve with nil.
+func TestShutdownRacesServe(t *testing.T) {
+	for range 30 {
+		e := newEnv(t, server.Config{})
+		e.stop()
+	}
+	srv, err := server.New(server.Config{Durable: newEnv(t, server.Config{}).dur})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); err != nil {
+		t.Fatalf("Serve after Shutdown: %v", err)
 	}
 }

@@ -103,6 +103,12 @@ type Server struct {
 	ridSeq   atomic.Uint64
 	shutOnce sync.Once
 	shutErr  error
+	// serveMu guards shut and lns: fasthttp learns of a listener only
+	// once its Serve runs, so a Shutdown that came first would leave a
+	// later Serve accepting forever (see Serve).
+	serveMu sync.Mutex
+	shut    bool
+	lns     []net.Listener
 }
 
 // New checks the configuration and builds a server.
@@ -167,7 +173,29 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 }
 
 // Serve answers requests on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+//
+// Serve and Shutdown may race (a caller starting the server on one
+// goroutine and stopping it on another): a Serve that starts after
+// Shutdown closes ln and returns nil at once, and one that was starting
+// as Shutdown ran has its listener closed by Shutdown and returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	s.serveMu.Lock()
+	if s.shut {
+		s.serveMu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.lns = append(s.lns, ln)
+	s.serveMu.Unlock()
+	err := s.http.Serve(ln)
+	s.serveMu.Lock()
+	shut := s.shut
+	s.serveMu.Unlock()
+	if shut && errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
 
 // Handler returns the request handler (for tests and embedding).
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
@@ -180,7 +208,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {
 		stop := context.AfterFunc(ctx, s.cancel)
 		defer stop()
+		s.serveMu.Lock()
+		s.shut = true
+		lns := s.lns
+		s.serveMu.Unlock()
 		err := s.http.ShutdownWithContext(ctx)
+		// A Serve that had not handed its listener to fasthttp yet
+		// stops here (closing one fasthttp closed already does nothing).
+		for _, ln := range lns {
+			ln.Close()
+		}
 		s.cancel()
 		s.durable.Close()
 		var errs []error
