@@ -270,6 +270,23 @@ func (v *BSIView) CountCompareWithin(op Op, c int64, within *roaring.Bitmap) uin
 	return n
 }
 
+// CountCompareQuiet is CountCompareWithin(op, c, nil), remembered by the
+// view (see keptCache.countOf) without counting as a use of the range: a
+// lookalike counts every numeric field's bucket bounds on every call, and
+// asking for them as ranges would have each built and kept.
+func (v *BSIView) CountCompareQuiet(op Op, c int64) uint64 {
+	count := func() uint64 { return v.CountCompareWithin(op, c, nil) }
+	lo, hi, ok := CompareBounds(op, c)
+	if !ok {
+		return count()
+	}
+	k, ok := v.rangeKey(lo, hi)
+	if !ok {
+		return count()
+	}
+	return v.kept.countOf(k, count)
+}
+
 // compareWithin answers CompareWithin; with count, only the cardinality
 // is sure to be set.
 func (v *BSIView) compareWithin(op Op, c int64, within *roaring.Bitmap, count bool) (*roaring.Bitmap, uint64) {

@@ -163,3 +163,34 @@ func TestKeptWords(t *testing.T) {
 		}
 	}
 }
+
+// TestCountCompareQuiet: a quiet count is the count of the comparison,
+// on every call (the second from the view's memo), for every operator,
+// including constants outside the stored values; and it never makes the
+// view keep a range.
+func TestCountCompareQuiet(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	x := NewBSI(-50, 1000)
+	for row := range uint32(20_000) {
+		if r.IntN(6) != 0 {
+			x.Set(row, 10+r.Int64N(500))
+		}
+	}
+	v := x.View()
+	for range 60 {
+		op := []Op{EQ, NE, LT, LE, GT, GE}[r.IntN(6)]
+		c := r.Int64N(700) - 80
+		want := v.CompareWithin(op, c, nil).GetCardinality()
+		for use := range 3 {
+			if got := v.CountCompareQuiet(op, c); got != want {
+				t.Fatalf("%v %d use %d: %d, want %d", op, c, use, got, want)
+			}
+		}
+	}
+	if len(v.kept.entries) != 0 {
+		t.Fatalf("quiet counts kept %d ranges", len(v.kept.entries))
+	}
+	if len(v.kept.counts) == 0 {
+		t.Fatal("no count was remembered")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/engine"
+	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
 )
 
@@ -47,9 +48,14 @@ func naiveCandidates(t *testing.T, sn *engine.Snapshot, m *model) ([]candidate, 
 			add("false", KindValue, fv.Bool.False())
 		case fv.BSI != nil:
 			for _, b := range buckets(fv.Field, fv.BSI) {
-				bm := b.bm.Clone()
-				if b.minus != nil {
-					bm.AndNot(b.minus)
+				// Built from two comparisons, not from the range the
+				// lookalike counts and scores.
+				bm := fv.BSI.Exists().Clone()
+				if b.hasLo {
+					bm = fv.BSI.Compare(index.GE, b.lo)
+				}
+				if b.hasHi {
+					bm.AndNot(fv.BSI.Compare(index.GE, b.hi))
 				}
 				add(b.label, KindBucket, bm)
 			}

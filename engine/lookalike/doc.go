@@ -44,11 +44,18 @@
 // # Execution
 //
 // Statistics come from counts, not from a bitmap per candidate: a tag,
-// set or bool value's bitmap is the index's own; a bucket is "≥ its low
-// bound" minus "≥ the next bound" and "false" is "has a value" minus
-// "true", so their counts are differences of those bitmaps' counts; the
-// bucket bounds come from a sample of each numeric field's values that the
-// field's view reads once (index.BSIView.Sample). An event value's window
+// set or bool value's bitmap is the index's own; "false" is "has a value"
+// minus "true", so its counts are differences of those bitmaps' counts; a
+// bucket is "≥ its low bound" minus "≥ the next bound", counted without
+// a bitmap: the size of each "≥ bound" from the index (remembered by the
+// view, index.BSIView.CountCompareQuiet) and, for a small seed, the seed's
+// share from the seed's values, read once per field (each bit slice ANDed
+// with the seed). The bucket bounds come from a sample of each numeric
+// field's values that the field's view reads once (index.BSIView.Sample).
+// No bucket is ever built as a bitmap: scoring cuts the field's bit
+// slices to the shard and runs one wordops.Between pass per bucket (at
+// 100M profiles the buckets' bitmaps were 420 MB of garbage a call, and
+// the collections they caused a large part of the time). An event value's window
 // is counted in one of two ways. With a small seed (under one profile in
 // 64) and no universe, the window's size, which does not depend on the
 // seed, is remembered by the view (index.EventsView.WindowCountQuiet:

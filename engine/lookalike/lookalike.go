@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -119,12 +120,13 @@ const (
 )
 
 // candidate is a feature with its counts and its members: the rows of bm
-// outside minus (nil: none). A bucket or "false" is the difference of two
-// bitmaps the index has or a range pass builds anyway; its counts are
+// outside minus (nil: none), or for a numeric bucket the values in rng.
+// "false" is the difference of two bitmaps the index has; its counts are
 // differences of theirs, and the difference itself is taken only shard by
 // shard when it is scored, so the hundreds of candidates that are counted
-// and dropped cost no bitmap of their own. All the bitmaps are shared:
-// read-only.
+// and dropped cost no bitmap of their own. A bucket is counted from the
+// index's range counts and scored from the field's bit slices (see rng).
+// All the bitmaps are shared: read-only.
 //
 // An event value's window is counted from its day bitmaps without a union
 // being built (see windowCounts); build makes the union, and runs only for
@@ -133,10 +135,41 @@ type candidate struct {
 	Feature
 	bm, minus *roaring.Bitmap
 	build     func() *roaring.Bitmap
+	// rng, for a numeric bucket, holds its bounds instead of bitmaps:
+	// it is counted from the index's range counts and scored from the
+	// field's bit slices shard by shard (shardScorer.rangeWords), so no
+	// bitmap of it is ever built (at 100M those were 420 MB a call, and
+	// the collections they caused most of a lookalike's time).
+	rng *valueRange
+}
+
+// valueRange is a numeric bucket: the stored values from lo (included)
+// to hi (excluded); without hasLo from the lowest, without hasHi to the
+// highest.
+type valueRange struct {
+	v            *index.BSIView
+	lo, hi       int64
+	hasLo, hasHi bool
+}
+
+// bounds returns the range as inclusive bounds for BetweenWithin.
+func (r *valueRange) bounds() (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if r.hasLo {
+		lo = r.lo
+	}
+	if r.hasHi {
+		hi = r.hi - 1
+	}
+	return lo, hi
 }
 
 // within returns the members of c among the rows of b, as a new bitmap.
 func (c *candidate) within(b *roaring.Bitmap) *roaring.Bitmap {
+	if c.rng != nil {
+		lo, hi := c.rng.bounds()
+		return c.rng.v.BetweenWithin(lo, hi, b)
+	}
 	r := roaring.And(c.bm, b)
 	if c.minus != nil && !r.IsEmpty() {
 		r.AndNot(c.minus)
@@ -378,26 +411,90 @@ func (m *model) fieldCandidates(fv *engine.FieldView) []candidate {
 		add("true", KindValue, yes, nil, ny)
 		add("false", KindValue, exist, yes, counts{ne.all - ny.all, ne.seed - ny.seed, ne.base - ny.base})
 	case fv.BSI != nil:
-		// Neighbouring buckets share a bound's bitmap: count each once.
-		seen := map[*roaring.Bitmap]counts{}
-		count := func(bm *roaring.Bitmap) counts {
-			n, ok := seen[bm]
+		v := fv.BSI
+		exist := m.count(v.Exists())
+		var seedVals []int64
+		if m.seedRows != nil {
+			seedVals = seedValues(v, m.seed)
+		}
+		// Neighbouring buckets share a bound: count each once.
+		seen := map[int64]counts{}
+		ge := func(b int64) counts {
+			n, ok := seen[b]
 			if !ok {
-				n = m.count(bm)
-				seen[bm] = n
+				n = m.countGE(v, b, seedVals)
+				seen[b] = n
 			}
 			return n
 		}
-		for _, b := range buckets(fv.Field, fv.BSI) {
-			n := count(b.bm)
-			if b.minus != nil {
-				nm := count(b.minus)
-				n = counts{n.all - nm.all, n.seed - nm.seed, n.base - nm.base}
+		for _, b := range buckets(fv.Field, v) {
+			n := exist
+			if b.hasLo {
+				n = ge(b.lo)
 			}
-			add(b.label, KindBucket, b.bm, b.minus, n)
+			if b.hasHi {
+				nh := ge(b.hi)
+				n = counts{n.all - nh.all, n.seed - nh.seed, n.base - nh.base}
+			}
+			m.counted.Add(1)
+			if m.supported(n) {
+				out = append(out, candidate{Feature: Feature{Field: name, Value: b.label, Kind: KindBucket, SeedCount: n.seed, BaseCount: n.base}, rng: &b.valueRange})
+			}
 		}
 	}
 	return out
+}
+
+// countGE counts "value >= b" of a numeric field against the seed and the
+// base without building it: the size from the view, which remembers it
+// (a lookalike counts the same bounds on every call); the seed's share
+// from seedVals, the seed's values (nil for a large seed: then by the
+// index's count restricted to the seed); the base's by difference, or
+// given a universe by the index's count restricted to the base.
+func (m *model) countGE(v *index.BSIView, b int64, seedVals []int64) counts {
+	c := counts{all: v.CountCompareQuiet(index.GE, b)}
+	if m.seedRows != nil {
+		c.seed = uint64(len(seedVals) - sort.Search(len(seedVals), func(i int) bool { return seedVals[i] >= b }))
+	} else {
+		c.seed = v.CountCompareWithin(index.GE, b, m.seed)
+	}
+	if m.opts.Universe == nil {
+		c.base = c.all - c.seed
+	} else {
+		c.base = v.CountCompareWithin(index.GE, b, m.base)
+	}
+	return c
+}
+
+// seedValues returns the values the seed's profiles hold in a numeric
+// field, sorted. Each bit slice is ANDed with the seed once, a few
+// microseconds for a small seed, where counting the seed under each
+// bucket bound would walk every slice once per bound.
+func seedValues(v *index.BSIView, seed *roaring.Bitmap) []int64 {
+	in := roaring.And(v.Exists(), seed)
+	rows := in.ToArray()
+	u := make([]uint64, len(rows))
+	for i, sl := range v.Slices() {
+		if sl == nil {
+			continue
+		}
+		j := 0
+		it := roaring.And(sl, in).Iterator()
+		for it.HasNext() {
+			r := it.Next()
+			for rows[j] != r {
+				j++
+			}
+			u[j] |= 1 << i
+		}
+	}
+	lo, _ := v.Bounds()
+	vals := make([]int64, len(rows))
+	for i, x := range u {
+		vals[i] = lo + int64(x)
+	}
+	slices.Sort(vals)
+	return vals
 }
 
 // supported applies the size and support rules to a feature's counts.
@@ -595,7 +692,7 @@ func (m *model) selectFeatures(cands []candidate) []candidate {
 func buildSelected(sel []candidate) {
 	var todo []*candidate
 	for i := range sel {
-		if sel[i].bm == nil {
+		if sel[i].bm == nil && sel[i].build != nil {
 			todo = append(todo, &sel[i])
 		}
 	}
@@ -617,21 +714,19 @@ func buildSelected(sel []candidate) {
 	wg.Wait()
 }
 
-// bucket is a numeric range: the rows of bm outside minus (nil: none).
+// bucket is a numeric range and its label.
 type bucket struct {
-	label     string
-	bm, minus *roaring.Bitmap
+	valueRange
+	label string
 }
 
 // buckets cuts a numeric field into about Buckets ranges of similar
 // population, reading the boundaries from an evenly ranked sample of the
 // profiles with a value (index.BSIView.Sample: deterministic, no pass
-// over every row, and read once per view). Each bucket is "≥ its low bound" minus
-// "≥ the next bound", so a field with k boundaries costs k comparisons;
-// the differences are left to the caller (see candidate).
+// over every row, and read once per view). Each bucket is "≥ its low
+// bound" minus "≥ the next bound".
 func buckets(f *schema.Field, v *index.BSIView) []bucket {
-	exist := v.Exists()
-	if exist.IsEmpty() {
+	if v.Exists().IsEmpty() {
 		return nil
 	}
 	lo, hi, _ := v.Range()
@@ -643,23 +738,18 @@ func buckets(f *schema.Field, v *index.BSIView) []bucket {
 			bounds = append(bounds, b)
 		}
 	}
-	ge := make([]*roaring.Bitmap, len(bounds))
-	for i, b := range bounds {
-		ge[i] = v.Compare(index.GE, b)
-	}
 	out := make([]bucket, 0, len(bounds)+1)
 	from := lo
 	for i := 0; i <= len(bounds); i++ {
-		var bk bucket
-		switch {
-		case i == len(bounds) && i == 0:
-			bk = bucket{label: "[" + format(f, lo) + "," + format(f, hi) + "]", bm: exist}
-		case i == len(bounds):
-			bk = bucket{label: "[" + format(f, from) + "," + format(f, hi) + "]", bm: ge[i-1]}
-		case i == 0:
-			bk = bucket{label: "[" + format(f, from) + "," + format(f, bounds[0]) + ")", bm: exist, minus: ge[0]}
-		default:
-			bk = bucket{label: "[" + format(f, from) + "," + format(f, bounds[i]) + ")", bm: ge[i-1], minus: ge[i]}
+		bk := bucket{valueRange: valueRange{v: v, hasLo: i > 0, hasHi: i < len(bounds)}}
+		if bk.hasLo {
+			bk.lo = bounds[i-1]
+		}
+		if bk.hasHi {
+			bk.hi = bounds[i]
+			bk.label = "[" + format(f, from) + "," + format(f, bounds[i]) + ")"
+		} else {
+			bk.label = "[" + format(f, from) + "," + format(f, hi) + "]"
 		}
 		out = append(out, bk)
 		if i < len(bounds) {

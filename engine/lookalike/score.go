@@ -11,6 +11,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/internal/wordops"
 )
 
@@ -242,6 +243,9 @@ type shardScorer struct {
 	cand  []uint64        // the candidates' words in the shard
 	minus []uint64        // a bucket's minus's words in the shard
 	x     *roaring.Bitmap // scratch for cutWords
+	// fields holds the numeric fields' slices cut to the shard, for the
+	// buckets (rangeWords).
+	fields map[*index.BSIView]*fieldWords
 	// dense[i] tells whether feature i's bitmap and its minus are
 	// mostly bitmap containers (see cutWords).
 	dense        [][2]bool
@@ -262,6 +266,7 @@ func newShardScorer(feats []candidate, q []int32, top *topN, size uint64, cand *
 	for i := range s.words {
 		s.words[i] = make([]uint64, size/64)
 	}
+	s.fields = map[*index.BSIView]*fieldWords{}
 	s.dense = make([][2]bool, len(feats))
 	for i, f := range feats {
 		s.dense[i] = [2]bool{mostlyBitmaps(f.bm), mostlyBitmaps(f.minus)}
@@ -295,6 +300,56 @@ func (s *shardScorer) cutWords(dst []uint64, b *roaring.Bitmap, lo, hi uint64, d
 	x.AddRange(lo, hi)
 	x.And(b)
 	s.writeCut(dst, x, lo)
+}
+
+// fieldWords are a numeric field's rows with a value and its bit slices
+// cut to the shard being scored, shared by the field's buckets.
+type fieldWords struct {
+	shard  uint64 // first row of the shard they hold, plus one (0: none)
+	exist  []uint64
+	bufs   [][]uint64
+	slices [][]uint64 // bufs cut to the shard, nil for an empty slice
+}
+
+// rangeWords sets dst to the words of r's rows in the shard [lo, hi): the
+// field's slices are cut to the shard once (dense, so in place, see
+// cutWords), and each bucket is one pass of wordops.Between over them.
+func (s *shardScorer) rangeWords(dst []uint64, r *valueRange, lo, hi uint64) {
+	nw := len(dst)
+	fw := s.fields[r.v]
+	if fw == nil {
+		fw = &fieldWords{exist: make([]uint64, s.size/64)}
+		s.fields[r.v] = fw
+	}
+	if fw.shard != lo+1 {
+		s.cutWords(fw.exist[:nw], r.v.Exists(), lo, hi, true)
+		sl := r.v.Slices()
+		for len(fw.bufs) < len(sl) {
+			fw.bufs = append(fw.bufs, make([]uint64, s.size/64))
+		}
+		fw.slices = fw.slices[:0]
+		for i, b := range sl {
+			if b == nil || b.IsEmpty() {
+				fw.slices = append(fw.slices, nil)
+				continue
+			}
+			s.cutWords(fw.bufs[i][:nw], b, lo, hi, true)
+			fw.slices = append(fw.slices, fw.bufs[i][:nw])
+		}
+		fw.shard = lo + 1
+	}
+	copy(dst, fw.exist[:nw])
+	// Stored values are offsets from the field's lower bound; the
+	// buckets' bounds are stored values above the lowest one held.
+	base, _ := r.v.Bounds()
+	var a, b uint64
+	if r.hasLo {
+		a = uint64(r.lo-base) - 1 // offset > a: value >= lo
+	}
+	if r.hasHi {
+		b = uint64(r.hi-base) - 1 // offset <= b: value < hi
+	}
+	wordops.Between(dst, fw.slices, a, b, r.hasLo, r.hasHi)
 }
 
 // writeCut sets dst to the words of c, whose rows lie in the shard
@@ -332,6 +387,10 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 	for i := range s.feats {
 		f := &s.feats[i]
 		w := s.words[i][:nw]
+		if f.rng != nil {
+			s.rangeWords(w, f.rng, lo, hi)
+			continue
+		}
 		s.cutWords(w, f.bm, lo, hi, s.dense[i][0])
 		if f.minus != nil {
 			// A bucket or "false": the rows of bm outside minus.
