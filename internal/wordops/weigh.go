@@ -6,23 +6,34 @@ import "math/bits"
 // r is bit r%64 of word r/64, and sums[r] its score). A lookalike adds
 // each selected feature's weight to the rows that have it, then keeps the
 // rows whose score reaches a threshold; with AVX-512 a word's 64 rows are
-// four masked vector adds, where a loop over its set bits costs a branch
-// and a scattered add per member.
+// four masked vector adds (with AVX2, eight adds of lanes selected by
+// compares), where a loop over its set bits costs a branch and a
+// scattered add per member.
 
 // AddMasked adds w to sums[r] for every bit r set in words; sums holds
 // 64 entries per word (len(sums) >= 64·len(words)). Sums wrap on
 // overflow: the caller keeps its weights small enough.
 func AddMasked(sums []int32, words []uint64, w int32) {
-	sums = sums[:64*len(words)]
-	done := vectorAddMasked(sums, words, w)
-	addMaskedGo(sums[64*done:], words[done:], w)
+	addMaskedAt(weighLevel(), sums, words, w)
 }
 
 // AtLeast sets dst[i] to the rows r of word i with sums[r] >= t
 // (len(sums) >= 64·len(dst)).
 func AtLeast(dst []uint64, sums []int32, t int32) {
+	atLeastAt(weighLevel(), dst, sums, t)
+}
+
+// addMaskedAt is AddMasked with level's kernel (the Between levels; tests
+// run each one the CPU has).
+func addMaskedAt(level int, sums []int32, words []uint64, w int32) {
+	sums = sums[:64*len(words)]
+	done := vectorAddMasked(level, sums, words, w)
+	addMaskedGo(sums[64*done:], words[done:], w)
+}
+
+func atLeastAt(level int, dst []uint64, sums []int32, t int32) {
 	sums = sums[:64*len(dst)]
-	done := vectorAtLeast(dst, sums, t)
+	done := vectorAtLeast(level, dst, sums, t)
 	atLeastGo(dst[done:], sums[64*done:], t)
 }
 

@@ -7,13 +7,18 @@ import (
 	"testing"
 )
 
-// TestWeigh checks AddMasked and AtLeast, the vector kernels and the
-// plain loops alike, against a row-by-row computation: words of every
+// TestWeigh checks AddMasked and AtLeast, every vector kernel the CPU
+// has and the plain loops alike, against a row-by-row computation: words of every
 // density (zero words included, which the kernel skips), weights of both
 // signs and at the int32 extremes (sums wrap as Go's do), thresholds at
 // and next to the sums present.
 func TestWeigh(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
+	// Every kernel this CPU has, best first, and the plain loops.
+	var levels []int
+	for l := weighLevel(); l <= levelGo; l++ {
+		levels = append(levels, l)
+	}
 	for _, n := range []int{0, 1, 2, 7, 64, 129} {
 		for trial := range 20 {
 			sums := make([]int32, 64*n+r.IntN(3))
@@ -29,11 +34,7 @@ func TestWeigh(t *testing.T) {
 						want[row] += w
 					}
 				}
-				if trial%2 == 0 {
-					AddMasked(sums, words, w)
-				} else {
-					addMaskedGo(sums[:64*n], words, w)
-				}
+				addMaskedAt(levels[(trial+step)%len(levels)], sums, words, w)
 				for i := range sums {
 					if sums[i] != want[i] {
 						t.Fatalf("n %d trial %d step %d: sums[%d] = %d, want %d", n, trial, step, i, sums[i], want[i])
@@ -45,18 +46,19 @@ func TestWeigh(t *testing.T) {
 				ths = append(ths, sums[r.IntN(len(sums))]+int32(r.IntN(3))-1)
 			}
 			for _, th := range ths {
-				got, plain := randomWords(r, n), randomWords(r, n)
-				AtLeast(got, sums, th)
-				atLeastGo(plain, sums[:64*n], th)
-				for i := range n {
-					var x uint64
-					for j := range 64 {
-						if sums[64*i+j] >= th {
-							x |= 1 << j
+				for _, level := range levels {
+					got := randomWords(r, n)
+					atLeastAt(level, got, sums, th)
+					for i := range n {
+						var x uint64
+						for j := range 64 {
+							if sums[64*i+j] >= th {
+								x |= 1 << j
+							}
 						}
-					}
-					if got[i] != x || plain[i] != x {
-						t.Fatalf("n %d trial %d: AtLeast(%d) word %d = %x (plain %x), want %x", n, trial, th, i, got[i], plain[i], x)
+						if got[i] != x {
+							t.Fatalf("n %d trial %d level %d: AtLeast(%d) word %d = %x, want %x", n, trial, level, th, i, got[i], x)
+						}
 					}
 				}
 			}
@@ -76,18 +78,15 @@ func BenchmarkAddMasked(b *testing.B) {
 				words[i] |= 1 << r.IntN(64)
 			}
 		}
-		b.Run(fmt.Sprintf("bits_per_word=%d", density), func(b *testing.B) {
-			b.SetBytes(int64(len(sums) * 4))
-			for b.Loop() {
-				AddMasked(sums, words, 3)
-			}
-		})
-		b.Run(fmt.Sprintf("bits_per_word=%d", density)+"/impl=go", func(b *testing.B) {
-			b.SetBytes(int64(len(sums) * 4))
-			for b.Loop() {
-				addMaskedGo(sums, words, 3)
-			}
-		})
+		for level := weighLevel(); level <= levelGo; level++ {
+			name := []string{"avx512", "avx2", "go"}[level]
+			b.Run(fmt.Sprintf("bits_per_word=%d/impl=%s", density, name), func(b *testing.B) {
+				b.SetBytes(int64(len(sums) * 4))
+				for b.Loop() {
+					addMaskedAt(level, sums, words, 3)
+				}
+			})
+		}
 	}
 }
 

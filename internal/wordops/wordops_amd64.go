@@ -140,25 +140,55 @@ func addMaskedAVX512(sums *int32, words *uint64, n int, w int32)
 //go:noescape
 func atLeastAVX512(dst *uint64, sums *int32, n int, t int32)
 
-// hasMask512 reports AVX-512F, whose mask registers select the lanes of
-// a vector add (AddMasked) and hold a vector compare's result (AtLeast).
-func hasMask512() bool { return cpu.X86.HasAVX512F }
+//go:noescape
+func addMaskedAVX2(sums *int32, words *uint64, n int, w int32)
 
-// vectorAddMasked runs addMaskedAVX512 over every word and returns the
-// words done (0 without AVX-512).
-func vectorAddMasked(sums []int32, words []uint64, w int32) int {
-	if len(words) == 0 || !hasMask512() {
+//go:noescape
+func atLeastAVX2(dst *uint64, sums *int32, n int, t int32)
+
+// weighLevel is the best AddMasked/AtLeast kernel this CPU has:
+// AVX-512F's mask registers select the lanes of an add and hold a
+// compare's result; AVX2 spreads a byte of the word over eight lanes by
+// broadcast, AND and compare, and gathers a compare with VMOVMSKPS.
+func weighLevel() int {
+	switch {
+	case cpu.X86.HasAVX512F:
+		return levelAVX512
+	case cpu.X86.HasAVX2:
+		return levelAVX2
+	}
+	return levelGo
+}
+
+// vectorAddMasked runs level's AddMasked kernel over every word and
+// returns the words done (0 for levelGo).
+func vectorAddMasked(level int, sums []int32, words []uint64, w int32) int {
+	if len(words) == 0 {
 		return 0
 	}
-	addMaskedAVX512(&sums[0], &words[0], len(words), w)
+	switch level {
+	case levelAVX512:
+		addMaskedAVX512(&sums[0], &words[0], len(words), w)
+	case levelAVX2:
+		addMaskedAVX2(&sums[0], &words[0], len(words), w)
+	default:
+		return 0
+	}
 	return len(words)
 }
 
 // vectorAtLeast is vectorAddMasked for AtLeast.
-func vectorAtLeast(dst []uint64, sums []int32, t int32) int {
-	if len(dst) == 0 || !hasMask512() {
+func vectorAtLeast(level int, dst []uint64, sums []int32, t int32) int {
+	if len(dst) == 0 {
 		return 0
 	}
-	atLeastAVX512(&dst[0], &sums[0], len(dst), t)
+	switch level {
+	case levelAVX512:
+		atLeastAVX512(&dst[0], &sums[0], len(dst), t)
+	case levelAVX2:
+		atLeastAVX2(&dst[0], &sums[0], len(dst), t)
+	default:
+		return 0
+	}
 	return len(dst)
 }

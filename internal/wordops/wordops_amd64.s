@@ -44,6 +44,28 @@ loop: \
 	VPBROADCASTQ fa+64(FP), FA; \
 	VPBROADCASTQ fb+72(FP), FB
 
+// ADDBYTE adds w (Y7) to the eight sums at byte offset OFF from DI whose
+// bits are set in AX's low byte, then moves AX's next byte down: the byte
+// is broadcast to every lane, each lane keeps its own bit (Y6 holds 1, 2,
+// ..., 128), and the compare turns a kept bit into a lane of ones.
+#define ADDBYTE(OFF) \
+	VMOVD        AX, X0; \
+	VPBROADCASTD X0, Y0; \
+	VPAND        Y6, Y0, Y0; \
+	VPCMPEQD     Y6, Y0, Y0; \
+	VPAND        Y7, Y0, Y0; \
+	VPADDD       OFF(DI), Y0, Y0; \
+	VMOVDQU      Y0, OFF(DI); \
+	SHRQ         $8, AX
+
+// LTBYTE sets bits SHIFT..SHIFT+7 of R9 where t (Y7) > the eight sums at
+// byte offset OFF from SI (AtLeast's complement).
+#define LTBYTE(OFF, SHIFT) \
+	VPCMPGTD  OFF(SI), Y7, Y0; \
+	VMOVMSKPS Y0, BX; \
+	SHLQ      $SHIFT, BX; \
+	ORQ       BX, R9
+
 // func andAVX2(dst, src *uint64, groups int)
 TEXT ·andAVX2(SB), NOSPLIT, $0-24
 	INPLACE(VPAND)
@@ -303,5 +325,73 @@ atLeastLoop:
 	ADDQ   $8, DI
 	DECQ   CX
 	JNZ    atLeastLoop
+	VZEROUPPER
+	RET
+
+DATA laneBits<>+0(SB)/4, $1
+DATA laneBits<>+4(SB)/4, $2
+DATA laneBits<>+8(SB)/4, $4
+DATA laneBits<>+12(SB)/4, $8
+DATA laneBits<>+16(SB)/4, $16
+DATA laneBits<>+20(SB)/4, $32
+DATA laneBits<>+24(SB)/4, $64
+DATA laneBits<>+28(SB)/4, $128
+GLOBL laneBits<>(SB), RODATA|NOPTR, $32
+
+// func addMaskedAVX2(sums *int32, words *uint64, n int, w int32)
+// AddMasked eight rows a step (ADDBYTE); a zero word is skipped.
+TEXT ·addMaskedAVX2(SB), NOSPLIT, $0-28
+	MOVQ         sums+0(FP), DI
+	MOVQ         words+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         w+24(FP), AX
+	VMOVD        AX, X7
+	VPBROADCASTD X7, Y7
+	VMOVDQU      laneBits<>(SB), Y6
+addMaskedAVX2Loop:
+	MOVQ  (SI), AX
+	TESTQ AX, AX
+	JZ    addMaskedAVX2Next
+	ADDBYTE(0)
+	ADDBYTE(32)
+	ADDBYTE(64)
+	ADDBYTE(96)
+	ADDBYTE(128)
+	ADDBYTE(160)
+	ADDBYTE(192)
+	ADDBYTE(224)
+addMaskedAVX2Next:
+	ADDQ $8, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  addMaskedAVX2Loop
+	VZEROUPPER
+	RET
+
+// func atLeastAVX2(dst *uint64, sums *int32, n int, t int32)
+// The rows where t > sum gathered eight a step (LTBYTE), then inverted.
+TEXT ·atLeastAVX2(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         sums+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         t+24(FP), AX
+	VMOVD        AX, X7
+	VPBROADCASTD X7, Y7
+atLeastAVX2Loop:
+	XORQ R9, R9
+	LTBYTE(0, 0)
+	LTBYTE(32, 8)
+	LTBYTE(64, 16)
+	LTBYTE(96, 24)
+	LTBYTE(128, 32)
+	LTBYTE(160, 40)
+	LTBYTE(192, 48)
+	LTBYTE(224, 56)
+	NOTQ R9
+	MOVQ R9, (DI)
+	ADDQ $256, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ  atLeastAVX2Loop
 	VZEROUPPER
 	RET

@@ -19,5 +19,7 @@ func betweenLevel() int { return levelGo }
 // BetweenVector reports whether Between runs as a vector kernel.
 func BetweenVector() bool { return false }
 
-func vectorAddMasked(sums []int32, words []uint64, w int32) int { return 0 }
-func vectorAtLeast(dst []uint64, sums []int32, t int32) int     { return 0 }
+func vectorAddMasked(level int, sums []int32, words []uint64, w int32) int { return 0 }
+func vectorAtLeast(level int, dst []uint64, sums []int32, t int32) int     { return 0 }
+
+func weighLevel() int { return levelGo }
