@@ -44,6 +44,14 @@ loop: \
 	VPBROADCASTQ fa+64(FP), FA; \
 	VPBROADCASTQ fb+72(FP), FB
 
+// WEIGHARGS loads a weighing kernel's arguments: its two arrays into DI
+// and SI, the word count into CX and the int32 into AX.
+#define WEIGHARGS(A, B, X) \
+	MOVQ A, DI; \
+	MOVQ B, SI; \
+	MOVQ n+16(FP), CX; \
+	MOVL X, AX
+
 // ADDBYTE adds w (Y7) to the eight sums at byte offset OFF from DI whose
 // bits are set in AX's low byte, then moves AX's next byte down: the byte
 // is broadcast to every lane, each lane keeps its own bit (Y6 holds 1, 2,
@@ -260,10 +268,7 @@ between2Group:
 // that select the lanes of four 16-lane adds of w. A zero word (a sparse
 // feature has many) is skipped without touching its sums.
 TEXT ·addMaskedAVX512(SB), NOSPLIT, $0-28
-	MOVQ         sums+0(FP), DI
-	MOVQ         words+8(FP), SI
-	MOVQ         n+16(FP), CX
-	MOVL         w+24(FP), AX
+	WEIGHARGS(sums+0(FP), words+8(FP), w+24(FP))
 	VPBROADCASTD AX, Z7
 addMaskedLoop:
 	MOVQ      (SI), AX
@@ -300,10 +305,7 @@ addMaskedNext:
 // Each of the n words gathers four 16-lane compares (predicate 2, "less
 // or equal": t <= sums) from their mask registers.
 TEXT ·atLeastAVX512(SB), NOSPLIT, $0-28
-	MOVQ         dst+0(FP), DI
-	MOVQ         sums+8(FP), SI
-	MOVQ         n+16(FP), CX
-	MOVL         t+24(FP), AX
+	WEIGHARGS(dst+0(FP), sums+8(FP), t+24(FP))
 	VPBROADCASTD AX, Z7
 atLeastLoop:
 	VPCMPD $2, (SI), Z7, K1
@@ -341,10 +343,7 @@ GLOBL laneBits<>(SB), RODATA|NOPTR, $32
 // func addMaskedAVX2(sums *int32, words *uint64, n int, w int32)
 // AddMasked eight rows a step (ADDBYTE); a zero word is skipped.
 TEXT ·addMaskedAVX2(SB), NOSPLIT, $0-28
-	MOVQ         sums+0(FP), DI
-	MOVQ         words+8(FP), SI
-	MOVQ         n+16(FP), CX
-	MOVL         w+24(FP), AX
+	WEIGHARGS(sums+0(FP), words+8(FP), w+24(FP))
 	VMOVD        AX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU      laneBits<>(SB), Y6
@@ -371,10 +370,7 @@ addMaskedAVX2Next:
 // func atLeastAVX2(dst *uint64, sums *int32, n int, t int32)
 // The rows where t > sum gathered eight a step (LTBYTE), then inverted.
 TEXT ·atLeastAVX2(SB), NOSPLIT, $0-28
-	MOVQ         dst+0(FP), DI
-	MOVQ         sums+8(FP), SI
-	MOVQ         n+16(FP), CX
-	MOVL         t+24(FP), AX
+	WEIGHARGS(dst+0(FP), sums+8(FP), t+24(FP))
 	VMOVD        AX, X7
 	VPBROADCASTD X7, Y7
 atLeastAVX2Loop:
