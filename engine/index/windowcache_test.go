@@ -107,11 +107,16 @@ func TestWindowCacheAnswers(t *testing.T) {
 }
 
 // TestWindowCountQuiet: counts remembered by the view are the counts of
-// the windows (values in any order, every window its own), they never
-// make the view keep a union, and the memo starts over past maxCounts.
+// the windows (values in any order, every window its own), counts within
+// a set are those of the window cut to it, neither makes the view keep a
+// union, and the memo starts over past maxCounts.
 func TestWindowCountQuiet(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 34))
 	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
+	within := roaring.New()
+	for range 2000 {
+		within.Add(uint32(r.IntN(100_000)))
+	}
 	for round := range 60 {
 		values := []string{fmt.Sprint("v", r.IntN(5))}
 		if round%3 == 0 {
@@ -121,8 +126,11 @@ func TestWindowCountQuiet(t *testing.T) {
 		to := from + Day(r.IntN(20))
 		want := plain.WindowWithin(values, from, to, nil).GetCardinality()
 		for use := range 3 {
-			if got := v.WindowCountQuiet(reversed(values), from, to); got != want {
+			if got := v.WindowCountQuiet(reversed(values), from, to, nil); got != want {
 				t.Fatalf("round %d use %d: count %d, want %d", round, use, got, want)
+			}
+			if got, want := v.WindowCountQuiet(values, from, to, within), plain.WindowWithin(values, from, to, within).GetCardinality(); got != want {
+				t.Fatalf("round %d use %d: count within %d, want %d", round, use, got, want)
 			}
 		}
 		if _, ok := v.CachedWindow(values, from, to); ok {
@@ -133,7 +141,7 @@ func TestWindowCountQuiet(t *testing.T) {
 		t.Fatal("no count was remembered")
 	}
 	for i := range maxCounts + 1 {
-		v.WindowCountQuiet([]string{"v0"}, Day(i), Day(i))
+		v.WindowCountQuiet([]string{"v0"}, Day(i), Day(i), nil)
 	}
 	if len(v.windows.counts) > maxCounts {
 		t.Fatalf("%d counts remembered, at most %d", len(v.windows.counts), maxCounts)
