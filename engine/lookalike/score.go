@@ -140,6 +140,12 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n, shar
 		ws[i] = feats[i].Weight
 	}
 	q, shift := quantize(ws)
+	// Whether each feature's bitmap and minus are mostly bitmap
+	// containers (see cutWords): read once, shared by the workers.
+	dense := make([][2]bool, len(feats))
+	for i, f := range feats {
+		dense[i] = [2]bool{mostlyBitmaps(f.bm), mostlyBitmaps(f.minus)}
+	}
 	first, last := uint64(cand.Minimum())/shardRows, uint64(cand.Maximum())/shardRows
 	shards := make(chan uint64)
 	workers := min(runtime.GOMAXPROCS(0), int(last-first+1))
@@ -151,7 +157,7 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n, shar
 		go func() {
 			defer wg.Done()
 			tops[w].n = int(n)
-			s := newShardScorer(feats, q, &tops[w], shardRows, cand)
+			s := newShardScorer(feats, q, dense, &tops[w], shardRows, cand)
 			for sh := range shards {
 				if errs[w] != nil {
 					continue
@@ -255,8 +261,8 @@ type shardScorer struct {
 	hits         []uint64 // a tile's rows at or above the threshold
 }
 
-func newShardScorer(feats []candidate, q []int32, top *topN, size uint64, cand *roaring.Bitmap) *shardScorer {
-	s := &shardScorer{feats: feats, q: q, top: top, size: size,
+func newShardScorer(feats []candidate, q []int32, dense [][2]bool, top *topN, size uint64, cand *roaring.Bitmap) *shardScorer {
+	s := &shardScorer{feats: feats, q: q, dense: dense, top: top, size: size,
 		full:  make([]uint64, uint64(cand.Maximum())/64+1),
 		words: make([][]uint64, len(feats)),
 		cand:  make([]uint64, size/64),
@@ -267,10 +273,6 @@ func newShardScorer(feats []candidate, q []int32, top *topN, size uint64, cand *
 		s.words[i] = make([]uint64, size/64)
 	}
 	s.fields = map[*index.BSIView]*fieldWords{}
-	s.dense = make([][2]bool, len(feats))
-	for i, f := range feats {
-		s.dense[i] = [2]bool{mostlyBitmaps(f.bm), mostlyBitmaps(f.minus)}
-	}
 	return s
 }
 
