@@ -247,7 +247,7 @@ type shardScorer struct {
 	full  []uint64
 	words [][]uint64      // a feature's words in the shard
 	cand  []uint64        // the candidates' words in the shard
-	minus []uint64        // a bucket's minus's words in the shard
+	minus []uint64        // a "false" feature's minus's words in the shard
 	x     *roaring.Bitmap // scratch for cutWords
 	// fields holds the numeric fields' slices cut to the shard, for the
 	// buckets (rangeWords).
@@ -395,7 +395,7 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 		}
 		s.cutWords(w, f.bm, lo, hi, s.dense[i][0])
 		if f.minus != nil {
-			// A bucket or "false": the rows of bm outside minus.
+			// "false": the rows of bm outside minus.
 			s.cutWords(s.minus[:nw], f.minus, lo, hi, s.dense[i][1])
 			wordops.AndNot(w, s.minus[:nw])
 		}
