@@ -527,10 +527,7 @@ func (l *loader) loadIDs(arg string, v []byte) error {
 	// that the ids are rehashed about once in all. The steps are bounded
 	// by the ids seen, not by the row count alone: a damaged count must
 	// not allocate a table of billions of slots.
-	want := min(uint64(l.rows), 16*(uint64(l.nextRow)+uint64(len(ids))))
-	if err := l.d.ids.Reserve(int(want)); err != nil {
-		return err
-	}
+	l.d.ids.Reserve(int(min(uint64(l.rows), 16*(uint64(l.nextRow)+uint64(len(ids))))))
 	if err := l.d.ids.AppendNew(ids); err != nil {
 		return fmt.Errorf("rows %d to %d: %w", l.nextRow, l.nextRow+uint32(len(ids)), err)
 	}

@@ -141,31 +141,23 @@ func slotsFor(n int) int {
 // new size rehashes every id held once. A loader that knows how many ids
 // it will add (a checkpoint's row count) saves the doublings on the way,
 // each of which rehashes every id held: at 10M rows they were 29 % of a
-// start's CPU. It never fails; the error is for a future table that
-// could not grow.
-func (d *Dict) Reserve(n int) error {
+// start's CPU.
+func (d *Dict) Reserve(n int) {
 	if uint64(n) > MaxRows&math.MaxInt {
 		n = int(MaxRows & math.MaxInt)
 	}
 	if n <= d.growAt {
-		return nil
+		return
 	}
-	if d.n == 0 {
-		// Nothing to rehash: size the table (and the chunk list) once.
-		slots := slotsFor(n)
-		d.slots = make([]uint64, slots)
-		d.growAt = slots / 4 * 3
-		if len(d.chunks) == 0 {
-			d.chunks = make([]chunk, 0, n>>chunkBits+1)
-			d.firstEnds = min(n, chunkRows)
-		}
-		return nil
+	if d.n == 0 && len(d.chunks) == 0 {
+		// Nothing held yet: size the chunk list too.
+		d.chunks = make([]chunk, 0, n>>chunkBits+1)
+		d.firstEnds = min(n, chunkRows)
 	}
-	// One rehash into the final size, not one per doubling.
+	// One rehash into the final size (none for an empty table).
 	if slots := slotsFor(n); slots > len(d.slots) {
 		d.growTo(slots)
 	}
-	return nil
 }
 
 // Len returns the number of rows; the next new id gets row Len().
