@@ -13,6 +13,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cohortdb/cohort/engine/iddict"
 	"github.com/cohortdb/cohort/engine/identity"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
@@ -320,6 +321,13 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 	case l.nextRow != l.rows:
 		return nil, &CheckpointError{name, "i/", fmt.Errorf("%d external ids for %d rows", l.nextRow, l.rows)}
 	}
+	if err := l.d.ids.Index(); err != nil {
+		key := "i/"
+		if re := (*iddict.RepeatedIDError)(nil); errors.As(err, &re) {
+			key += hex8(re.Row / idChunk) // the chunk of the later row
+		}
+		return nil, &CheckpointError{name, key, err}
+	}
 	if l.graph != nil {
 		if err := l.graph.Finish(); err != nil {
 			return nil, &CheckpointError{name, "g/", err}
@@ -503,9 +511,9 @@ func (l *loader) loadIDs(arg string, v []byte) error {
 	if uint64(l.nextRow) != chunk*idChunk {
 		return fmt.Errorf("ids of chunk %d arrive after %d rows (a chunk is missing)", chunk, l.nextRow)
 	}
-	// The chunk's ids go in as one batch (iddict.Dict.AppendNew), which
-	// inserts them into the hash table in table order rather than one
-	// cache miss at a time: most of a large start is this table.
+	// The chunk's ids are appended unindexed: the id table is built once
+	// the last chunk is in (loadCheckpoint), in slot order over large
+	// batches, instead of a cache miss per id (iddict.Dict.Index).
 	ids := l.ids[:0]
 	for len(v) > 0 {
 		n, k := binary.Uvarint(v)
@@ -522,13 +530,7 @@ func (l *loader) loadIDs(arg string, v []byte) error {
 	if l.d.ids.Len() != l.nextRow {
 		return fmt.Errorf("BUG: %d ids held at row %d", l.d.ids.Len(), l.nextRow)
 	}
-	// The row count is known (a/rows comes first): size the id table
-	// towards it in steps of 16 rather than doubling it on the way, so
-	// that the ids are rehashed about once in all. The steps are bounded
-	// by the ids seen, not by the row count alone: a damaged count must
-	// not allocate a table of billions of slots.
-	l.d.ids.Reserve(int(min(uint64(l.rows), 16*(uint64(l.nextRow)+uint64(len(ids))))))
-	if err := l.d.ids.AppendNew(ids); err != nil {
+	if err := l.d.ids.AppendUnindexed(ids); err != nil {
 		return fmt.Errorf("rows %d to %d: %w", l.nextRow, l.nextRow+uint32(len(ids)), err)
 	}
 	l.nextRow += uint32(len(ids))

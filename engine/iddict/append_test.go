@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -14,7 +13,7 @@ import (
 // would give them, and every id is found again, by Lookup and by Assign.
 func TestAppendNew(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	const n = maxBatch + 70_000 // two sorted batches in one call
+	const n = 2*sortedRows + 70_000
 	ids := make([][]byte, n)
 	for i := range ids {
 		ids[i] = fmt.Appendf(nil, "u%d-%x", i, r.Uint64()%1000)
@@ -87,11 +86,11 @@ func TestAppendNewRefuses(t *testing.T) {
 	}
 }
 
-// TestGrowSorted: a table grown past sortedGrowRows (rows rehashed in slot
+// TestGrowSorted: a table grown past sortedRows (rows rehashed in slot
 // order) finds every id, and Assign goes on working across several grows.
 func TestGrowSorted(t *testing.T) {
 	d := New(Options{})
-	const n = 4*sortedGrowRows + 17
+	const n = 4*sortedRows + 17
 	for i := range n {
 		if row, created, err := d.Assign(fmt.Sprint("id-", i)); err != nil || !created || row != uint32(i) {
 			t.Fatalf("id %d: row %d created %v err %v", i, row, created, err)
@@ -107,43 +106,46 @@ func TestGrowSorted(t *testing.T) {
 	}
 }
 
-// TestRadixSort checks the sort on a bit range against a stable sort.
-func TestRadixSort(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
-	for _, bitsRange := range [][2]uint{{0, 11}, {5, 30}, {20, 64}, {3, 4}} {
-		keys := make([]uint64, 5000)
-		for i := range keys {
-			keys[i] = r.Uint64()
+// TestIndexBatches: rows indexed in several batches, smaller and larger
+// than a region's share, across chunks, are all found at their rows, and
+// a repeat across batches is found.
+func TestIndexBatches(t *testing.T) {
+	const n = 3*chunkRows + 12_345
+	for _, batch := range []int{1000, 70_000, n} {
+		d := New(Options{})
+		var ids [][]byte
+		for i := range n {
+			ids = append(ids, []byte(fmt.Sprintf("b%d", i)))
 		}
-		field := func(k uint64) uint64 {
-			w := bitsRange[1] - bitsRange[0]
-			if w == 64 {
-				return k
-			}
-			return k >> bitsRange[0] & (1<<w - 1)
+		if err := d.AppendUnindexed(ids); err != nil {
+			t.Fatal(err)
 		}
-		want := slices.Clone(keys)
-		slices.SortStableFunc(want, func(a, b uint64) int {
-			fa, fb := field(a), field(b)
-			switch {
-			case fa < fb:
-				return -1
-			case fa > fb:
-				return 1
+		d.growTo(slotsFor(n))
+		if err := d.insertRows(0, n, batch); err != nil {
+			t.Fatalf("batch %d: %v", batch, err)
+		}
+		for i := range n {
+			if row, ok := d.Lookup(fmt.Sprintf("b%d", i)); !ok || row != uint32(i) {
+				t.Fatalf("batch %d: b%d is row %d (%v)", batch, i, row, ok)
 			}
-			return 0
-		})
-		radixSort(keys, bitsRange[0], bitsRange[1])
-		if !slices.Equal(keys, want) {
-			t.Fatalf("bits %v: not the stable sort", bitsRange)
+		}
+		d = New(Options{})
+		ids[n-1] = []byte("b17")
+		if err := d.AppendUnindexed(ids); err != nil {
+			t.Fatal(err)
+		}
+		d.growTo(slotsFor(n))
+		if err := d.insertRows(0, n, batch); err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`"b17" of row %d is row 17 already`, n-1)) {
+			t.Fatalf("batch %d: a repeat: %v", batch, err)
 		}
 	}
 }
 
-// TestReserve: after Reserve(n) the table takes n rows without growing,
-// on an empty Dict and on one holding rows; every id is found and keeps
-// its row; a smaller reservation changes nothing.
-func TestReserve(t *testing.T) {
+// TestAppendUnindexed: ids appended without indexing (a checkpoint's
+// chunks, after rows Assign gave) are seen by External and Views at once
+// and by Lookup after Index, which grows the table once to its final size;
+// lookups before Index panic rather than miss.
+func TestAppendUnindexed(t *testing.T) {
 	for _, held := range []int{0, 1000} {
 		d := New(Options{})
 		for i := range held {
@@ -152,23 +154,31 @@ func TestReserve(t *testing.T) {
 			}
 		}
 		const n = 300_000
-		d.Reserve(n)
-		slots := len(d.slots)
-		if slots < slotsFor(n) {
-			t.Fatalf("held %d: %d slots for %d rows", held, slots, n)
+		for off := held; off < n; off += 1 << 16 {
+			var ids [][]byte
+			for i := off; i < min(off+1<<16, n); i++ {
+				ids = append(ids, []byte(fmt.Sprintf("r%d", i)))
+			}
+			if err := d.AppendUnindexed(ids); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if d.Reserve(10); len(d.slots) != slots {
-			t.Fatalf("held %d: a smaller reservation changed the table", held)
+		if d.Len() != n || d.External(n-1) != fmt.Sprintf("r%d", n-1) || d.View().External(uint32(held)) != fmt.Sprintf("r%d", held) {
+			t.Fatalf("held %d: %d rows, last %q", held, d.Len(), d.External(n-1))
 		}
-		var ids [][]byte
-		for i := held; i < n; i++ {
-			ids = append(ids, []byte(fmt.Sprintf("r%d", i)))
-		}
-		if err := d.AppendNew(ids); err != nil {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("held %d: Lookup before Index did not panic", held)
+				}
+			}()
+			d.Lookup("r5")
+		}()
+		if err := d.Index(); err != nil {
 			t.Fatal(err)
 		}
-		if len(d.slots) != slots {
-			t.Fatalf("held %d: the table grew from %d to %d slots after Reserve", held, slots, len(d.slots))
+		if len(d.slots) != slotsFor(n) {
+			t.Fatalf("held %d: %d slots after Index, want %d", held, len(d.slots), slotsFor(n))
 		}
 		for i := range held {
 			if row, ok := d.Lookup(fmt.Sprintf("h%d", i)); !ok || row != uint32(i) {
@@ -180,5 +190,43 @@ func TestReserve(t *testing.T) {
 				t.Fatalf("held %d: r%d is row %d (%v)", held, i, row, ok)
 			}
 		}
+		if row, created, err := d.Assign("new"); err != nil || !created || row != n {
+			t.Fatalf("Assign after Index: row %d created %v err %v", row, created, err)
+		}
+	}
+}
+
+// TestIndexFindsRepeats: an id held twice, in two chunks far apart or by
+// a row Assign gave, is Index's error, naming both rows; a bad id is
+// refused by AppendUnindexed without adding anything.
+func TestIndexFindsRepeats(t *testing.T) {
+	chunk := func(from, to int) [][]byte {
+		var ids [][]byte
+		for i := from; i < to; i++ {
+			ids = append(ids, []byte(fmt.Sprintf("r%d", i)))
+		}
+		return ids
+	}
+	d := New(Options{})
+	if _, _, err := d.Assign("r7"); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.AppendUnindexed(chunk(1, 100))
+	if err := d.Index(); err == nil || !strings.Contains(err.Error(), `"r7" of row 7 is row 0 already`) {
+		t.Fatalf("a repeat of an assigned id: %v", err)
+	}
+	d = New(Options{})
+	_ = d.AppendUnindexed(chunk(0, 200_000))
+	ids := chunk(200_000, 300_000)
+	ids[50_000] = []byte("r123456")
+	_ = d.AppendUnindexed(ids)
+	err := d.Index()
+	if re := (*RepeatedIDError)(nil); !errors.As(err, &re) || re.First != 123456 || re.Row != 250000 || re.ID != "r123456" ||
+		!strings.Contains(err.Error(), `"r123456" of row 250000 is row 123456 already`) {
+		t.Fatalf("a repeat across chunks: %v", err)
+	}
+	d = New(Options{})
+	if err := d.AppendUnindexed([][]byte{[]byte("a"), nil}); !errors.Is(err, ErrEmptyID) || d.Len() != 0 {
+		t.Fatalf("an empty id: %v, %d rows", err, d.Len())
 	}
 }

@@ -92,6 +92,10 @@ type Dict struct {
 	// never written again, which is what lets Views share this slice.
 	chunks []chunk
 	n      uint32
+	// indexed is how many rows (0..indexed-1) the table holds: rows added
+	// by AppendUnindexed wait for Index. Assign and the lookups need every
+	// row indexed.
+	indexed uint32
 
 	// firstEnds is the capacity of the first chunk's offsets, from
 	// ExpectedSize: a dictionary of a few rows should not pay 256 KiB.
@@ -136,30 +140,6 @@ func slotsFor(n int) int {
 	return s
 }
 
-// Reserve sizes the hash table for n rows in all (at most what it can
-// hold), so that adding rows up to n grows it no more, and moving to the
-// new size rehashes every id held once. A loader that knows how many ids
-// it will add (a checkpoint's row count) saves the doublings on the way,
-// each of which rehashes every id held: at 10M rows they were 29 % of a
-// start's CPU.
-func (d *Dict) Reserve(n int) {
-	if uint64(n) > MaxRows&math.MaxInt {
-		n = int(MaxRows & math.MaxInt)
-	}
-	if n <= d.growAt {
-		return
-	}
-	if d.n == 0 && len(d.chunks) == 0 {
-		// Nothing held yet: size the chunk list too.
-		d.chunks = make([]chunk, 0, n>>chunkBits+1)
-		d.firstEnds = min(n, chunkRows)
-	}
-	// One rehash into the final size (none for an empty table).
-	if slots := slotsFor(n); slots > len(d.slots) {
-		d.growTo(slots)
-	}
-}
-
 // Len returns the number of rows; the next new id gets row Len().
 func (d *Dict) Len() uint32 { return d.n }
 
@@ -167,6 +147,7 @@ func (d *Dict) Len() uint32 { return d.n }
 // for the writer (or callers holding the writer's lock): the hash table it
 // probes is rebuilt by Assign.
 func (d *Dict) Lookup(id string) (row uint32, ok bool) {
+	d.mustBeIndexed()
 	if len(id) == 0 || len(id) > MaxIDLen {
 		return 0, false // never assigned, so not worth hashing
 	}
@@ -177,6 +158,7 @@ func (d *Dict) Lookup(id string) (row uint32, ok bool) {
 // LookupBytes is Lookup for an id held in a byte slice, e.g. a request
 // buffer. It does not allocate and does not retain id.
 func (d *Dict) LookupBytes(id []byte) (uint32, bool) {
+	d.mustBeIndexed()
 	if len(id) == 0 || len(id) > MaxIDLen {
 		return 0, false
 	}
@@ -209,6 +191,7 @@ func find[T string | []byte](d *Dict, id T, h uint64) (row uint32, slot int, ok 
 // reuse its buffer. It fails, changing nothing, if id is empty, longer than
 // MaxIDLen, or new while the Dict already holds MaxRows rows.
 func (d *Dict) Assign(id string) (row uint32, created bool, err error) {
+	d.mustBeIndexed()
 	if len(id) == 0 {
 		return 0, false, ErrEmptyID
 	}
@@ -233,120 +216,186 @@ func (d *Dict) Assign(id string) (row uint32, created bool, err error) {
 	d.appendID(id)
 	d.slots[slot] = h>>32<<32 | uint64(row+1)
 	d.n++
+	d.indexed++
 	return row, true, nil
 }
 
-// AppendNew gives ids the next rows, in order: the first gets Len(). It is
-// the bulk path of loading a checkpoint, where every id is new: instead of
-// probing the hash table once per id in arrival order (a cache miss each
-// in a table of hundreds of megabytes), it hashes the batch, sorts it by
-// table slot and inserts in slot order, so the writes sweep the table
-// forward. It still checks that every id is new, against the table and
-// within the batch.
-//
-// On error (an empty, too long or known id, a full Dict) the Dict may hold
-// some of the batch: it is for loaders that discard the Dict when its
-// input is bad, as a failed checkpoint load does.
-func (d *Dict) AppendNew(ids [][]byte) error {
-	for len(ids) > maxBatch {
-		if err := d.appendNew(ids[:maxBatch]); err != nil {
-			return err
-		}
-		ids = ids[maxBatch:]
+// mustBeIndexed panics if rows wait for Index: a lookup would miss them
+// and Assign would give a held id a second row. Only a loader that forgot
+// to call Index gets here.
+func (d *Dict) mustBeIndexed() {
+	if d.indexed != d.n {
+		panic(fmt.Sprintf("iddict: %d rows appended but not indexed (call Index)", d.n-d.indexed))
 	}
-	return d.appendNew(ids)
 }
 
-// sortedGrowRows is the size from which grow inserts in slot order: below
-// it the table fits the caches and sorting costs more than it saves.
-const sortedGrowRows = 1 << 16
-
-// maxBatch bounds the ids appendNew sorts at once: its keys then pack a
-// slot (at most 34 bits) and an index in 64 bits.
-const maxBatch = 1 << 20
-
-func (d *Dict) appendNew(ids [][]byte) error {
-	if len(ids) == 0 {
-		return nil
+// AppendNew gives ids the next rows, in order (the first gets Len()),
+// and indexes them: AppendUnindexed, then Index. It checks that every id
+// is new, against the table and within the batch.
+//
+// On a duplicate the Dict holds the whole batch, part of it indexed: it is
+// for loaders that discard the Dict when their input is bad.
+func (d *Dict) AppendNew(ids [][]byte) error {
+	if err := d.AppendUnindexed(ids); err != nil {
+		return err
 	}
+	return d.Index()
+}
+
+// AppendUnindexed gives ids the next rows, in order, without putting them
+// in the hash table: until Index, External and View see them but Lookup
+// and Assign must not be called (they panic). It is the bulk path of
+// loading a checkpoint: the loader appends every chunk of ids as it
+// arrives and indexes all of them once at the end, in slot order and in
+// batches large enough that the table's writes sweep it forward (see
+// Index). An empty, too long id or too many rows is an error that changes
+// nothing; repeated ids are found by Index.
+func (d *Dict) AppendUnindexed(ids [][]byte) error {
 	if uint64(d.n)+uint64(len(ids)) > MaxRows {
 		return fmt.Errorf("%w: %d rows held, cannot add %d", ErrFull, d.n, len(ids))
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		switch {
 		case len(id) == 0:
-			return ErrEmptyID
+			return fmt.Errorf("row %d: %w", d.n+uint32(i), ErrEmptyID)
 		case len(id) > MaxIDLen:
-			return fmt.Errorf("%w: got %d bytes, starting %s", ErrIDTooLong, len(id), quote(string(id)))
+			return fmt.Errorf("row %d: %w: got %d bytes, starting %s", d.n+uint32(i), ErrIDTooLong, len(id), quote(string(id)))
 		}
 	}
-	for uint64(d.n)+uint64(len(ids)) > uint64(d.growAt) {
-		if err := d.grow(); err != nil {
-			return err
-		}
-	}
-	first := d.n
-	mask := uint64(len(d.slots) - 1)
-	// keys[i] holds the slot an id hashes to above its index in ids, so
-	// sorting the keys sorts the batch by slot; hashes keeps each id's
-	// hash for its tag.
-	keys := make([]uint64, len(ids))
-	hashes := make([]uint64, len(ids))
-	idxBits := uint(bits.Len(uint(len(ids))))
-	for i, id := range ids {
-		h := maphash.Bytes(d.seed, id)
-		hashes[i] = h
-		keys[i] = (h&mask)<<idxBits | uint64(i)
+	for _, id := range ids {
 		d.appendID(string(id))
 		d.n++
-	}
-	// The keys arrive in index order and the sort is stable: sorting on
-	// the slot bits alone is enough.
-	radixSort(keys, idxBits, idxBits+uint(bits.Len64(mask)))
-	idxMask := uint64(1)<<idxBits - 1
-	for _, k := range keys {
-		i := k & idxMask
-		h := hashes[i]
-		row, slot, ok := find(d, ids[i], h)
-		if ok {
-			return fmt.Errorf("external id %s of row %d is row %d already", quote(string(ids[i])), first+uint32(i), row)
-		}
-		d.slots[slot] = h>>32<<32 | uint64(first+uint32(i)+1)
 	}
 	return nil
 }
 
-// radixSort sorts keys stably by their bits from..to-1, least significant
-// digit first, 11 bits a pass.
-func radixSort(keys []uint64, from, to uint) {
-	const digit = 11
-	if len(keys) < 2 {
-		return
+// Index puts the rows added by AppendUnindexed into the hash table,
+// growing it once to its final size, and fails if an id is held by two
+// rows. On error the Dict is only fit to be discarded.
+func (d *Dict) Index() error {
+	if d.indexed == d.n {
+		return nil
 	}
-	tmp := make([]uint64, len(keys))
-	var count [1 << digit]int
-	src, dst := keys, tmp
-	for shift := from; shift < to; shift += digit {
-		mask := uint64(1)<<min(digit, to-shift) - 1
-		clear(count[:])
-		for _, k := range src {
-			count[k>>shift&mask]++
-		}
-		sum := 0
-		for i, c := range count {
-			count[i] = sum
-			sum += c
-		}
-		for _, k := range src {
-			b := k >> shift & mask
-			dst[count[b]] = k
-			count[b]++
-		}
-		src, dst = dst, src
+	slots := slotsFor(int(d.n))
+	if slots/4*3 < int(d.n) {
+		return fmt.Errorf("%w: a hash table for %d rows is too large for this platform", ErrFull, d.n)
 	}
-	if &src[0] != &keys[0] {
-		copy(keys, src)
+	if slots > len(d.slots) {
+		d.growTo(slots)
 	}
+	return d.insertRows(d.indexed, d.n, indexBatch)
+}
+
+// insertRows takes rows one at a time below sortedRows (the table then
+// fits the caches) and in batches of at most indexBatch above, which
+// bounds its scratch memory (12 bytes a row: 48 MiB).
+const (
+	sortedRows = 1 << 16
+	indexBatch = 1 << 22
+)
+
+// insertRows puts rows from..to-1, which the table does not hold yet, into
+// it, batch rows at a time, and fails on an id some other row already
+// holds (in the table or in the range). d.indexed follows the rows
+// inserted.
+func (d *Dict) insertRows(from, to uint32, batch int) error {
+	if to-from < sortedRows {
+		for r := from; r < to; r++ {
+			id := d.id(r)
+			h := maphash.Bytes(d.seed, id)
+			if err := d.insertWord(h>>32<<32|uint64(r+1), h&uint64(len(d.slots)-1)); err != nil {
+				return err
+			}
+			d.indexed = r + 1
+		}
+		return nil
+	}
+	n := int(to - from)
+	batch = min(n, batch)
+	// The table is cut into regions of 2^regionBits slots (256 KiB, which
+	// the L2 cache holds); a batch is scattered by region, its hashes
+	// computed twice (counting, then placing) rather than kept, and then
+	// inserted a region at a time: the writes move through the table a
+	// cache-sized window at a time, however large it is, where rows in row
+	// order would miss the caches and the TLB at every insert. A fully
+	// sorted batch (radix sort by slot) did no better and needed a random
+	// read per row to find its hash again.
+	mask := uint64(len(d.slots) - 1)
+	regionBits := uint(min(regionBits, bits.Len64(mask)))
+	regions := len(d.slots) >> regionBits
+	next := make([]int, regions+1)
+	words := make([]uint64, batch) // the slot word to store: hash top half, row+1
+	offs := make([]uint32, batch)  // the slot it hashes to, within its region
+	for done := 0; done < n; done += batch {
+		first := from + uint32(done)
+		m := min(batch, n-done)
+		clear(next)
+		for r := first; r < first+uint32(m); r++ {
+			next[(maphash.Bytes(d.seed, d.id(r))&mask)>>regionBits+1]++
+		}
+		for g := 1; g <= regions; g++ {
+			next[g] += next[g-1]
+		}
+		for r := first; r < first+uint32(m); r++ {
+			h := maphash.Bytes(d.seed, d.id(r))
+			g := (h & mask) >> regionBits
+			words[next[g]] = h>>32<<32 | uint64(r+1)
+			offs[next[g]] = uint32(h & mask & (1<<regionBits - 1))
+			next[g]++
+		}
+		// next[g] now ends region g, where region g+1 starts.
+		start := 0
+		for g := range regions {
+			base := uint64(g) << regionBits
+			for k := start; k < next[g]; k++ {
+				if err := d.insertWord(words[k], base|uint64(offs[k])); err != nil {
+					return err
+				}
+			}
+			start = next[g]
+		}
+		d.indexed = first + uint32(m)
+	}
+	return nil
+}
+
+// regionBits is the log2 of the table slots insertRows fills at a time.
+const regionBits = 15
+
+// insertWord stores the slot word w (hash top half, row+1) in the first
+// free slot from slot on, unless the row's id is held already. It reads
+// the ids only when the stored hash halves match.
+func (d *Dict) insertWord(w, slot uint64) error {
+	mask := uint64(len(d.slots) - 1)
+	for ; ; slot = (slot + 1) & mask {
+		s := d.slots[slot]
+		if s == 0 {
+			d.slots[slot] = w
+			return nil
+		}
+		if s>>32 == w>>32 {
+			row, r := uint32(s)-1, uint32(w)-1
+			if id := d.id(r); string(d.id(row)) == string(id) {
+				return &RepeatedIDError{ID: string(id), First: min(row, r), Row: max(row, r)}
+			}
+		}
+	}
+}
+
+// RepeatedIDError is Index's (and AppendNew's) error for an id held by two
+// rows, First < Row.
+type RepeatedIDError struct {
+	ID         string
+	First, Row uint32
+}
+
+func (e *RepeatedIDError) Error() string {
+	return fmt.Sprintf("external id %s of row %d is row %d already", quote(e.ID), e.Row, e.First)
+}
+
+// id returns the bytes of row r < d.n, aliasing the arena.
+func (d *Dict) id(r uint32) []byte {
+	return d.chunks[r>>chunkBits].id(r & chunkMask)
 }
 
 // quote renders id for an error message, cut to 64 bytes: ids may be up to
@@ -372,52 +421,15 @@ func (d *Dict) grow() error {
 }
 
 // growTo moves the table to one of n slots (a power of two larger than
-// the current one), rehashing every id once.
+// the current one), rehashing every indexed id once.
 func (d *Dict) growTo(n int) {
-	slots := make([]uint64, n)
-	mask := uint64(len(slots) - 1)
-	if d.n < sortedGrowRows {
-		for ci := range d.chunks {
-			c := &d.chunks[ci]
-			for i := range c.ends {
-				h := maphash.Bytes(d.seed, c.id(uint32(i)))
-				j := h & mask
-				for slots[j] != 0 {
-					j = (j + 1) & mask
-				}
-				row := uint32(ci)<<chunkBits | uint32(i)
-				slots[j] = h>>32<<32 | uint64(row+1)
-			}
-		}
-	} else {
-		// A large table is written in slot order, a batch of rows at a
-		// time, as AppendNew does: rows in row order land all over it.
-		n := int(d.n)
-		batch := min(n, maxBatch)
-		keys, hashes := make([]uint64, batch), make([]uint64, batch)
-		idxBits := uint(bits.Len(uint(batch)))
-		for first := 0; first < n; first += batch {
-			m := min(batch, n-first)
-			for i := range m {
-				r := uint32(first + i)
-				h := maphash.Bytes(d.seed, d.chunks[r>>chunkBits].id(r&chunkMask))
-				hashes[i] = h
-				keys[i] = (h&mask)<<idxBits | uint64(i)
-			}
-			radixSort(keys[:m], idxBits, idxBits+uint(bits.Len64(mask)))
-			for _, k := range keys[:m] {
-				i := k & (1<<idxBits - 1)
-				h := hashes[i]
-				j := h & mask
-				for slots[j] != 0 {
-					j = (j + 1) & mask
-				}
-				slots[j] = h>>32<<32 | uint64(uint32(first)+uint32(i)+1)
-			}
-		}
+	indexed := d.indexed
+	d.slots = make([]uint64, n)
+	d.growAt = n / 4 * 3
+	d.indexed = 0
+	if err := d.insertRows(0, indexed, indexBatch); err != nil {
+		panic(fmt.Sprintf("iddict: BUG: rehashing found a repeated id: %v", err))
 	}
-	d.slots = slots
-	d.growAt = len(slots) / 4 * 3
 }
 
 // appendID stores id as row d.n in the forward storage. It only appends:

@@ -53,15 +53,17 @@ func BenchmarkAssign(b *testing.B) {
 }
 
 // BenchmarkBulkLoad fills an empty Dict with the ids of a checkpoint, in
-// chunks of 65,536 as the loader reads them: one Assign per id against
-// AppendNew per chunk (inserts sorted by table slot). One op = one whole
-// load. COHORT_BENCH_LARGE=1 adds 10M. Run:
+// chunks of 65,536 as the loader reads them: one Assign per id, AppendNew
+// per chunk (inserts sorted by table slot, a chunk at a time), and
+// AppendUnindexed per chunk then one Index (what the loader does: sorted
+// batches of up to 2^22 rows). One op = one whole load.
+// COHORT_BENCH_LARGE=1 adds 10M and 50M. Run:
 //
 //	go test -run='^$' -bench='^BenchmarkBulkLoad$' -count=6 ./engine/iddict/ | tee bulk.txt && benchstat -col /method bulk.txt
 func BenchmarkBulkLoad(b *testing.B) {
 	sizes := []int{1_000_000}
 	if os.Getenv("COHORT_BENCH_LARGE") != "" {
-		sizes = append(sizes, 10_000_000)
+		sizes = append(sizes, 10_000_000, 50_000_000)
 	}
 	for _, n := range sizes {
 		strs := benchIDs(n)
@@ -87,6 +89,19 @@ func BenchmarkBulkLoad(b *testing.B) {
 					if err := d.AppendNew(ids[off:min(off+1<<16, n)]); err != nil {
 						b.Fatal(err)
 					}
+				}
+			}
+		})
+		b.Run("profiles="+size+"/method=append-then-index", func(b *testing.B) {
+			for b.Loop() {
+				d := New(Options{})
+				for off := 0; off < n; off += 1 << 16 {
+					if err := d.AppendUnindexed(ids[off:min(off+1<<16, n)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := d.Index(); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -152,7 +152,7 @@ func TestFull(t *testing.T) {
 	if _, _, err := d.Assign("existing"); err != nil {
 		t.Fatal(err)
 	}
-	d.n = MaxRows // white-box: pretend every row is taken
+	d.n, d.indexed = MaxRows, MaxRows // white-box: pretend every row is taken
 	_, _, err := d.Assign("new")
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("Assign on a full Dict: err = %v, want ErrFull", err)
