@@ -411,6 +411,19 @@ func (v *BSIView) dense() *denseBSI {
 	return v.denseForm.Load()
 }
 
+// DenseSlices returns the view's rows with a value and its bit slices as
+// words (row r is bit r%64 of word r/64; slices[i] is nil when slice i
+// holds no bit), all covering the same number of words (rows past them
+// have no value). They are the form the range kernels work on: built on
+// the view's first use (reusing the words of slices unchanged since the
+// previous view) and kept for its life, shared and read-only. A caller
+// that reads a field's values over many rows, as the lookalike scores a
+// numeric bucket, reads them here instead of cutting the bitmaps.
+func (v *BSIView) DenseSlices() (exist []uint64, slices [][]uint64) {
+	d := v.dense()
+	return d.exist, d.slices
+}
+
 // rowWords writes within as words covering words words (nil for nil).
 // Rows beyond them are cut: no row past a field's last value matches.
 func rowWords(within *roaring.Bitmap, words int) []uint64 {

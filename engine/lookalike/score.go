@@ -304,43 +304,40 @@ func (s *shardScorer) cutWords(dst []uint64, b *roaring.Bitmap, lo, hi uint64, d
 	s.writeCut(dst, x, lo)
 }
 
-// fieldWords are a numeric field's rows with a value and its bit slices
-// cut to the shard being scored, shared by the field's buckets.
+// fieldWords holds a numeric field's slices as the shard being scored
+// sees them: windows of the index's dense form (index.BSIView.DenseSlices),
+// copied and padded only where the shard runs past the rows with a value.
 type fieldWords struct {
 	shard  uint64 // first row of the shard they hold, plus one (0: none)
 	exist  []uint64
-	bufs   [][]uint64
-	slices [][]uint64 // bufs cut to the shard, nil for an empty slice
+	slices [][]uint64 // nil for an empty slice
+	bufs   [][]uint64 // padded copies, when the shard needs them
 }
 
-// rangeWords sets dst to the words of r's rows in the shard [lo, hi): the
-// field's slices are cut to the shard once (dense, so in place, see
-// cutWords), and each bucket is one pass of wordops.Between over them.
+// rangeWords sets dst to the words of r's rows in the shard [lo, hi):
+// one pass of wordops.Between over the field's dense slices, read where
+// the index keeps them (no copy, no bitmap cut per shard).
 func (s *shardScorer) rangeWords(dst []uint64, r *valueRange, lo, hi uint64) {
 	nw := len(dst)
 	fw := s.fields[r.v]
 	if fw == nil {
-		fw = &fieldWords{exist: make([]uint64, s.size/64)}
+		fw = &fieldWords{}
 		s.fields[r.v] = fw
 	}
 	if fw.shard != lo+1 {
-		s.cutWords(fw.exist[:nw], r.v.Exists(), lo, hi, true)
-		sl := r.v.Slices()
-		for len(fw.bufs) < len(sl) {
-			fw.bufs = append(fw.bufs, make([]uint64, s.size/64))
-		}
+		exist, sl := r.v.DenseSlices()
+		from := int(lo / 64)
+		fw.exist = s.window(fw, 0, exist, from, nw)
 		fw.slices = fw.slices[:0]
-		for i, b := range sl {
-			if b == nil || b.IsEmpty() {
-				fw.slices = append(fw.slices, nil)
-				continue
+		for i, w := range sl {
+			if w != nil {
+				w = s.window(fw, i+1, w, from, nw)
 			}
-			s.cutWords(fw.bufs[i][:nw], b, lo, hi, true)
-			fw.slices = append(fw.slices, fw.bufs[i][:nw])
+			fw.slices = append(fw.slices, w)
 		}
 		fw.shard = lo + 1
 	}
-	copy(dst, fw.exist[:nw])
+	copy(dst, fw.exist)
 	// Stored values are offsets from the field's lower bound; the
 	// buckets' bounds are stored values above the lowest one held.
 	base, _ := r.v.Bounds()
@@ -352,6 +349,26 @@ func (s *shardScorer) rangeWords(dst []uint64, r *valueRange, lo, hi uint64) {
 		b = uint64(r.hi-base) - 1 // offset <= b: value < hi
 	}
 	wordops.Between(dst, fw.slices, a, b, r.hasLo, r.hasHi)
+}
+
+// window returns w[from:from+n], or, where w ends before that, a copy
+// padded with zeros in fw's buffer k.
+func (s *shardScorer) window(fw *fieldWords, k int, w []uint64, from, n int) []uint64 {
+	if from+n <= len(w) {
+		return w[from : from+n]
+	}
+	for len(fw.bufs) <= k {
+		fw.bufs = append(fw.bufs, nil)
+	}
+	if fw.bufs[k] == nil {
+		fw.bufs[k] = make([]uint64, s.size/64)
+	}
+	buf := fw.bufs[k][:n]
+	clear(buf)
+	if from < len(w) {
+		copy(buf, w[from:])
+	}
+	return buf
 }
 
 // writeCut sets dst to the words of c, whose rows lie in the shard

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/engine/index"
 )
 
 // TestScoreAgainstNaive checks the scorer against a row-by-row ranking of
@@ -29,12 +31,31 @@ func TestScoreAgainstNaive(t *testing.T) {
 			}
 			return b
 		}
+		// A numeric field held by some rows, its last value early in
+		// odd trials, so that shards past it read padded slices.
+		bsi := index.NewBSI(-50, 1000)
+		lastValued := rows
+		if trial%2 == 1 {
+			lastValued = rows / 5
+		}
+		for row := range lastValued {
+			if r.IntN(4) != 0 {
+				bsi.Set(row, int64(r.IntN(1050))-50)
+			}
+		}
+		bv := bsi.View()
 		feats := make([]candidate, 1+r.IntN(12))
 		for i := range feats {
 			f := &feats[i]
 			f.Weight = float64(r.IntN(9)-4) / 4
 			if trial%3 == 2 {
 				f.Weight = r.NormFloat64() * 3
+			}
+			if r.IntN(3) == 0 {
+				vr := &valueRange{v: bv, lo: int64(r.IntN(1100)) - 60, hasLo: r.IntN(4) != 0, hasHi: r.IntN(4) != 0}
+				vr.hi = vr.lo + int64(r.IntN(400))
+				f.rng = vr // as the candidates give it: no bitmap
+				continue
 			}
 			f.bm = randomBitmap([]float64{0.001, 0.05, 0.5, 0.95}[r.IntN(4)])
 			if r.IntN(3) == 0 {
@@ -54,6 +75,13 @@ func TestScoreAgainstNaive(t *testing.T) {
 		for _, row := range cand.ToArray() {
 			var sum int32
 			for i, f := range feats {
+				if f.rng != nil {
+					v, ok := f.rng.v.Value(row)
+					if ok && (!f.rng.hasLo || v >= f.rng.lo) && (!f.rng.hasHi || v < f.rng.hi) {
+						sum += q[i]
+					}
+					continue
+				}
 				if f.bm.Contains(row) && (f.minus == nil || !f.minus.Contains(row)) {
 					sum += q[i]
 				}
