@@ -53,7 +53,12 @@ const minKeptBytes = 8 << 20
 // that a result as dense as can be (every container a bitset, rows/8
 // bytes plus headers) still passes put's quarter-of-the-budget bar.
 func newKeptCache[K comparable](rows uint64) *keptCache[K] {
-	return &keptCache[K]{budget: max(minKeptBytes, 5*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}, counts: map[K]uint64{}, rows: rows}
+	return newKeptCacheOf[K](rows, minKeptBytes)
+}
+
+// newKeptCacheOf is newKeptCache with a budget of at least least bytes.
+func newKeptCacheOf[K comparable](rows, least uint64) *keptCache[K] {
+	return &keptCache[K]{budget: max(least, 5*(rows/8)), entries: map[K]keptEntry{}, seen: map[K]bool{}, counts: map[K]uint64{}, rows: rows}
 }
 
 // get returns the kept result of k, read-only, or nil. It does not count

@@ -33,8 +33,20 @@ func valuesKey(values []string) string {
 	return strings.Join(values, "\x00")
 }
 
-// newWindowCache returns the cache of a view of rows rows.
-func newWindowCache(rows uint64) *windowCache { return newKeptCache[windowKey](rows) }
+// newWindowCache returns the cache of a view of rows rows: five dense
+// windows' bytes, as other kept results, but at least minWindowBytes.
+func newWindowCache(rows uint64) *windowCache {
+	return newKeptCacheOf[windowKey](rows, minWindowBytes)
+}
+
+// minWindowBytes is the least budget of a view's windows. A lookalike
+// scores a window of each event value it selects (a dozen or two, most
+// of them sparse) and asks for them again on every call; five dense
+// bitsets' worth (6 MiB at 10M profiles) let them evict each other, and
+// each call built ~10 MB of unions again. 64 MiB keeps them at 10M; at
+// 100M five bitsets are 62 MiB already, so large datasets keep what
+// they kept.
+const minWindowBytes = 64 << 20
 
 // cachedUnion returns the union of a window's days from v's cache: the
 // kept union, or, on a window's second use, a union built now and kept;
