@@ -52,10 +52,13 @@
 // share from the seed's values, read once per field (each bit slice ANDed
 // with the seed). The bucket bounds come from a sample of each numeric
 // field's values that the field's view reads once (index.BSIView.Sample).
-// No bucket is ever built as a bitmap: scoring cuts the field's bit
-// slices to the shard and runs one wordops.Between pass per bucket (at
-// 100M profiles the buckets' bitmaps were 420 MB of garbage a call, and
-// the collections they caused a large part of the time).
+// No bucket is ever built as a bitmap: scoring reads the field's bit
+// slices as words where the index keeps them for its range kernels
+// (index.BSIView.DenseSlices: a window of them per shard, no copy) and
+// runs one wordops.Between pass per bucket. (Building the buckets'
+// bitmaps made 420 MB of garbage a call at 100M profiles; cutting the
+// slices' bitmaps to each shard instead still cost a third of a call's
+// CPU at 10M and most of it at 100M.)
 //
 // An event value's window is counted in one of two ways. With a small
 // seed (under one profile in 64) and no universe, the window's size,
@@ -68,7 +71,9 @@
 // Otherwise the window is counted from its day bitmaps in a word array per
 // worker (a bit per row), or read from the union the view keeps if it
 // keeps one. Of the ~430 candidates only the selected ones need members,
-// and of those only the event windows need a bitmap built; differences
+// and of those only the event windows need a bitmap built (kept by the
+// view from a window's second use: its cache holds at least 64 MiB, so a
+// lookalike's dozen or two windows stay kept between calls); differences
 // are taken shard by shard while scoring. Candidates are counted in
 // parallel, an event field's values one by one.
 //

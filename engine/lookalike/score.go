@@ -249,8 +249,8 @@ type shardScorer struct {
 	cand  []uint64        // the candidates' words in the shard
 	minus []uint64        // a "false" feature's minus's words in the shard
 	x     *roaring.Bitmap // scratch for cutWords
-	// fields holds the numeric fields' slices cut to the shard, for the
-	// buckets (rangeWords).
+	// fields holds the numeric fields' slices as the shard sees them,
+	// for the buckets (rangeWords).
 	fields map[*index.BSIView]*fieldWords
 	// dense[i] tells whether feature i's bitmap and its minus are
 	// mostly bitmap containers (see cutWords).
