@@ -40,7 +40,20 @@ type chunk struct {
 	ups   []record.Update
 	upNos []int
 	errs  []ItemError
+	arena record.Arena // the Set and Events arrays of ups
 	done  chan struct{}
+}
+
+// reset empties c for the next lines, keeping its arrays. A chunk comes
+// back once it is applied: a record owns its strings (record.Decode
+// copies what it keeps out of the line), and applying one keeps none of
+// its Update, so nothing still reads the chunk's arrays.
+func (c *chunk) reset() {
+	c.buf, c.ends, c.nos = c.buf[:0], c.ends[:0], c.nos[:0]
+	clear(c.ups) // the records' values may go
+	c.ups, c.upNos, c.errs = c.ups[:0], c.upNos[:0], c.errs[:0]
+	c.arena.Reset()
+	c.done = make(chan struct{})
 }
 
 // ApplyNDJSON reads ingest lines from r and applies them: lines are
@@ -70,11 +83,16 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 			}
 		}()
 	}
+	// Applied chunks go back to splitLines (see chunk.reset): a bulk
+	// load then allocates its line buffers and record arrays a few
+	// times, not once per 4096 lines (8 of a 10M load's 26 GB: the
+	// garbage the collector chases near a memory limit).
+	free := make(chan *chunk, cap(ordered)+opts.Decoders+1)
 	var readErr error
 	go func() {
 		defer close(ordered)
 		defer close(work)
-		readErr = splitLines(r, opts.BatchSize, func(c *chunk) {
+		readErr = splitLines(r, opts.BatchSize, free, func(c *chunk) {
 			work <- c
 			ordered <- c
 		})
@@ -100,6 +118,11 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		if opts.Progress != nil {
 			opts.Progress(lines)
 		}
+		c.reset()
+		select {
+		case free <- c:
+		default:
+		}
 	}
 	wg.Wait()
 	d.Publish()
@@ -115,14 +138,17 @@ func sortErrors(errs []ItemError) {
 
 func decodeChunk(c *chunk, s *schema.Schema) {
 	defer close(c.done)
-	// Most lines decode: size the results once rather than by append.
-	c.ups = make([]record.Update, 0, len(c.ends))
-	c.upNos = make([]int, 0, len(c.ends))
+	// Most lines decode: size the results once rather than by append
+	// (a recycled chunk has them already).
+	if cap(c.ups) < len(c.ends) {
+		c.ups = make([]record.Update, 0, len(c.ends))
+		c.upNos = make([]int, 0, len(c.ends))
+	}
 	start := 0
 	for i, end := range c.ends {
 		line := c.buf[start:end]
 		start = end
-		u, err := record.Decode(line, s)
+		u, err := record.DecodeIn(line, s, &c.arena)
 		if err != nil {
 			c.errs = append(c.errs, ItemError{Index: c.nos[i], Err: err})
 			continue
@@ -132,18 +158,24 @@ func decodeChunk(c *chunk, s *schema.Schema) {
 	}
 }
 
-// splitLines cuts r into chunks of up to n non-blank lines.
-func splitLines(r io.Reader, n int, emit func(*chunk)) error {
+// splitLines cuts r into chunks of up to n non-blank lines, reusing the
+// chunks that come back on free.
+func splitLines(r io.Reader, n int, free <-chan *chunk, emit func(*chunk)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), record.MaxLineBytes+1)
-	// A chunk's arrays start at the previous chunk's sizes: grown from
-	// nil by append (a quarter at a time once large), a chunk of 4096
-	// records allocated about five times its bytes, most of a bulk
+	// A new chunk's arrays start at the previous chunk's sizes: grown
+	// from nil by append (a quarter at a time once large), a chunk of
+	// 4096 records allocated about five times its bytes, most of a bulk
 	// load's allocation (39 GB for 10M generated records), and the
-	// collector's work near a memory limit. The lines are not copied
-	// into reused buffers: decoded records view their bytes.
+	// collector's work near a memory limit. Applied chunks come back on
+	// free and are filled again.
 	hint, lines := 0, min(n, 4096) // (a huge batch size grows as before)
 	newChunk := func() *chunk {
+		select {
+		case c := <-free:
+			return c
+		default:
+		}
 		return &chunk{
 			done: make(chan struct{}),
 			buf:  make([]byte, 0, hint+hint/16),

@@ -19,7 +19,7 @@ func BenchmarkDecode(b *testing.B) {
 	size := 0
 	for _, line := range lines {
 		size += len(line)
-		if _, ok := decodeFast(line, s); !ok {
+		if _, ok := decodeFast(line, s, nil); !ok {
 			b.Fatalf("fast path falls back on %s", line)
 		}
 	}

@@ -31,7 +31,7 @@ import (
 
 // decodeFast decodes line as Decode does, or reports false when the line
 // needs the reference decoder.
-func decodeFast(line []byte, s *schema.Schema) (Update, bool) {
+func decodeFast(line []byte, s *schema.Schema, a *Arena) (Update, bool) {
 	if len(line) > MaxLineBytes || !utf8.Valid(line) {
 		return Update{}, false
 	}
@@ -57,7 +57,7 @@ func decodeFast(line []byte, s *schema.Schema) (Update, bool) {
 	if !ok {
 		return Update{}, false
 	}
-	u, err := p.validate(s)
+	u, err := p.validate(s, a)
 	if err != nil {
 		return Update{}, false
 	}

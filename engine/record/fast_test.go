@@ -35,7 +35,7 @@ func genSchema(t testing.TB) *schema.Schema {
 func compareFast(t testing.TB, line []byte, s *schema.Schema) bool {
 	t.Helper()
 	want, wantErr := decodeReference(line, s)
-	got, ok := decodeFast(line, s)
+	got, ok := decodeFast(line, s, nil)
 	if ok {
 		if wantErr != nil {
 			t.Fatalf("fast path accepts %q, reference rejects it: %v", line, wantErr)
@@ -52,6 +52,16 @@ func compareFast(t testing.TB, line []byte, s *schema.Schema) bool {
 		t.Fatalf("Decode(%q) error\n %q, reference error\n %q", line, err, wantErr)
 	case !reflect.DeepEqual(u, want):
 		t.Fatalf("Decode and reference differ on %q:\n got %#v\n ref %#v", line, u, want)
+	}
+	// The bulk path's arena gives the same record, or the same error.
+	var a Arena
+	a.assigns = make([]Assign, 3, 4) // little room left: it must grow
+	ua, errA := DecodeIn(line, s, &a)
+	switch {
+	case (errA == nil) != (wantErr == nil) || errA != nil && errA.Error() != wantErr.Error():
+		t.Fatalf("DecodeIn(%q) error %v, reference error %v", line, errA, wantErr)
+	case !reflect.DeepEqual(ua, want):
+		t.Fatalf("DecodeIn and reference differ on %q:\n got %#v\n ref %#v", line, ua, want)
 	}
 	return ok
 }
@@ -391,7 +401,7 @@ func TestFastOwnsStrings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := decodeFast(line, s)
+	got, ok := decodeFast(line, s, nil)
 	if !ok {
 		t.Fatal("fast path fell back")
 	}
