@@ -276,10 +276,11 @@ func (d *Dict) Index() error {
 	if d.indexed == d.n {
 		return nil
 	}
-	slots := slotsFor(int(d.n))
-	if slots/4*3 < int(d.n) {
+	// uint64: d.n may not fit a 32-bit int.
+	if uint64(d.n) > uint64(maxSlots)/4*3 {
 		return fmt.Errorf("%w: a hash table for %d rows is too large for this platform", ErrFull, d.n)
 	}
+	slots := slotsFor(int(d.n))
 	if slots > len(d.slots) {
 		d.growTo(slots)
 	}
