@@ -59,9 +59,8 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	if err := s.deleteKeys(prefix, nil); err != nil {
 		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
 	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	cw := &checkpointWriter{wb: wb, prefix: prefix, gen: gen, next: &checkpointIndex{values: map[string]valueState{}}, dir: s.dir, releaseEvery: s.releaseEvery}
+	cw := &checkpointWriter{db: s.db, wb: s.db.NewWriteBatch(), prefix: prefix, gen: gen, next: &checkpointIndex{values: map[string]valueState{}}, dir: s.dir, releaseEvery: s.releaseEvery, flushEvery: s.flushEvery}
+	defer func() { cw.wb.Cancel() }()
 	s.writtenMu.Lock()
 	prev := s.written[info.ID]
 	s.writtenMu.Unlock()
@@ -71,7 +70,7 @@ func (s *Store) Checkpoint(ctx context.Context, dataset string, sn *engine.Snaps
 	if err := sn.WriteCheckpoint(cw); err != nil {
 		return fmt.Errorf("cannot checkpoint %s: %w", dataset, err)
 	}
-	if err := wb.Flush(); err != nil {
+	if err := cw.wb.Flush(); err != nil {
 		return fmt.Errorf("cannot checkpoint %s: writing blobs: %w", dataset, err)
 	}
 	_, _ = releaseMapped(s.dir)
@@ -148,6 +147,7 @@ func (s *Store) collectGarbage() {
 // generation's prefix, or, for a value unchanged since the previous
 // checkpoint, a reference to where its bytes already are.
 type checkpointWriter struct {
+	db     *badger.DB
 	wb     *badger.WriteBatch
 	prefix []byte
 	gen    uint64
@@ -161,7 +161,22 @@ type checkpointWriter struct {
 	dir          string
 	releaseEvery int
 	unreleased   int
+	// Every flushEvery value bytes (0: never), the write batch is
+	// flushed and a new one started. Badger counts a value that goes to
+	// the value log as a pointer's size against a transaction's limit,
+	// so one transaction of a batch took thousands of large values (a
+	// bitmap is 12.5 MB at 100M profiles), and sixteen may wait to
+	// commit: gigabytes of sealed copies held beside the dataset (a
+	// 100M checkpoint peaked at 13.8 GiB). The values are under a
+	// generation nothing refers to until the catalog switches to it, so
+	// flushing in parts changes nothing a reader or a recovery sees.
+	flushEvery int
+	unflushed  int
 }
+
+// defaultFlushEvery is how many value bytes a checkpoint's write batch
+// takes between flushes.
+const defaultFlushEvery = 64 << 20
 
 // written counts n bytes written and releases the mapped pages when
 // releaseEvery have gone by since the last release.
@@ -172,18 +187,34 @@ func (w *checkpointWriter) written(n int) {
 	}
 }
 
+// set adds k to the write batch, and flushes the batch once flushEvery
+// value bytes have gone in since the last flush.
+func (w *checkpointWriter) set(k, sealed []byte) error {
+	if err := w.wb.Set(k, sealed); err != nil {
+		return err
+	}
+	if w.unflushed += len(sealed); w.flushEvery > 0 && w.unflushed >= w.flushEvery {
+		w.unflushed = 0
+		if err := w.wb.Flush(); err != nil {
+			return err
+		}
+		w.wb = w.db.NewWriteBatch()
+	}
+	return nil
+}
+
 func (w *checkpointWriter) Put(key string, value []byte) error {
 	k := append(bytes.Clone(w.prefix), key...)
 	h := xxhash.Sum64(value)
 	if w.prev != nil {
 		if st, ok := w.prev.values[key]; ok && st.hash == h {
 			w.next.values[key] = st
-			return w.wb.Set(k, seal(k, kindCheckRef, refPayload(st.gen, h)))
+			return w.set(k, seal(k, kindCheckRef, refPayload(st.gen, h)))
 		}
 	}
 	w.next.values[key] = valueState{hash: h, gen: w.gen}
 	w.written(len(value))
-	return w.wb.Set(k, seal(k, kindCheckpoint, value))
+	return w.set(k, seal(k, kindCheckpoint, value))
 }
 
 // PutSame is Put with a token (engine.BitmapWriter): a value the
@@ -194,7 +225,7 @@ func (w *checkpointWriter) PutSame(key string, token any, encode func() ([]byte,
 		if st, ok := w.prev.values[key]; ok && st.src != nil && st.src == token {
 			w.next.values[key] = st
 			k := append(bytes.Clone(w.prefix), key...)
-			return w.wb.Set(k, seal(k, kindCheckRef, refPayload(st.gen, st.hash)))
+			return w.set(k, seal(k, kindCheckRef, refPayload(st.gen, st.hash)))
 		}
 	}
 	v, err := encode()

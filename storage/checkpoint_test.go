@@ -371,3 +371,38 @@ func TestCheckpointKeyString(t *testing.T) {
 		t.Fatal("checkpoint key outside the dataset's prefixes")
 	}
 }
+
+// TestCheckpointFlushedInParts: a checkpoint whose write batch is flushed
+// after every value (a whole one, then an incremental one that refers to
+// it) recovers to the same state as the live dataset.
+func TestCheckpointFlushedInParts(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := openStore(t, dir)
+	s.flushEvery = 1
+	e := testEngine()
+	d := NewDurable(s, e)
+	if _, err := d.Create(ctx, "shop", parseSchema(t, testSchema)); err != nil {
+		t.Fatal(err)
+	}
+	ingestN(t, d, 0, 80)
+	if err := d.Checkpoint(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	ingestN(t, d, 80, 20)
+	if err := d.Checkpoint(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	live, _ := e.Dataset("shop")
+	s.Close()
+	e2, rec := recovered(t, dir)
+	if rec.Datasets[0].Records != 0 {
+		t.Fatalf("replayed %d records after a final checkpoint", rec.Datasets[0].Records)
+	}
+	got, err := e2.Dataset("shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, live, got)
+}

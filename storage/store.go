@@ -32,6 +32,9 @@ type Store struct {
 	// releaseEvery is how many checkpoint bytes recovery reads between
 	// releases of the mapped files' pages (tests lower it).
 	releaseEvery int
+	// flushEvery is how many value bytes a checkpoint hands Badger
+	// between flushes of its write batch (tests lower it).
+	flushEvery int
 
 	mu            sync.RWMutex // guards closed against sends on queue
 	closed        bool
@@ -103,6 +106,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db:            db,
 		groupBytes:    int(opts.MemTableSize * 15 / 100),
 		releaseEvery:  defaultReleaseEvery,
+		flushEvery:    defaultFlushEvery,
 		queue:         make(chan *request, maxGroupRequests),
 		written:       map[uint64]*checkpointIndex{},
 		committerDone: make(chan struct{}),
