@@ -411,17 +411,35 @@ func (v *BSIView) dense() *denseBSI {
 	return v.denseForm.Load()
 }
 
-// DenseSlices returns the view's rows with a value and its bit slices as
-// words (row r is bit r%64 of word r/64; slices[i] is nil when slice i
-// holds no bit), all covering the same number of words (rows past them
-// have no value). They are the form the range kernels work on: built on
-// the view's first use (reusing the words of slices unchanged since the
-// previous view) and kept for its life, shared and read-only. A caller
-// that reads a field's values over many rows, as the lookalike scores a
-// numeric bucket, reads them here instead of cutting the bitmaps.
-func (v *BSIView) DenseSlices() (exist []uint64, slices [][]uint64) {
+// BetweenWords sets dst to the rows of words from..from+len(dst)-1 (row
+// r is bit r%64 of word r/64) whose value lies in [lo, hi], read from the
+// dense form (built on the view's first use and kept, as for the range
+// kernels): one wordops.Between pass over windows of the slices, no
+// bitmap built. It is for a caller that tests ranges of a field over many
+// row ranges, as the lookalike scores numeric buckets shard by shard.
+func (v *BSIView) BetweenWords(dst []uint64, from int, lo, hi int64) {
 	d := v.dense()
-	return d.exist, d.slices
+	n := min(len(dst), max(0, d.words-from)) // rows past the words have no value
+	clear(dst[n:])
+	lo, hi = max(lo, v.lo), min(hi, v.hi)
+	ulo, uhi := uint64(lo-v.lo), uint64(hi-v.lo)
+	if v.depth < 64 {
+		uhi = min(uhi, 1<<v.depth-1)
+	}
+	if n == 0 || lo > hi || ulo > uhi {
+		clear(dst[:n])
+		return
+	}
+	f := betweenRange(ulo, uhi)
+	var win [wordops.MaxSlices][]uint64 // slice headers, on the stack
+	sl := win[:len(d.slices)]
+	for i, s := range d.slices {
+		if s != nil {
+			sl[i] = s[from : from+n]
+		}
+	}
+	copy(dst[:n], d.exist[from:from+n])
+	wordops.Between(dst[:n], sl, f.a, f.b, f.hasA, f.hasB)
 }
 
 // rowWords writes within as words covering words words (nil for nil).

@@ -3,6 +3,7 @@ package index
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -63,6 +64,22 @@ func TestDenseComparisons(t *testing.T) {
 						}
 						if n := v.CountBetweenWithin(a, b, within); n != want.GetCardinality() {
 							t.Fatalf("count between %d and %d: %d, want %d", a, b, n, want.GetCardinality())
+						}
+						if within == nil {
+							// As words, over windows inside, across and past
+							// the rows with a value; dst starts dirty.
+							all := make([]uint64, rows/64+8)
+							writeWords(all, want)
+							for _, w := range [][2]int{{0, len(all)}, {1000, 1100}, {len(all) - 20, 20}, {5, 0}} {
+								dst := make([]uint64, w[1])
+								for i := range dst {
+									dst[i] = ^uint64(0)
+								}
+								v.BetweenWords(dst, w[0], a, b)
+								if !slices.Equal(dst, all[w[0]:w[0]+w[1]]) {
+									t.Fatalf("words between %d and %d from word %d (%d words): wrong", a, b, w[0], w[1])
+								}
+							}
 						}
 					}
 				}

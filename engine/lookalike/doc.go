@@ -53,9 +53,8 @@
 // with the seed). The bucket bounds come from a sample of each numeric
 // field's values that the field's view reads once (index.BSIView.Sample).
 // No bucket is ever built as a bitmap: scoring reads the field's bit
-// slices as words where the index keeps them for its range kernels
-// (index.BSIView.DenseSlices: a window of them per shard, no copy) and
-// runs one wordops.Between pass per bucket. (Building the buckets'
+// slices as words where the index keeps them for its range kernels, one
+// wordops.Between pass per bucket and shard (index.BSIView.BetweenWords). (Building the buckets'
 // bitmaps made 420 MB of garbage a call at 100M profiles; cutting the
 // slices' bitmaps to each shard instead still cost a third of a call's
 // CPU at 10M and most of it at 100M.)

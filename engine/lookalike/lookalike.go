@@ -137,9 +137,10 @@ type candidate struct {
 	build     func() *roaring.Bitmap
 	// rng, for a numeric bucket, holds its bounds instead of bitmaps:
 	// it is counted from the index's range counts and scored from the
-	// field's dense bit slices shard by shard (shardScorer.rangeWords), so no
-	// bitmap of it is ever built (at 100M those were 420 MB a call, and
-	// the collections they caused most of a lookalike's time).
+	// field's dense bit slices shard by shard
+	// (index.BSIView.BetweenWords), so no bitmap of it is ever built (at
+	// 100M those were 420 MB a call, and the collections they caused
+	// most of a lookalike's time).
 	rng *valueRange
 }
 

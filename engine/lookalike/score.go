@@ -11,7 +11,6 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
-	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/internal/wordops"
 )
 
@@ -249,9 +248,6 @@ type shardScorer struct {
 	cand  []uint64        // the candidates' words in the shard
 	minus []uint64        // a "false" feature's minus's words in the shard
 	x     *roaring.Bitmap // scratch for cutWords
-	// fields holds the numeric fields' slices as the shard sees them,
-	// for the buckets (rangeWords).
-	fields map[*index.BSIView]*fieldWords
 	// dense[i] tells whether feature i's bitmap and its minus are
 	// mostly bitmap containers (see cutWords).
 	dense        [][2]bool
@@ -272,7 +268,6 @@ func newShardScorer(feats []candidate, q []int32, dense [][2]bool, top *topN, si
 	for i := range s.words {
 		s.words[i] = make([]uint64, size/64)
 	}
-	s.fields = map[*index.BSIView]*fieldWords{}
 	return s
 }
 
@@ -302,73 +297,6 @@ func (s *shardScorer) cutWords(dst []uint64, b *roaring.Bitmap, lo, hi uint64, d
 	x.AddRange(lo, hi)
 	x.And(b)
 	s.writeCut(dst, x, lo)
-}
-
-// fieldWords holds a numeric field's slices as the shard being scored
-// sees them: windows of the index's dense form (index.BSIView.DenseSlices),
-// copied and padded only where the shard runs past the rows with a value.
-type fieldWords struct {
-	shard  uint64 // first row of the shard they hold, plus one (0: none)
-	exist  []uint64
-	slices [][]uint64 // nil for an empty slice
-	bufs   [][]uint64 // padded copies, when the shard needs them
-}
-
-// rangeWords sets dst to the words of r's rows in the shard [lo, hi):
-// one pass of wordops.Between over the field's dense slices, read where
-// the index keeps them (no copy, no bitmap cut per shard).
-func (s *shardScorer) rangeWords(dst []uint64, r *valueRange, lo, hi uint64) {
-	nw := len(dst)
-	fw := s.fields[r.v]
-	if fw == nil {
-		fw = &fieldWords{}
-		s.fields[r.v] = fw
-	}
-	if fw.shard != lo+1 {
-		exist, sl := r.v.DenseSlices()
-		from := int(lo / 64)
-		fw.exist = s.window(fw, 0, exist, from, nw)
-		fw.slices = fw.slices[:0]
-		for i, w := range sl {
-			if w != nil {
-				w = s.window(fw, i+1, w, from, nw)
-			}
-			fw.slices = append(fw.slices, w)
-		}
-		fw.shard = lo + 1
-	}
-	copy(dst, fw.exist)
-	// Stored values are offsets from the field's lower bound; the
-	// buckets' bounds are stored values above the lowest one held.
-	base, _ := r.v.Bounds()
-	var a, b uint64
-	if r.hasLo {
-		a = uint64(r.lo-base) - 1 // offset > a: value >= lo
-	}
-	if r.hasHi {
-		b = uint64(r.hi-base) - 1 // offset <= b: value < hi
-	}
-	wordops.Between(dst, fw.slices, a, b, r.hasLo, r.hasHi)
-}
-
-// window returns w[from:from+n], or, where w ends before that, a copy
-// padded with zeros in fw's buffer k.
-func (s *shardScorer) window(fw *fieldWords, k int, w []uint64, from, n int) []uint64 {
-	if from+n <= len(w) {
-		return w[from : from+n]
-	}
-	for len(fw.bufs) <= k {
-		fw.bufs = append(fw.bufs, nil)
-	}
-	if fw.bufs[k] == nil {
-		fw.bufs[k] = make([]uint64, s.size/64)
-	}
-	buf := fw.bufs[k][:n]
-	clear(buf)
-	if from < len(w) {
-		copy(buf, w[from:])
-	}
-	return buf
 }
 
 // writeCut sets dst to the words of c, whose rows lie in the shard
@@ -407,7 +335,10 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 		f := &s.feats[i]
 		w := s.words[i][:nw]
 		if f.rng != nil {
-			s.rangeWords(w, f.rng, lo, hi)
+			// A numeric bucket: one pass over the field's dense
+			// slices where the index keeps them, no bitmap cut.
+			rlo, rhi := f.rng.bounds()
+			f.rng.v.BetweenWords(w, int(lo/64), rlo, rhi)
 			continue
 		}
 		s.cutWords(w, f.bm, lo, hi, s.dense[i][0])
