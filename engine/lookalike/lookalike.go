@@ -153,7 +153,8 @@ type valueRange struct {
 	hasLo, hasHi bool
 }
 
-// bounds returns the range as inclusive bounds for BetweenWithin.
+// bounds returns the range as inclusive bounds (BetweenWithin,
+// BetweenWords).
 func (r *valueRange) bounds() (lo, hi int64) {
 	lo, hi = math.MinInt64, math.MaxInt64
 	if r.hasLo {
