@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/cohortdb/cohort/bench"
 	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
@@ -116,5 +118,103 @@ func TestFloorCountsMatch(t *testing.T) {
 		if got := AndPopcount(make([]uint64, len(dense[0])), dense, minus); uint64(got) != want {
 			t.Errorf("%s: floor counts %d, the engine %d", q.Name, got, want)
 		}
+	}
+}
+
+// TestSlabPasses: the first count's floor, cut into slabs of blocks,
+// counts what roaring counts for the same AND and AND-NOT over several
+// blocks (rows not a multiple of a block), whatever the slab size, and
+// hands each slab's bitsets over exactly once.
+func TestSlabPasses(t *testing.T) {
+	const rows = 5*65536 + 1234
+	r := rand.New(rand.NewPCG(3, 4))
+	var bms []*roaring.Bitmap
+	for _, per := range []int{2, 3, 5, 1000} { // rows per set bit: bitmap, array and sparse containers
+		b := roaring.New()
+		for row := 0; row < rows; row++ {
+			if r.IntN(per) == 0 {
+				b.Add(uint32(row))
+			}
+		}
+		b.AddRange(3*65536, 3*65536+5000) // a run container
+		b.RunOptimize()
+		bms = append(bms, b)
+	}
+	minus := []bool{false, false, true, false}
+	want := roaring.And(bms[0], bms[1])
+	want.AndNot(bms[2])
+	want.And(bms[3])
+	for _, maxBytes := range []int{1, 4 * 8192 * 2, 1 << 30} {
+		passes, words := 0, 0
+		got, err := slabPasses(bms, minus, rows, maxBytes, func(slab [][]uint64) error {
+			passes++
+			words += len(slab[0])
+			return nil
+		})
+		if err != nil || uint64(got) != want.GetCardinality() {
+			t.Errorf("slabs of %d bytes: counted %d (%v), want %d", maxBytes, got, err, want.GetCardinality())
+		}
+		if words != (rows+63)/64 {
+			t.Errorf("slabs of %d bytes: %d words passed over, want %d", maxBytes, words, (rows+63)/64)
+		}
+		if maxBytes == 1 && passes != 6 {
+			t.Errorf("one block a slab: %d passes, want 6", passes)
+		}
+	}
+}
+
+// TestFirstFloor: every count of the mix whose leaves read stored bit
+// slices or day bitmaps has a first count's floor, and it counts what
+// the AND (AND-NOT) of those bitmaps holds; lookups have none.
+func TestFirstFloor(t *testing.T) {
+	ctx := context.Background()
+	sc, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := engine.New(engine.Options{Clock: gen.DefaultNow}).Create(Dataset, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bench.Load(ds, gen.Options{Profiles: 3000, Seed: 2}, engine.LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sn := ds.Snapshot()
+	now := schema.DayOf(gen.DefaultNow(), sc.Location())
+	floors := 0
+	for _, q := range Mix() {
+		if q.Kind != KindCount {
+			continue
+		}
+		cq, err := exec.Compile(sn, q.Text, exec.Options{Now: &now, Fresh: true})
+		if err != nil {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		bms, minus, stored, err := StoredLeaves(ctx, cq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, ok, err := FirstFloor(ctx, cq, 1, 0)
+		if err != nil || ok != stored {
+			t.Fatalf("%s: first floor %v (%v), stored inputs %v", q.Name, ok, err, stored)
+		}
+		if !ok {
+			continue
+		}
+		floors++
+		want := bms[0].Clone()
+		for i, b := range bms[1:] {
+			if minus[1+i] {
+				want.AndNot(b)
+			} else {
+				want.And(b)
+			}
+		}
+		if uint64(got) != want.GetCardinality() {
+			t.Errorf("%s: first floor counts %d, the AND of its %d stored inputs %d", q.Name, got, len(bms), want.GetCardinality())
+		}
+	}
+	if floors < 8 {
+		t.Errorf("%d counts of the mix have a first count's floor; its ranges and windows are more", floors)
 	}
 }

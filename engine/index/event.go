@@ -285,6 +285,13 @@ func (v *EventsView) windowWithin(values []string, from, to Day, within *roaring
 	return unionMany(parts)
 }
 
+// DayBitmaps lists the day bitmaps of values (none: any value) on the
+// days in [from, to] that hold any: what a window over them is computed
+// from (shared; read-only).
+func (v *EventsView) DayBitmaps(values []string, from, to Day) []*roaring.Bitmap {
+	return v.windowBitmaps(values, from, to)
+}
+
 // windowBitmaps lists the day bitmaps of values on the days in [from,
 // to] that hold any (the index's own: read-only).
 func (v *EventsView) windowBitmaps(values []string, from, to Day) []*roaring.Bitmap {
