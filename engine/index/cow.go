@@ -23,27 +23,27 @@ type cowBitmap struct {
 	// ver counts publications of a changed bitmap, so a reader can tell
 	// whether a later view's bitmap is the same as one it converted.
 	ver uint64
-	// phase staggers compactions (see publish) across bitmaps: the first
-	// row a bitmap saw (for one replaced whole, as a checkpoint restores
-	// it, its size), modulo compactEvery.
+	// phase staggers whole compactions (see compactGrown) across
+	// bitmaps: the first row a bitmap saw (for one replaced whole, as a
+	// checkpoint restores it, its size), modulo compactEvery.
 	phase uint64
-	// grown reports rows added since the writer was last built whole
-	// (replaced or compacted): only then can its containers hold spare
-	// capacity, and only then is it compacted.
-	grown bool
+	// minGrown is the lowest row added since the writer's containers
+	// were last built at exact size (replaced or compacted), -1 if none
+	// was: only containers from its own on can hold spare capacity.
+	minGrown int64
 }
 
 // compactEvery: a bitmap with array containers is rebuilt at exact size
-// at one publication of its changes in compactEvery. Its array
-// containers grow by append, and copy-on-write clones a shared container
-// at exact size just before the next add grows it: every container
-// written since the last compaction holds up to a quarter (small ones
-// double) of spare capacity. At 10M generated profiles that slack was 15
-// bytes a profile of a load's 118 (a dataset started from disk holds
-// none). Rebuilding a bitmap copies it, so bitmaps take turns: a load
-// publishes every million records, so each publication copies about an
-// eighth of the sparse bitmaps, and the garbage of a compaction is an
-// eighth of theirs, not all of it at once.
+// at one publication of its changes in compactEvery, unless only its tail
+// changed (see compactGrown). Its array containers grow by append, and
+// copy-on-write clones a shared container at exact size just before the
+// next add grows it: every container written since the last compaction
+// holds up to a quarter (small ones double) of spare capacity. At 10M
+// generated profiles that slack was 15 bytes a profile of a load's 118
+// (a dataset started from disk holds none). Rebuilding a bitmap copies
+// it, so bitmaps take turns: each publication copies about an eighth of
+// the sparse bitmaps, and the garbage of a compaction is an eighth of
+// theirs, not all of it at once.
 const compactEvery = 8
 
 // maxPending bounds the buffer of one bitmap between flushes.
@@ -52,7 +52,7 @@ const maxPending = 4096
 func newCOW() *cowBitmap {
 	w := roaring.New()
 	w.SetCopyOnWrite(true)
-	return &cowBitmap{w: w, r: roaring.New(), maxRow: -1}
+	return &cowBitmap{w: w, r: roaring.New(), maxRow: -1, minGrown: -1}
 }
 
 // add sets row's bit.
@@ -71,8 +71,11 @@ func (c *cowBitmap) add(row uint32) {
 		c.phase = uint64(row) % compactEvery
 	}
 	c.pending = append(c.pending, row)
-	c.dirty, c.grown = true, true
+	c.dirty = true
 	c.maxRow = max(c.maxRow, int64(row))
+	if c.minGrown < 0 || int64(row) < c.minGrown {
+		c.minGrown = int64(row)
+	}
 	if len(c.pending) >= maxPending {
 		// A full buffer belongs to a bitmap many records write (existence,
 		// all-time, a common value): keep it for the next adds rather
@@ -94,8 +97,12 @@ func (c *cowBitmap) addMany(rows []uint32) {
 		c.phase = uint64(rows[0]) % compactEvery
 	}
 	c.w.AddMany(rows)
-	c.dirty, c.grown = true, true
-	c.maxRow = max(c.maxRow, int64(slices.Max(rows)))
+	c.dirty = true
+	lo, hi := slices.Min(rows), slices.Max(rows)
+	c.maxRow = max(c.maxRow, int64(hi))
+	if c.minGrown < 0 || int64(lo) < c.minGrown {
+		c.minGrown = int64(lo)
+	}
 }
 
 // flush moves buffered adds into the writer's bitmap and drops the buffer
@@ -139,7 +146,7 @@ func (c *cowBitmap) replace(b *roaring.Bitmap) {
 	b.SetCopyOnWrite(true)
 	// A bitmap replaced whole is exact already (a checkpoint's, or a
 	// union): it is not rebuilt until rows are added to it.
-	c.w, c.pending, c.dirty, c.grown = b, nil, true, false
+	c.w, c.pending, c.dirty, c.minGrown = b, nil, true, -1
 	c.phase = b.GetCardinality() % compactEvery
 	c.maxRow = -1
 	if !b.IsEmpty() {
@@ -151,9 +158,7 @@ func (c *cowBitmap) replace(b *roaring.Bitmap) {
 // bitmap only if it changed since the last call.
 func (c *cowBitmap) publish() *roaring.Bitmap {
 	if c.dirty {
-		if c.grown && (c.ver+c.phase)%compactEvery == compactEvery-1 {
-			c.compact()
-		}
+		c.compactGrown()
 		r := c.writer().Clone()
 		r.SetCopyOnWrite(false)
 		c.r = r
@@ -163,20 +168,83 @@ func (c *cowBitmap) publish() *roaring.Bitmap {
 	return c.r
 }
 
+// compaction says what compactGrown did.
+type compaction int
+
+const (
+	compactedNone  compaction = iota
+	compactedTail             // the containers from minGrown's on
+	compactedWhole            // every container
+)
+
+// tailShare: the grown containers are rebuilt alone at every
+// publication while they span at most 1/tailShare of the bitmap's rows.
+// That is a bulk load's shape (new rows only, so only the last
+// containers grow): copying the rows of one publication each time costs
+// less than an eighth of the bitmap every publication, and its garbage
+// is that small too. A load of 100M profiles otherwise copied an eighth
+// of every sparse bitmap at its final publication, while the previous
+// snapshot still held the old containers: the load's highest resident
+// memory.
+const tailShare = compactEvery
+
+// compactGrown rebuilds at exact size the containers that may hold spare
+// capacity: the grown tail alone when it is small, else (at one
+// publication in compactEvery) the whole bitmap.
+func (c *cowBitmap) compactGrown() compaction {
+	if c.minGrown < 0 {
+		return compactedNone
+	}
+	lo := uint64(c.minGrown) &^ 0xffff    // first grown container's rows
+	hi := (uint64(c.maxRow) | 0xffff) + 1 // past the last container's
+	if (hi-lo)*tailShare <= hi {
+		return c.compactTail(lo, hi)
+	}
+	if (c.ver+c.phase)%compactEvery == compactEvery-1 {
+		return c.compact()
+	}
+	return compactedNone
+}
+
+// compactTail replaces the writer's containers of rows [lo, hi) by
+// exact-size copies. The copies come from an intersection with full
+// containers (roaring clones a container ANDed with a full one), and
+// the writer's others are left alone.
+func (c *cowBitmap) compactTail(lo, hi uint64) compaction {
+	w := c.writer()
+	c.minGrown = -1
+	// Bitmap containers (above 4096 rows) have no spare capacity:
+	// copying a tail of them gains nothing.
+	if w.CardinalityInRange(lo, hi) > (hi-lo)>>16*4096 {
+		return compactedNone
+	}
+	full := roaring.New()
+	full.AddRange(lo, hi)
+	tail := roaring.And(full, w)
+	tail.SetCopyOnWrite(true)
+	// Removing to the end of the row space takes whole containers off
+	// the index without making them writable (a copy each).
+	w.RemoveRange(lo, 1<<32)
+	// Or appends the tail's containers, shared, after the writer's last.
+	w.Or(tail)
+	return compactedTail
+}
+
 // compact replaces the writer's bitmap by an exact-size copy of it when
 // it has array containers (bitmap containers have no spare capacity):
 // with copy-on-write off, Clone copies every container at its length.
 // The published bitmap keeps the old containers until it is replaced.
-func (c *cowBitmap) compact() {
+func (c *cowBitmap) compact() compaction {
 	w := c.writer()
 	// Copying bitmap containers gains nothing: a bitmap mostly made of
 	// them is left as it is.
 	if st := w.Stats(); st.ArrayContainerBytes < st.BitmapContainerBytes {
-		return
+		return compactedNone
 	}
 	w.SetCopyOnWrite(false)
 	x := w.Clone()
 	w.SetCopyOnWrite(true)
 	x.SetCopyOnWrite(true)
-	c.w, c.grown = x, false
+	c.w, c.minGrown = x, -1
+	return compactedWhole
 }
