@@ -129,6 +129,53 @@ func DecodeIn(line []byte, s *schema.Schema, a *Arena) (Update, error) {
 type Arena struct {
 	assigns []Assign
 	events  []Event
+	// parsed is the fast decoder's spill for long event histories (see
+	// scanner.spill): one line's at a time.
+	parsed []parsedEvent
+	strs   []string    // set values' lists
+	sets   []SetChange // add and remove lists
+	// interned holds one copy of each short tag, set and event value the
+	// arena has decoded (see own): records repeat a few hundred values,
+	// and a string per value per record was a sixth of a bulk load's
+	// garbage.
+	interned map[string]string
+}
+
+// Interning bounds: at most maxInterned values of at most maxInternLen
+// bytes each, so that a feed of ever new values cannot grow the map.
+const (
+	maxInterned  = 1 << 12
+	maxInternLen = 64
+)
+
+// own returns b as a string of its own (not a view of the line),
+// shared with earlier values of the same bytes when it is short.
+func (a *Arena) own(b []byte) string {
+	if a == nil || len(b) > maxInternLen {
+		return string(b)
+	}
+	if v, ok := a.interned[string(b)]; ok {
+		return v
+	}
+	v := string(b)
+	if len(a.interned) < maxInterned {
+		if a.interned == nil {
+			a.interned = make(map[string]string)
+		}
+		a.interned[v] = v
+	}
+	return v
+}
+
+// ownView is own for a string that views a line.
+func (a *Arena) ownView(v string) string {
+	if a == nil || len(v) > maxInternLen {
+		return strings.Clone(v)
+	}
+	if w, ok := a.interned[v]; ok {
+		return w
+	}
+	return a.own([]byte(v))
 }
 
 // Reset lets a hand out its arrays again: every Update decoded in it so
@@ -136,7 +183,10 @@ type Arena struct {
 func (a *Arena) Reset() {
 	clear(a.assigns) // the values' strings may go
 	clear(a.events)
-	a.assigns, a.events = a.assigns[:0], a.events[:0]
+	clear(a.strs)
+	clear(a.sets)
+	clear(a.parsed[:cap(a.parsed)]) // views of lines that are reused
+	a.assigns, a.events, a.strs, a.sets = a.assigns[:0], a.events[:0], a.strs[:0], a.sets[:0]
 }
 
 // take returns an empty slice with room for n more elements of buf's
@@ -158,6 +208,22 @@ func (a *Arena) assignsFor(n int) []Assign {
 		return make([]Assign, 0, n)
 	}
 	return take(&a.assigns, n)
+}
+
+// stringsFor returns an empty slice with room for n strings.
+func (a *Arena) stringsFor(n int) []string {
+	if a == nil {
+		return make([]string, 0, n)
+	}
+	return take(&a.strs, n)
+}
+
+// setsFor returns an empty slice with room for n set changes.
+func (a *Arena) setsFor(n int) []SetChange {
+	if a == nil {
+		return make([]SetChange, 0, n)
+	}
+	return take(&a.sets, n)
 }
 
 // eventsFor returns an empty slice with room for n events.
@@ -433,7 +499,7 @@ func (p *parsed) validate(s *schema.Schema, a *Arena) (Update, error) {
 			u.Unset = append(u.Unset, fi)
 			continue
 		}
-		v, err := decodeValue(f, raw, s)
+		v, err := decodeValue(f, raw, s, a)
 		if err != nil {
 			return u, fmt.Errorf("set: field %s: %w", f.Name, err)
 		}
@@ -453,10 +519,10 @@ func (p *parsed) validate(s *schema.Schema, a *Arena) (Update, error) {
 		u.Unset = append(u.Unset, fi)
 	}
 	var err error
-	if u.Add, err = setChanges(partAdd, p.add, s, touched); err != nil {
+	if u.Add, err = setChanges(partAdd, p.add, s, touched, a); err != nil {
 		return u, err
 	}
-	if u.Remove, err = setChanges(partRemove, p.remove, s, touched); err != nil {
+	if u.Remove, err = setChanges(partRemove, p.remove, s, touched, a); err != nil {
 		return u, err
 	}
 	for _, a := range u.Add {
@@ -474,7 +540,7 @@ func (p *parsed) validate(s *schema.Schema, a *Arena) (Update, error) {
 	}
 	var last lastEvent
 	for i := range p.events {
-		ev, err := decodeEvent(&p.events[i], s, &last)
+		ev, err := decodeEvent(&p.events[i], s, &last, a)
 		if err != nil {
 			return u, fmt.Errorf("events[%d]: %w", i, err)
 		}
@@ -581,7 +647,7 @@ func lookup(s *schema.Schema, name string) (int, *schema.Field, error) {
 	return i, &s.Fields[i], nil
 }
 
-func setChanges(p part, ms []member, s *schema.Schema, touched []part) ([]SetChange, error) {
+func setChanges(p part, ms []member, s *schema.Schema, touched []part, a *Arena) ([]SetChange, error) {
 	var out []SetChange
 	for _, m := range ms {
 		fi, f, err := lookup(s, m.name)
@@ -594,12 +660,12 @@ func setChanges(p part, ms []member, s *schema.Schema, touched []part) ([]SetCha
 		if err := claim(touched, s, fi, p); err != nil {
 			return nil, err
 		}
-		vals, err := decodeStrings(m.raw)
+		vals, err := decodeStrings(m.raw, a)
 		if err != nil {
 			return nil, fmt.Errorf("%s: field %s: %w", p, f.Name, err)
 		}
 		if out == nil {
-			out = make([]SetChange, 0, len(ms))
+			out = a.setsFor(len(ms))
 		}
 		out = append(out, SetChange{Field: fi, Values: vals})
 	}
@@ -608,8 +674,8 @@ func setChanges(p part, ms []member, s *schema.Schema, touched []part) ([]SetCha
 
 // decodeStrings reads a list of strings, or one string as a list of one.
 // Plain lists (no escapes) are read here; the rest goes to encoding/json.
-func decodeStrings(raw json.RawMessage) ([]string, error) {
-	vals, ok := plainStrings(raw)
+func decodeStrings(raw json.RawMessage, a *Arena) ([]string, error) {
+	vals, ok := plainStrings(raw, a)
 	if !ok {
 		if one, ok := plainString(raw); ok {
 			vals = []string{string(one)}
@@ -668,12 +734,12 @@ func checkValue(v string) error {
 	return nil
 }
 
-func decodeValue(f *schema.Field, raw json.RawMessage, s *schema.Schema) (Value, error) {
+func decodeValue(f *schema.Field, raw json.RawMessage, s *schema.Schema, a *Arena) (Value, error) {
 	var v Value
 	switch f.Type {
 	case schema.Tag:
 		if str, ok := plainString(raw); ok {
-			v.Str = string(str)
+			v.Str = a.own(str)
 		} else if str, err := unmarshalString(raw); err == nil {
 			v.Str = str
 		} else {
@@ -681,7 +747,7 @@ func decodeValue(f *schema.Field, raw json.RawMessage, s *schema.Schema) (Value,
 		}
 		return v, checkValue(v.Str)
 	case schema.Set:
-		vals, err := decodeStrings(raw)
+		vals, err := decodeStrings(raw, a)
 		if err != nil {
 			return v, err
 		}
@@ -766,7 +832,7 @@ type lastEvent struct {
 	kept         string // the copy of value in the Update
 }
 
-func decodeEvent(e *parsedEvent, s *schema.Schema, last *lastEvent) (Event, error) {
+func decodeEvent(e *parsedEvent, s *schema.Schema, last *lastEvent, a *Arena) (Event, error) {
 	if !e.hasField {
 		return Event{}, errors.New("field is missing")
 	}
@@ -792,7 +858,7 @@ func decodeEvent(e *parsedEvent, s *schema.Schema, last *lastEvent) (Event, erro
 			return Event{}, fmt.Errorf("field %s: %w", f.Name, err)
 		}
 		if e.value != last.value || last.kept == "" {
-			last.value, last.kept = e.value, strings.Clone(e.value)
+			last.value, last.kept = e.value, a.ownView(e.value)
 		}
 		ev.Value = last.kept
 	}
