@@ -99,3 +99,25 @@ func TestCOWReplaceNotRebuilt(t *testing.T) {
 		}
 	}
 }
+
+// TestCOWPendingKept: a bitmap written often keeps its buffer of adds
+// over a publication (empty), one written rarely lets it go, and both
+// publish exactly the rows added.
+func TestCOWPendingKept(t *testing.T) {
+	for _, n := range []uint32{10, keepPending + 1} {
+		c := newCOW()
+		for round := range uint32(3) {
+			for i := range n {
+				c.add(round*1_000_000 + i*3)
+			}
+			b := c.publish()
+			if b.GetCardinality() != uint64((round+1)*n) || !b.Contains(round*1_000_000+(n-1)*3) {
+				t.Fatalf("%d adds a round, round %d: published %d rows", n, round, b.GetCardinality())
+			}
+			kept := c.pending != nil
+			if kept != (n > keepPending) || len(c.pending) != 0 {
+				t.Fatalf("%d adds a round: buffer kept %v with %d rows after a publication", n, kept, len(c.pending))
+			}
+		}
+	}
+}
