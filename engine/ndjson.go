@@ -23,10 +23,14 @@ type LoadOptions struct {
 	// (decoding costs more than applying). 0 means GOMAXPROCS.
 	Decoders int
 	// PublishEvery is how many applied records may wait before readers
-	// see them; a snapshot is always published at the end. 0 means 2^20:
-	// the callers are bulk paths (recovery's replay, loads of files, the
-	// benchmark), and each publication makes the next writes copy every
-	// container they touch.
+	// see them; a snapshot is always published at the end. 0 means 2^20
+	// or an eighth of the dataset's rows, whichever is more: the callers
+	// are bulk paths (recovery's replay, loads of files, the benchmark),
+	// each publication makes the next writes copy every container they
+	// touch, and it copies every changed bitmap's container index, which
+	// grows with the dataset. At a fixed interval that copying grew with
+	// the square of a load's size: 0.5 GB for 10M profiles, tens of GB
+	// for 100M.
 	PublishEvery int
 	// Progress, if set, is called after each batch with the lines read so far.
 	Progress func(lines int)
@@ -65,8 +69,9 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 4096
 	}
-	if opts.PublishEvery <= 0 {
-		opts.PublishEvery = 1 << 20
+	every := opts.PublishEvery
+	if every <= 0 {
+		every = defaultPublishEvery(d.Snapshot().Rows())
 	}
 	if opts.Decoders <= 0 {
 		opts.Decoders = runtime.GOMAXPROCS(0)
@@ -102,11 +107,14 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 	for c := range ordered {
 		<-c.done
 		pending += len(c.ups)
-		publish := pending >= opts.PublishEvery
+		publish := pending >= every
 		if publish {
 			pending = 0
 		}
 		br := d.apply(c.ups, publish)
+		if publish && opts.PublishEvery <= 0 {
+			every = defaultPublishEvery(d.Snapshot().Rows())
+		}
 		for i := range br.Errors {
 			br.Errors[i].Index = c.upNos[br.Errors[i].Index]
 		}
@@ -128,6 +136,12 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 	d.Publish()
 	sortErrors(res.Errors)
 	return res, readErr
+}
+
+// defaultPublishEvery is LoadOptions.PublishEvery's default for a
+// dataset of rows rows.
+func defaultPublishEvery(rows uint32) int {
+	return max(1<<20, int(rows/8))
 }
 
 // sortErrors puts errors in line order: they come from two places
