@@ -481,6 +481,26 @@ func (d *Dataset) check(u *record.Update) error {
 	return nil
 }
 
+// compact rebuilds at exact size the bitmap tails grown since the last
+// publication (index.Values.Compact and its kin), without publishing:
+// bulk loads call it between publications.
+func (d *Dataset) compact() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, x := range d.fields {
+		switch {
+		case x.values != nil:
+			x.values.Compact()
+		case x.boolean != nil:
+			x.boolean.Compact()
+		case x.bsi != nil:
+			x.bsi.Compact()
+		case x.events != nil:
+			x.events.Compact()
+		}
+	}
+}
+
 // publishLocked builds and publishes a snapshot of the writer's state.
 func (d *Dataset) publishLocked() {
 	d.seq++

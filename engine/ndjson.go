@@ -103,17 +103,25 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		})
 	}()
 	var res Result
-	lines, pending := 0, 0
+	lines, pending, uncompacted := 0, 0, 0
 	for c := range ordered {
 		<-c.done
 		pending += len(c.ups)
+		uncompacted += len(c.ups)
 		publish := pending >= every
 		if publish {
-			pending = 0
+			pending, uncompacted = 0, 0
 		}
 		br := d.apply(c.ups, publish)
 		if publish && opts.PublishEvery <= 0 {
 			every = defaultPublishEvery(d.Snapshot().Rows())
+		}
+		if uncompacted >= compactEvery {
+			// Between publications a load's grown tails are its own:
+			// rebuilt now, their old copies are garbage at once (see
+			// index.cowBitmap.compactBetween).
+			uncompacted = 0
+			d.compact()
 		}
 		for i := range br.Errors {
 			br.Errors[i].Index = c.upNos[br.Errors[i].Index]
@@ -137,6 +145,10 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 	sortErrors(res.Errors)
 	return res, readErr
 }
+
+// compactEvery is how many records a bulk load applies between
+// rebuilds of its grown bitmap tails when it does not publish.
+const compactEvery = 1 << 20
 
 // defaultPublishEvery is LoadOptions.PublishEvery's default for a
 // dataset of rows rows.

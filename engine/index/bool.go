@@ -29,6 +29,13 @@ func (x *Bool) Unset(row uint32) {
 	x.yes.remove(row)
 }
 
+// Compact rebuilds at exact size the bitmaps' small grown tails (see
+// cowBitmap.compactBetween), between publications.
+func (x *Bool) Compact() {
+	x.yes.compactBetween()
+	x.exist.compactBetween()
+}
+
 // View publishes the current state.
 func (x *Bool) View() *BoolView {
 	if x.last != nil && !x.yes.dirty && !x.exist.dirty {

@@ -123,6 +123,18 @@ func (x *BSI) Unset(row uint32) {
 	}
 }
 
+// Compact rebuilds at exact size the bitmaps' small grown tails (see
+// cowBitmap.compactBetween), between publications.
+func (x *BSI) Compact() {
+	x.exist.compactBetween()
+	for _, b := range x.eq {
+		b.compactBetween()
+	}
+	for _, b := range x.slices {
+		b.compactBetween()
+	}
+}
+
 // View publishes the current state.
 func (x *BSI) View() *BSIView {
 	dirty := x.last == nil || x.exist.dirty

@@ -209,15 +209,38 @@ func (c *cowBitmap) compactGrown() compaction {
 	if c.minGrown < 0 {
 		return compactedNone
 	}
-	lo := uint64(c.minGrown) &^ 0xffff    // first grown container's rows
-	hi := (uint64(c.maxRow) | 0xffff) + 1 // past the last container's
-	if (hi-lo)*tailShare <= hi {
+	if lo, hi, ok := c.smallTail(); ok {
 		return c.compactTail(lo, hi)
 	}
 	if (c.ver+c.phase)%compactEvery == compactEvery-1 {
 		return c.compact()
 	}
 	return compactedNone
+}
+
+// smallTail returns the rows [lo, hi) of the containers grown since the
+// writer was last exact, and whether they are few enough to rebuild
+// alone (see tailShare). minGrown must be set.
+func (c *cowBitmap) smallTail() (lo, hi uint64, ok bool) {
+	lo = uint64(c.minGrown) &^ 0xffff    // first grown container's rows
+	hi = (uint64(c.maxRow) | 0xffff) + 1 // past the last container's
+	return lo, hi, (hi-lo)*tailShare <= hi
+}
+
+// compactBetween rebuilds a small grown tail (as compactGrown would)
+// between publications: a bulk load calls it every 2^20 records (see
+// engine.LoadOptions). The containers a load grew since the last
+// publication are the writer's alone, so the copies they leave are
+// garbage at once; left for a publication, a tail of an eighth of the
+// rows was copied while the previous snapshot held the old containers,
+// at the load's highest memory.
+func (c *cowBitmap) compactBetween() {
+	if c.minGrown < 0 {
+		return
+	}
+	if lo, hi, ok := c.smallTail(); ok {
+		c.compactTail(lo, hi)
+	}
 }
 
 // compactTail replaces the writer's containers of rows [lo, hi) by

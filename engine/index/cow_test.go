@@ -26,10 +26,17 @@ func TestCOWCompaction(t *testing.T) {
 			row := uint32(0)
 			var done [3]int
 			for pub := range 4 * compactEvery {
-				for range 20_000 {
+				for i := range 20_000 {
 					row += uint32(1 + r.IntN(1000/density*2))
 					c.add(row)
 					want.Add(row)
+					if i%7_000 == 6_999 {
+						// As a bulk load does between publications.
+						c.compactBetween()
+						if !c.writer().Equals(want) {
+							t.Fatalf("density %d publication %d: the writer lost rows to a rebuild between publications", density, pub)
+						}
+					}
 				}
 				if anywhere {
 					for range 500 {

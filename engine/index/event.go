@@ -131,6 +131,22 @@ func (x *Events) Expire(cutoff Day) bool {
 	return dropped
 }
 
+// Compact rebuilds at exact size the bitmaps' small grown tails (see
+// cowBitmap.compactBetween), between publications, the logged events
+// applied first.
+func (x *Events) Compact() {
+	x.applyLog()
+	x.exist.compactBetween()
+	compact := func(ev *eventValue) {
+		ev.all.compactBetween()
+		ev.days.each(func(_ Day, b *cowBitmap) { b.compactBetween() })
+	}
+	for _, ev := range x.vals {
+		compact(ev)
+	}
+	compact(x.anyVal)
+}
+
 // View publishes the current state.
 func (x *Events) View() *EventsView {
 	x.applyLog()

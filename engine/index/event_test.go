@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -67,6 +68,52 @@ func TestRadixSort(t *testing.T) {
 		radixSort(a)
 		if !slices.Equal(a, want) {
 			t.Fatalf("radixSort of %d values", n)
+		}
+	}
+}
+
+// TestEventsCompactBetween: rebuilding grown tails between publications
+// (as a bulk load does) leaves every day, value and the existence bitmap
+// as added, in the view published after, and changes nothing in views
+// published before.
+func TestEventsCompactBetween(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	x := NewEvents("e")
+	type key struct {
+		value string
+		day   Day
+	}
+	want := map[key]*roaring.Bitmap{}
+	var views []*EventsView
+	var copies []map[key]*roaring.Bitmap
+	row := uint32(0)
+	for round := range 12 {
+		for range 30_000 {
+			row += uint32(1 + r.IntN(40))
+			for range 1 + r.IntN(3) {
+				k := key{fmt.Sprintf("v%d", r.IntN(4)), Day(20_000 + r.IntN(30))}
+				x.Add(row, k.value, k.day)
+				if want[k] == nil {
+					want[k] = roaring.New()
+				}
+				want[k].Add(row)
+			}
+		}
+		x.Compact()
+		if round%3 == 2 {
+			v := x.View()
+			snapshot := map[key]*roaring.Bitmap{}
+			for k, b := range want {
+				snapshot[k] = b.Clone()
+			}
+			views, copies = append(views, v), append(copies, snapshot)
+		}
+	}
+	for i, v := range views {
+		for k, b := range copies[i] {
+			if got := v.Window([]string{k.value}, k.day, k.day); !got.Equals(b) {
+				t.Fatalf("view %d, value %s day %d: %d rows, want %d", i, k.value, k.day, got.GetCardinality(), b.GetCardinality())
+			}
 		}
 	}
 }

@@ -178,6 +178,15 @@ func (x *Values) hasAny(row uint32) bool {
 	return false
 }
 
+// Compact rebuilds at exact size the bitmaps' small grown tails (see
+// cowBitmap.compactBetween), between publications.
+func (x *Values) Compact() {
+	x.exist.compactBetween()
+	for _, b := range x.bms {
+		b.compactBetween()
+	}
+}
+
 // View publishes the current state.
 func (x *Values) View() *ValuesView {
 	dirty := x.last == nil || x.exist.dirty || len(x.last.bms) != len(x.bms)
