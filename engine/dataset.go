@@ -26,14 +26,16 @@ type fieldIndex struct {
 	events  *index.Events
 }
 
-func newFieldIndex(f *schema.Field) fieldIndex {
+func newFieldIndex(f *schema.Field, words *index.WordPool) fieldIndex {
 	switch f.Type {
 	case schema.Tag, schema.Set:
 		return fieldIndex{values: index.NewValues(f.Name, f.Type == schema.Set)}
 	case schema.Bool:
 		return fieldIndex{boolean: index.NewBool()}
 	case schema.Event:
-		return fieldIndex{events: index.NewEvents(f.Name)}
+		x := index.NewEvents(f.Name)
+		x.SetWordPool(words)
+		return fieldIndex{events: x}
 	default:
 		lo, hi := f.Bounds()
 		return fieldIndex{bsi: index.NewBSI(lo, hi)}
@@ -62,7 +64,7 @@ type Dataset struct {
 func newDataset(name string, s *schema.Schema, clock func() time.Time, expected int) *Dataset {
 	d := &Dataset{name: name, clock: clock, schema: s, ids: iddict.New(iddict.Options{ExpectedSize: expected}), graph: identity.New(), words: new(index.WordPool)}
 	for i := range s.Fields {
-		d.fields = append(d.fields, newFieldIndex(&s.Fields[i]))
+		d.fields = append(d.fields, newFieldIndex(&s.Fields[i], d.words))
 	}
 	d.publishLocked()
 	return d
@@ -92,7 +94,7 @@ func (d *Dataset) AddField(f schema.Field) error {
 		return fmt.Errorf("dataset %s: %w", d.name, err)
 	}
 	d.schema = s
-	d.fields = append(d.fields, newFieldIndex(&s.Fields[len(s.Fields)-1]))
+	d.fields = append(d.fields, newFieldIndex(&s.Fields[len(s.Fields)-1], d.words))
 	d.publishLocked()
 	return nil
 }

@@ -24,6 +24,7 @@ type Events struct {
 	anyVal *eventValue
 	exist  *cowBitmap
 	last   *EventsView
+	words  *WordPool // see SetWordPool
 	// log holds the day-bitmap adds not yet applied (eventlog.go);
 	// sorted and rows are its working buffers.
 	log    []loggedEvent
@@ -131,6 +132,10 @@ func (x *Events) Expire(cutoff Day) bool {
 	return dropped
 }
 
+// SetWordPool makes the index's views count unions in words from wp
+// (the dataset's, shared by its snapshots) instead of allocating them.
+func (x *Events) SetWordPool(wp *WordPool) { x.words = wp }
+
 // Compact rebuilds at exact size the bitmaps' small grown tails (see
 // cowBitmap.compactBetween), between publications, the logged events
 // applied first.
@@ -157,7 +162,7 @@ func (x *Events) View() *EventsView {
 	if !dirty {
 		return x.last
 	}
-	v := &EventsView{exist: x.exist.publish(), vals: make([]*eventValueView, len(x.vals)), windows: newWindowCache(uint64(x.exist.maxRow + 1))}
+	v := &EventsView{exist: x.exist.publish(), vals: make([]*eventValueView, len(x.vals)), windows: newWindowCache(uint64(x.exist.maxRow + 1)), words: x.words}
 	var prev dictView
 	if x.last != nil {
 		prev = x.last.dict
@@ -215,6 +220,8 @@ type EventsView struct {
 	// windows caches the unions of windows asked for more than once
 	// (windowcache.go); nil in views built by hand.
 	windows *windowCache
+	// words lends the arrays unions are counted in (nil: allocated).
+	words *WordPool
 }
 
 // Values lists the event values seen, in order of first sight.
@@ -374,10 +381,10 @@ func (v *EventsView) windowWordsOn(out []uint64, values []string, from, to Day, 
 				parts = append(parts, p)
 			}
 		}
-		orMembers(out, parts, nil)
+		orMembersWith(v.words, out, parts, nil)
 		return out
 	}
-	orMembersOn(out, bms, members, procs, minMembers)
+	orMembersOn(v.words, out, bms, members, procs, minMembers)
 	if within != nil {
 		andWith(out, within)
 	}
@@ -414,7 +421,7 @@ func (v *EventsView) WindowCountQuiet(values []string, from, to Day, within *roa
 		case 1:
 			return bms[0].GetCardinality()
 		}
-		return unionCount(bms)
+		return unionCount(v.words, bms)
 	})
 }
 

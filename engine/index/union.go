@@ -52,18 +52,19 @@ func denseUnionOn(bms []*roaring.Bitmap, procs, minMembers int) []uint64 {
 		return nil
 	}
 	dense := make([]uint64, words)
-	orMembersOn(dense, bms, members, procs, minMembers)
+	orMembersOn(nil, dense, bms, members, procs, minMembers)
 	return dense
 }
 
 // orMembersOn sets the members of bms (members in all) that fall inside
 // dense, on up to procs goroutines when there are at least minMembers:
 // the bitmaps are dealt out so that each goroutine sets about as many
-// bits in its own array, and the arrays are ORed into dense.
-func orMembersOn(dense []uint64, bms []*roaring.Bitmap, members uint64, procs, minMembers int) {
+// bits in its own array, and the arrays are ORed into dense. Its arrays
+// come from wp (nil: allocated).
+func orMembersOn(wp *WordPool, dense []uint64, bms []*roaring.Bitmap, members uint64, procs, minMembers int) {
 	procs = min(procs, len(bms))
 	if procs < 2 || members < uint64(minMembers) {
-		orMembers(dense, bms, nil)
+		orMembersWith(wp, dense, bms, nil)
 		return
 	}
 	// Deal the bitmaps out so that each part gets about as many members.
@@ -87,15 +88,32 @@ func orMembersOn(dense []uint64, bms []*roaring.Bitmap, members uint64, procs, m
 		go func() {
 			defer wg.Done()
 			if p > 0 {
-				arrays[p] = make([]uint64, len(dense))
+				arrays[p] = wp.Get(len(dense))
+				clear(arrays[p])
 			}
-			orMembers(arrays[p], parts[p], nil)
+			orMembersWith(wp, arrays[p], parts[p], nil)
 		}()
 	}
 	wg.Wait()
 	for _, a := range arrays[1:] {
 		wordops.Or(dense, a)
+		wp.Put(a)
 	}
+}
+
+// orMembersWith is orMembers with its scratch, when it needs one and is
+// given none, from wp (nil: allocated).
+func orMembersWith(wp *WordPool, dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
+	if scratch == nil && wp != nil {
+		for _, b := range bms {
+			if b.GetCardinality()*4 > uint64(len(dense)) && b.Stats().BitmapContainers > 0 {
+				scratch = wp.Get(len(dense))
+				defer wp.Put(scratch)
+				break
+			}
+		}
+	}
+	orMembers(dense, bms, scratch)
 }
 
 // orMembers sets the members of bms in dense, one write per member (a
@@ -152,12 +170,38 @@ func orMembers(dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
 	}
 }
 
-// unionCount is the cardinality of the union of bms, without building it
-// when a dense pass pays.
-func unionCount(bms []*roaring.Bitmap) uint64 {
-	dense := denseUnion(bms)
-	if dense == nil {
+// unionCount is the cardinality of the union of bms, never built: when
+// the members are many against the rows, their bits are set in an array
+// of words from wp and counted; otherwise roaring's union is counted. A count takes its words from the pool
+// rather than allocating them: at 100M profiles an array is 12.5 MB,
+// and the fresh pages of one per count cost more than the count (49–75
+// ms first counts of 7- and 30-day windows where the pass itself takes
+// a few).
+func unionCount(wp *WordPool, bms []*roaring.Bitmap) uint64 {
+	switch len(bms) {
+	case 0:
+		return 0
+	case 1:
+		return bms[0].GetCardinality()
+	}
+	var maxRow uint32
+	var members uint64
+	for _, b := range bms {
+		if !b.IsEmpty() {
+			maxRow = max(maxRow, b.Maximum())
+			members += b.GetCardinality()
+		}
+	}
+	words := int(maxRow/64) + 1
+	// Few bitmaps with a member per 64 rows or fewer are counted faster
+	// by roaring (the lookalike counts hundreds of such windows).
+	if members < uint64(words)/4 || len(bms) < 8 && members < uint64(words) {
 		return roaring.FastOr(bms...).GetCardinality()
 	}
-	return uint64(wordops.Count(dense))
+	dense := wp.Get(words)
+	clear(dense)
+	orMembersOn(wp, dense, bms, members, runtime.GOMAXPROCS(0), minParallelMembers)
+	n := wordops.Count(dense)
+	wp.Put(dense)
+	return uint64(n)
 }

@@ -28,3 +28,49 @@ func TestDenseUnionSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestUnionCount: a union counted in pooled words (arrays handed back
+// dirty, as the pool does), or through roaring when sparse, gives
+// roaring's count, for two to forty days, sparse and dense ones, bitmap
+// and run containers, with and without a pool.
+func TestUnionCount(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const rows = 5*65536 + 77
+	day := func(per int) *roaring.Bitmap {
+		b := roaring.New()
+		for row := r.IntN(per); row < rows; row += 1 + r.IntN(2*per) {
+			b.Add(uint32(row))
+		}
+		return b
+	}
+	wp := new(WordPool)
+	for round := range 40 {
+		dirty := wp.Get(rows/64 + 1)
+		for i := range dirty {
+			dirty[i] = ^uint64(0)
+		}
+		wp.Put(dirty)
+		bms := make([]*roaring.Bitmap, 2+r.IntN(39))
+		for i := range bms {
+			switch r.IntN(6) {
+			case 0:
+				bms[i] = roaring.New()
+			case 1:
+				b := day(50)
+				b.AddRange(65535, 65537)
+				b.RunOptimize()
+				bms[i] = b
+			case 2:
+				bms[i] = day(3) // bitmap containers
+			default:
+				bms[i] = day(20 + r.IntN(2000))
+			}
+		}
+		want := roaring.FastOr(bms...).GetCardinality()
+		for _, pool := range []*WordPool{wp, nil} {
+			if got := unionCount(pool, bms); got != want {
+				t.Fatalf("round %d, %d bitmaps, pool %v: counted %d, want %d", round, len(bms), pool != nil, got, want)
+			}
+		}
+	}
+}
