@@ -76,11 +76,10 @@ func TestAndPopcountBlocks(t *testing.T) {
 	}
 }
 
-// TestFloorCountsMatch checks that the floor of every count query of the
-// mix counts what the engine counts (no query of the mix has an OR), so
-// the floor reads the same sets the query answers.
-func TestFloorCountsMatch(t *testing.T) {
-	ctx := context.Background()
+// mixDataset returns a snapshot of 3,000 generated profiles and the
+// generator's reference day, for the mix's queries.
+func mixDataset(t *testing.T) (*engine.Snapshot, schema.Day) {
+	t.Helper()
 	sc, err := schema.Parse(gen.SchemaJSON())
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +91,15 @@ func TestFloorCountsMatch(t *testing.T) {
 	if _, err := bench.Load(ds, gen.Options{Profiles: 3000, Seed: 2}, engine.LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	sn := ds.Snapshot()
-	now := schema.DayOf(gen.DefaultNow(), sc.Location())
+	return ds.Snapshot(), schema.DayOf(gen.DefaultNow(), sc.Location())
+}
+
+// TestFloorCountsMatch checks that the floor of every count query of the
+// mix counts what the engine counts (no query of the mix has an OR), so
+// the floor reads the same sets the query answers.
+func TestFloorCountsMatch(t *testing.T) {
+	ctx := context.Background()
+	sn, now := mixDataset(t)
 	names := map[string]bool{}
 	for _, q := range Mix() {
 		if names[q.Name] {
@@ -168,19 +174,7 @@ func TestSlabPasses(t *testing.T) {
 // the AND (AND-NOT) of those bitmaps holds; lookups have none.
 func TestFirstFloor(t *testing.T) {
 	ctx := context.Background()
-	sc, err := schema.Parse(gen.SchemaJSON())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := engine.New(engine.Options{Clock: gen.DefaultNow}).Create(Dataset, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bench.Load(ds, gen.Options{Profiles: 3000, Seed: 2}, engine.LoadOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	sn := ds.Snapshot()
-	now := schema.DayOf(gen.DefaultNow(), sc.Location())
+	sn, now := mixDataset(t)
 	floors := 0
 	for _, q := range Mix() {
 		if q.Kind != KindCount {
