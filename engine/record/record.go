@@ -112,9 +112,10 @@ func Decode(line []byte, s *schema.Schema) (Update, error) {
 	return DecodeIn(line, s, nil)
 }
 
-// DecodeIn is Decode with the Update's Set and Events arrays taken from a
-// (nil: allocated), for a bulk path that decodes many records and is done
-// with all of them before it decodes more (see Arena).
+// DecodeIn is Decode with the Update's arrays (Set, Events, Add, Remove
+// and set values' lists) taken from a (nil: allocated), and its short
+// values interned there, for a bulk path that decodes many records and
+// is done with all of them before it decodes more (see Arena).
 func DecodeIn(line []byte, s *schema.Schema, a *Arena) (Update, error) {
 	if u, ok := decodeFast(line, s, a); ok {
 		return u, nil
@@ -122,10 +123,12 @@ func DecodeIn(line []byte, s *schema.Schema, a *Arena) (Update, error) {
 	return decodeReference(line, s)
 }
 
-// Arena hands out the Set and Events arrays of many Updates from a few
-// large ones, which Reset lets it hand out again. A bulk load decodes
-// millions of records, each with a few assignments and events: one array
-// each per record was a third of a 10M load's allocation.
+// Arena hands out the arrays of many Updates (Set, Events, Add, Remove,
+// set values' lists) from a few large ones, which Reset lets it hand out
+// again, and interns their short values. A bulk load decodes millions of
+// records, each with a few assignments and events: one array each per
+// record was a third of a 10M load's allocation. The strings it hands
+// out are immutable and may be kept; the arrays may not.
 type Arena struct {
 	assigns []Assign
 	events  []Event
