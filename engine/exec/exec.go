@@ -610,6 +610,9 @@ func (ev *evaluator) countAnd(n *query.Node) (uint64, error) {
 		if c, ok, err := ev.countFused(steps); ok || err != nil {
 			return c, err
 		}
+		if c, ok, err := ev.countLookups(steps); ok || err != nil {
+			return c, err
+		}
 	}
 	acc, owned, err := ev.eval(steps[0].node)
 	if err != nil {
@@ -772,6 +775,35 @@ func (ev *evaluator) countDense(steps []step) (uint64, bool) {
 	minus[0], minus[first] = minus[first], minus[0]
 	var buf [wordops.BlockWords]uint64
 	return uint64(wordops.CountAnd(sets, minus, buf[:])), true
+}
+
+// countLookups counts an AND of lookups holding an IN list the snapshot
+// does not keep (a first count of it) in word space when the result is
+// dense: the list's values are ORed a block at a time as the other terms
+// are ANDed (wordSets, index.CountSets), where the step by step path
+// built the list's union as a bitmap first (the planner puts the
+// smaller term first). It reports whether the AND qualified.
+func (ev *evaluator) countLookups(steps []step) (uint64, bool, error) {
+	words := int(ev.q.sn.Rows())/64 + 1
+	fresh := false
+	for _, st := range steps {
+		if ev.computed(st) {
+			return 0, false, nil
+		}
+		if p := inList(st.node); p != nil && !st.minus && ev.keptUnion(p) == nil {
+			fresh = true
+		}
+	}
+	if !fresh || !ev.denseEstimate(steps, words) {
+		return 0, false, nil
+	}
+	sets, release, err := ev.wordSets(steps)
+	if err != nil {
+		return 0, true, err
+	}
+	defer release()
+	n, ok := index.CountSets(sets, words)
+	return n, ok, nil
 }
 
 // denseTerm returns a leaf's profiles as dense words: the rows in every

@@ -95,6 +95,24 @@ func (s *WordSets) fill(dst []uint64, start int, sc *scratch) {
 	}
 }
 
+// CountSets counts the rows of the intersection of sets over words
+// words, a block at a time (each block combined in the cache and counted,
+// nothing written out whole). sets must hold a positive term (And or
+// AnyOf); it reports false otherwise.
+func CountSets(sets WordSets, words int) (uint64, bool) {
+	if len(sets.And) == 0 && len(sets.AnyOf) == 0 {
+		return 0, false
+	}
+	sc := new(scratch)
+	var n uint64
+	for start := 0; start < words; start += blockWords {
+		dst := sc.base[:min(blockWords, words-start)]
+		sets.fill(dst, start, sc)
+		n += uint64(wordops.Count(dst))
+	}
+	return n, true
+}
+
 // CountAllSets is CountAllWords for a running intersection given as
 // WordSets: each block of it is combined from the sets just before the
 // ranges read that block, while it sits in the cache, so the

@@ -118,3 +118,51 @@ func TestCountAllSets(t *testing.T) {
 		}
 	}
 }
+
+// TestCountSets: an intersection of word sets (ANDs, AND-NOTs, OR
+// groups, of different lengths) counted a block at a time is roaring's
+// count, over words covering more or fewer rows than the sets; without a
+// positive set it declines.
+func TestCountSets(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for trial := range 30 {
+		rows := func(per int) *roaring.Bitmap { return randomRows(r, 100_000+r.IntN(300_000), per) }
+		var sets WordSets
+		inter := roaring.New()
+		inter.AddRange(0, 1<<32-1)
+		if trial%3 != 2 {
+			for range 1 + r.IntN(2) {
+				b := rows(1 + r.IntN(4))
+				sets.And = append(sets.And, wordsOf(b, int(b.Maximum())/64+1))
+				inter.And(b)
+			}
+		}
+		if r.IntN(2) == 0 {
+			b := rows(1 + r.IntN(4))
+			sets.AndNot = append(sets.AndNot, wordsOf(b, int(b.Maximum())/64+1))
+			inter.AndNot(b)
+		}
+		if trial%3 != 0 {
+			var group [][]uint64
+			u := roaring.New()
+			for range 1 + r.IntN(3) {
+				b := rows(5 + r.IntN(20))
+				group = append(group, wordsOf(b, int(b.Maximum())/64+1))
+				u.Or(b)
+			}
+			sets.AnyOf = append(sets.AnyOf, group)
+			inter.And(u)
+		}
+		words := 3_000 + r.IntN(4_000) // 192K–448K rows
+		cut := roaring.New()
+		cut.AddRange(0, uint64(words)*64)
+		want := roaring.And(inter, cut).GetCardinality()
+		n, ok := CountSets(sets, words)
+		if !ok || n != want {
+			t.Fatalf("trial %d: counted %d (%v), want %d", trial, n, ok, want)
+		}
+	}
+	if _, ok := CountSets(WordSets{AndNot: [][]uint64{make([]uint64, 10)}}, 10); ok {
+		t.Fatal("counted an intersection of subtractions only")
+	}
+}
