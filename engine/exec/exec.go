@@ -777,16 +777,24 @@ func (ev *evaluator) countDense(steps []step) (uint64, bool) {
 	return uint64(wordops.CountAnd(sets, minus, buf[:])), true
 }
 
-// countLookups counts an AND of lookups holding an IN list the snapshot
-// does not keep (a first count of it) in word space when the result is
-// dense: the list's values are ORed a block at a time as the other terms
-// are ANDed (wordSets, index.CountSets), where the step by step path
-// built the list's union as a bitmap first (the planner puts the
-// smaller term first). It reports whether the AND qualified.
+// countLookups counts an AND of lookups and event windows holding an IN
+// list or a window the snapshot does not keep (a first count of it) in
+// word space when the result is dense: the list's values are ORed a
+// block at a time as the other terms are ANDed, a window's days are ORed
+// into words from the pool (wordSets, index.CountSets), where the step
+// by step path built the list's union or the window's as a bitmap first.
+// It reports whether the AND qualified.
 func (ev *evaluator) countLookups(steps []step) (uint64, bool, error) {
 	words := int(ev.q.sn.Rows())/64 + 1
 	fresh := false
 	for _, st := range steps {
+		if p := windowPred(st.node); p != nil {
+			from, to := ev.eventDays(p)
+			if _, kept := ev.field(p.Field.Name).Events.CachedWindow(p.Values, clampDay(from), clampDay(to)); !kept && from <= to {
+				fresh = true
+			}
+			continue
+		}
 		if ev.computed(st) {
 			return 0, false, nil
 		}
@@ -902,8 +910,9 @@ func (ev *evaluator) denseEstimate(steps []step, words int) bool {
 // wordSets returns the steps as word sets, none of them built as a
 // bitmap: a value, range, IN list or window held as words (denseTerm) is
 // read where it lies; an IN list's mirrored values form a group read the
-// same way, and its other values are written into one array; any other
-// lookup is written into an array. The ranges are then counted with each
+// same way, and its other values are written into one array; a window's
+// days are ORed into an array; any other lookup is written into an
+// array. The ranges are then counted with each
 // block of the intersection combined just before they read it
 // (index.CountAllSets), so the intersection is never written out whole.
 // The arrays written come from the pool; release returns them.
@@ -970,6 +979,18 @@ func (ev *evaluator) wordSets(steps []step) (ws index.WordSets, release func(), 
 				// An empty group (no value held) empties the AND.
 				ws.AnyOf = append(ws.AnyOf, group)
 			}
+			continue
+		}
+		if p := windowPred(st.node); p != nil {
+			// The days ORed straight into words (or the kept union
+			// written out): no bitmap built for the window.
+			w := get()
+			if from, to := ev.eventDays(p); from <= to {
+				ev.field(p.Field.Name).Events.WindowWords(w, p.Values, clampDay(from), clampDay(to), nil)
+			} else {
+				clear(w)
+			}
+			add(st.minus, w)
 			continue
 		}
 		b, _, err := ev.eval(st.node)

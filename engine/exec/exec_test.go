@@ -187,6 +187,8 @@ func TestFresh(t *testing.T) {
 		`e() IN LAST 30 DAYS AND NOT e('m') IN LAST 7 DAYS AND n >= 10`,
 		`e('m') AT LEAST 2 TIMES IN LAST 30 DAYS`,
 		`b AND t IN ('上海', '杭州')`,
+		// (Leaves no other text names: the loop below counts uses.)
+		`e() IN LAST 20 DAYS AND NOT e('m') IN LAST 5 DAYS`,
 	}
 	for _, text := range texts {
 		fresh, err := exec.Compile(sn, text, exec.Options{Fresh: true})
