@@ -103,9 +103,10 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		})
 	}()
 	var res Result
-	lines, pending, uncompacted := 0, 0, 0
+	lines, pending, uncompacted, applied := 0, 0, 0, 0
 	for c := range ordered {
 		<-c.done
+		applied += len(c.ups)
 		pending += len(c.ups)
 		uncompacted += len(c.ups)
 		publish := pending >= every
@@ -141,10 +142,23 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		}
 	}
 	wg.Wait()
+	if applied >= collectBefore {
+		// The final publication copies every changed bitmap's container
+		// index (0.8 GB at 100M profiles) while the previous snapshot
+		// holds the old ones. Near a memory limit the collector, behind a
+		// load's garbage, let that land on top of it: the highest
+		// resident memory of a 100M load. One collection first, once per
+		// large load.
+		runtime.GC()
+	}
 	d.Publish()
 	sortErrors(res.Errors)
 	return res, readErr
 }
+
+// collectBefore is the size of a load, in records, from which it
+// collects garbage before its final publication (see ApplyNDJSON).
+const collectBefore = 1 << 24
 
 // compactEvery is how many records a bulk load applies between
 // rebuilds of its grown bitmap tails when it does not publish.
