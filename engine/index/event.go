@@ -381,7 +381,7 @@ func (v *EventsView) windowWordsOn(out []uint64, values []string, from, to Day, 
 				parts = append(parts, p)
 			}
 		}
-		orMembersWith(v.words, out, parts, nil)
+		orMembers(v.words, out, parts, nil)
 		return out
 	}
 	orMembersOn(v.words, out, bms, members, procs, minMembers)

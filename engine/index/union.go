@@ -64,7 +64,7 @@ func denseUnionOn(bms []*roaring.Bitmap, procs, minMembers int) []uint64 {
 func orMembersOn(wp *WordPool, dense []uint64, bms []*roaring.Bitmap, members uint64, procs, minMembers int) {
 	procs = min(procs, len(bms))
 	if procs < 2 || members < uint64(minMembers) {
-		orMembersWith(wp, dense, bms, nil)
+		orMembers(wp, dense, bms, nil)
 		return
 	}
 	// Deal the bitmaps out so that each part gets about as many members.
@@ -91,7 +91,7 @@ func orMembersOn(wp *WordPool, dense []uint64, bms []*roaring.Bitmap, members ui
 				arrays[p] = wp.Get(len(dense))
 				clear(arrays[p])
 			}
-			orMembersWith(wp, arrays[p], parts[p], nil)
+			orMembers(wp, arrays[p], parts[p], nil)
 		}()
 	}
 	wg.Wait()
@@ -101,25 +101,11 @@ func orMembersOn(wp *WordPool, dense []uint64, bms []*roaring.Bitmap, members ui
 	}
 }
 
-// orMembersWith is orMembers with its scratch, when it needs one and is
-// given none, from wp (nil: allocated).
-func orMembersWith(wp *WordPool, dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
-	if scratch == nil && wp != nil {
-		for _, b := range bms {
-			if b.GetCardinality()*4 > uint64(len(dense)) && b.Stats().BitmapContainers > 0 {
-				scratch = wp.Get(len(dense))
-				defer wp.Put(scratch)
-				break
-			}
-		}
-	}
-	orMembers(dense, bms, scratch)
-}
-
 // orMembers sets the members of bms in dense, one write per member (a
-// dense bitmap through scratch, an array of dense's length, allocated when
-// nil); members past the rows dense covers are left out.
-func orMembers(dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
+// dense bitmap through scratch, an array of dense's length, taken from wp
+// when nil and needed: nil wp allocates); members past the rows dense
+// covers are left out.
+func orMembers(wp *WordPool, dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
 	limit := uint64(len(dense)) * 64
 	buf := make([]uint32, 512)
 	for _, b := range bms {
@@ -146,7 +132,8 @@ func orMembers(dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
 			// member at a time.
 			if b.GetCardinality()*4 > uint64(len(dense)) {
 				if scratch == nil {
-					scratch = make([]uint64, len(dense))
+					scratch = wp.Get(len(dense))
+					defer wp.Put(scratch)
 				}
 				WriteWordsTo(scratch[:len(dense)], b)
 				wordops.Or(dense, scratch)
@@ -172,11 +159,11 @@ func orMembers(dense []uint64, bms []*roaring.Bitmap, scratch []uint64) {
 
 // unionCount is the cardinality of the union of bms, never built: when
 // the members are many against the rows, their bits are set in an array
-// of words from wp and counted; otherwise roaring's union is counted. A count takes its words from the pool
-// rather than allocating them: at 100M profiles an array is 12.5 MB,
-// and the fresh pages of one per count cost more than the count (49–75
-// ms first counts of 7- and 30-day windows where the pass itself takes
-// a few).
+// of words from wp and counted; otherwise roaring's union is counted.
+// The words come from the pool rather than a new array: at 100M
+// profiles an array is 12.5 MB, and the fresh pages of one per count
+// cost more than the count (49–75 ms first counts of 7- and 30-day
+// windows where the pass itself takes a few).
 func unionCount(wp *WordPool, bms []*roaring.Bitmap) uint64 {
 	switch len(bms) {
 	case 0:

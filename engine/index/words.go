@@ -43,7 +43,7 @@ func UnionWordsTo(dst, scratch []uint64, bs []*roaring.Bitmap) {
 		}
 	}
 	writeWords(dst, bs[most])
-	orMembers(dst, append(bs[:most:most], bs[most+1:]...), scratch)
+	orMembers(nil, dst, append(bs[:most:most], bs[most+1:]...), scratch)
 }
 
 // WordSets is a running intersection held as word arrays (row r is bit
