@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/cohortdb/cohort/engine/schema"
 )
@@ -170,15 +171,9 @@ func (a *Arena) own(b []byte) string {
 	return v
 }
 
-// ownView is own for a string that views a line.
+// ownView is own for a string that views a line (see view).
 func (a *Arena) ownView(v string) string {
-	if a == nil || len(v) > maxInternLen {
-		return strings.Clone(v)
-	}
-	if w, ok := a.interned[v]; ok {
-		return w
-	}
-	return a.own([]byte(v))
+	return a.own(unsafe.Slice(unsafe.StringData(v), len(v)))
 }
 
 // Reset lets a hand out its arrays again: every Update decoded in it so
