@@ -44,7 +44,7 @@ type chunk struct {
 	ups   []record.Update
 	upNos []int
 	errs  []ItemError
-	arena record.Arena // the Set and Events arrays of ups
+	arena record.Arena // the arrays of ups (record.DecodeIn)
 	done  chan struct{}
 }
 
@@ -103,10 +103,9 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		})
 	}()
 	var res Result
-	lines, pending, uncompacted, applied := 0, 0, 0, 0
+	lines, pending, uncompacted := 0, 0, 0
 	for c := range ordered {
 		<-c.done
-		applied += len(c.ups)
 		pending += len(c.ups)
 		uncompacted += len(c.ups)
 		publish := pending >= every
@@ -142,7 +141,7 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		}
 	}
 	wg.Wait()
-	if applied >= collectBefore {
+	if res.Applied >= collectBefore {
 		// The final publication copies every changed bitmap's container
 		// index (0.8 GB at 100M profiles) while the previous snapshot
 		// holds the old ones. Near a memory limit the collector, behind a

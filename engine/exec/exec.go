@@ -912,9 +912,9 @@ func (ev *evaluator) denseEstimate(steps []step, words int) bool {
 // read where it lies; an IN list's mirrored values form a group read the
 // same way, and its other values are written into one array; a window's
 // days are ORed into an array; any other lookup is written into an
-// array. The ranges are then counted with each
-// block of the intersection combined just before they read it
-// (index.CountAllSets), so the intersection is never written out whole.
+// array. The ranges are then counted with each block of the intersection
+// combined just before they read it (index.CountAllSets), so the
+// intersection is never written out whole.
 // The arrays written come from the pool; release returns them.
 func (ev *evaluator) wordSets(steps []step) (ws index.WordSets, release func(), err error) {
 	words := int(ev.q.sn.Rows())/64 + 1
