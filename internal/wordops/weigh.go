@@ -17,6 +17,16 @@ func AddMasked(sums []int32, words []uint64, w int32) {
 	addMaskedAt(weighLevel(), sums, words, w)
 }
 
+// AddMaskedMany is AddMasked for every feature f at once: it adds ws[f]
+// to sums[r] for every bit r set in words[f][from:], over the
+// len(sums)/64 words from there (each words[f] must hold them). With
+// AVX-512 the sums of 128 rows stay in registers while every feature is
+// added in, where a call of AddMasked per feature loads and stores them
+// once per feature.
+func AddMaskedMany(sums []int32, words [][]uint64, ws []int32, from int) {
+	addMaskedManyAt(weighLevel(), sums, words, ws, from)
+}
+
 // AtLeast sets dst[i] to the rows r of word i with sums[r] >= t
 // (len(sums) >= 64·len(dst)).
 func AtLeast(dst []uint64, sums []int32, t int32) {
@@ -29,6 +39,22 @@ func addMaskedAt(level int, sums []int32, words []uint64, w int32) {
 	sums = sums[:64*len(words)]
 	done := vectorAddMasked(level, sums, words, w)
 	addMaskedGo(sums[64*done:], words[done:], w)
+}
+
+func addMaskedManyAt(level int, sums []int32, words [][]uint64, ws []int32, from int) {
+	n := len(sums) / 64
+	if len(ws) != len(words) {
+		panic("wordops: AddMaskedMany takes a weight per feature")
+	}
+	for _, w := range words {
+		// The kernel reads words past no array's end.
+		_ = w[from : from+n]
+	}
+	sums = sums[:64*n]
+	done := vectorAddMaskedMany(level, sums, words, ws, from, n)
+	for f, w := range words {
+		addMaskedAt(level, sums[64*done:], w[from+done:from+n], ws[f])
+	}
 }
 
 func atLeastAt(level int, dst []uint64, sums []int32, t int32) {

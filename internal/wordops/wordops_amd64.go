@@ -138,6 +138,9 @@ func betweenOn(level int, dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done
 func addMaskedAVX512(sums *int32, words *uint64, n int, w int32)
 
 //go:noescape
+func addMaskedManyAVX512(sums *int32, words *[]uint64, ws *int32, nf int, from int, pairs int)
+
+//go:noescape
 func atLeastAVX512(dst *uint64, sums *int32, n int, t int32)
 
 //go:noescape
@@ -175,6 +178,19 @@ func vectorAddMasked(level int, sums []int32, words []uint64, w int32) int {
 		return 0
 	}
 	return len(words)
+}
+
+// vectorAddMaskedMany runs level's AddMaskedMany kernel over the whole
+// pairs of words and returns the words done (0 below AVX-512: the AVX2
+// kernel has too few registers to hold a pair's sums, and goes feature
+// by feature).
+func vectorAddMaskedMany(level int, sums []int32, words [][]uint64, ws []int32, from, n int) int {
+	pairs := n / 2
+	if level != levelAVX512 || pairs == 0 || len(words) == 0 {
+		return 0
+	}
+	addMaskedManyAVX512(&sums[0], &words[0], &ws[0], len(words), from, pairs)
+	return 2 * pairs
 }
 
 // vectorAtLeast is vectorAddMasked for AtLeast.

@@ -389,3 +389,78 @@ atLeastAVX2Loop:
 	JNZ  atLeastAVX2Loop
 	VZEROUPPER
 	RET
+
+// func addMaskedManyAVX512(sums *int32, words *[]uint64, ws *int32, nf int, from int, pairs int)
+// AddMaskedMany over pairs of words: the 128 sums of a pair stay in eight
+// registers while every feature's two words are added in (addMaskedAVX512
+// loads and stores the sums once per feature, and the stores were its
+// limit). A feature whose two words are both zero is skipped. Each
+// feature's words 512 bytes ahead are prefetched: a tile reads 64 arrays
+// side by side, more streams than the hardware prefetcher follows (the
+// lookalike at 10M profiles: 27.6 → 25.0 ms a call). words
+// points at nf slice headers (24 bytes each, the array's address first);
+// the pair read is at word from (and from+1) of each, and sums holds 128
+// entries per pair. nf and pairs are at least 1.
+TEXT ·addMaskedManyAVX512(SB), NOSPLIT, $0-48
+	MOVQ sums+0(FP), DI
+	MOVQ words+8(FP), SI
+	MOVQ ws+16(FP), DX
+	MOVQ nf+24(FP), BX
+	MOVQ from+32(FP), R9
+	SHLQ $3, R9
+	MOVQ pairs+40(FP), CX
+manyPair:
+	VMOVDQU32 (DI), Z0
+	VMOVDQU32 64(DI), Z1
+	VMOVDQU32 128(DI), Z2
+	VMOVDQU32 192(DI), Z3
+	VMOVDQU32 256(DI), Z4
+	VMOVDQU32 320(DI), Z5
+	VMOVDQU32 384(DI), Z6
+	VMOVDQU32 448(DI), Z8
+	MOVQ SI, R10
+	MOVQ DX, R13
+	MOVQ BX, R14
+manyFeature:
+	MOVQ (R10), R11
+	ADDQ R9, R11
+	PREFETCHT0 512(R11)
+	MOVQ (R11), R12
+	ORQ  8(R11), R12
+	JZ   manyNext
+	VPBROADCASTD (R13), Z7
+	KMOVW (R11), K1
+	KMOVW 2(R11), K2
+	KMOVW 4(R11), K3
+	KMOVW 6(R11), K4
+	VPADDD Z7, Z0, K1, Z0
+	VPADDD Z7, Z1, K2, Z1
+	VPADDD Z7, Z2, K3, Z2
+	VPADDD Z7, Z3, K4, Z3
+	KMOVW 8(R11), K1
+	KMOVW 10(R11), K2
+	KMOVW 12(R11), K3
+	KMOVW 14(R11), K4
+	VPADDD Z7, Z4, K1, Z4
+	VPADDD Z7, Z5, K2, Z5
+	VPADDD Z7, Z6, K3, Z6
+	VPADDD Z7, Z8, K4, Z8
+manyNext:
+	ADDQ $24, R10
+	ADDQ $4, R13
+	DECQ R14
+	JNZ  manyFeature
+	VMOVDQU32 Z0, (DI)
+	VMOVDQU32 Z1, 64(DI)
+	VMOVDQU32 Z2, 128(DI)
+	VMOVDQU32 Z3, 192(DI)
+	VMOVDQU32 Z4, 256(DI)
+	VMOVDQU32 Z5, 320(DI)
+	VMOVDQU32 Z6, 384(DI)
+	VMOVDQU32 Z8, 448(DI)
+	ADDQ $512, DI
+	ADDQ $16, R9
+	DECQ CX
+	JNZ  manyPair
+	VZEROUPPER
+	RET

@@ -20,6 +20,9 @@ func betweenLevel() int { return levelGo }
 func BetweenVector() bool { return false }
 
 func vectorAddMasked(level int, sums []int32, words []uint64, w int32) int { return 0 }
-func vectorAtLeast(level int, dst []uint64, sums []int32, t int32) int     { return 0 }
+func vectorAddMaskedMany(level int, sums []int32, words [][]uint64, ws []int32, from, n int) int {
+	return 0
+}
+func vectorAtLeast(level int, dst []uint64, sums []int32, t int32) int { return 0 }
 
 func weighLevel() int { return levelGo }
