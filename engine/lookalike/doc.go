@@ -77,12 +77,18 @@
 // parallel, an event field's values one by one.
 //
 // Scoring works by shard: the universe is cut into ranges of ShardRows
-// rows, and for each shard every selected feature's members there are
-// written out as words (a bit per row), then the shard is summed a tile
-// of 4096 rows at a time: each feature's weight is added to the tile's
-// rows that have it, sixteen rows an instruction with AVX-512
-// (wordops.AddMasked), into 16 KiB of int32 sums that stay in the
-// first-level cache. The weights are rounded to whole multiples of
+// rows, and each selected feature's members in a shard are read as words
+// (a bit per row). Bitmap features are first written whole, once per
+// call, on every core, while their words fit in 96 MiB (all 64 at 10M
+// profiles, the first few at 100M: writeWhole), and a shard reads its
+// part of them where it stands; the others are cut to each shard (a dense
+// one by an AND into a scratch bitmap that holds the shard, in place, so
+// no container is allocated per feature per shard), and numeric buckets
+// are computed from the index's dense slices. The shard is then summed a
+// tile of 4096 rows at a time, into 16 KiB of int32 sums: with AVX-512
+// the sums of 128 rows stay in registers while every feature's weight is
+// added to the rows that have it, sixteen rows an instruction
+// (wordops.AddMaskedMany). The weights are rounded to whole multiples of
 // 2^-shift first (shift as large as keeps every sum within int32, about
 // 2^-25 for 64 typical weights), so a score is an exact integer whatever
 // the order of its additions, and reported as sum·2^-shift. The
@@ -90,9 +96,7 @@
 // rows an instruction too (wordops.AtLeast) and offered to the worker's
 // best N (a buffer cut back by quickselect, with rows below its worst
 // skipped before any call); the workers' bests are merged and sorted at
-// the end. A dense feature is cut to the shard by an AND into a scratch
-// bitmap that holds the shard, in place, so scoring allocates no
-// container per feature per shard. This is the shape DESIGN §4 asks for:
-// global feature statistics, per-shard scoring, a global top N, so
-// shards can later live elsewhere.
+// the end. This is the shape DESIGN §4 asks for: global feature
+// statistics, per-shard scoring, a global top N, so shards can later
+// live elsewhere.
 package lookalike

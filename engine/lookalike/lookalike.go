@@ -219,7 +219,7 @@ func Expand(ctx context.Context, sn *engine.Snapshot, seed *roaring.Bitmap, opts
 			return nil, err
 		}
 	}
-	ranked, scores, err := score(ctx, sel, cand, min(uint64(opts.Size), nCand), ShardRows)
+	ranked, scores, err := score(ctx, sel, cand, min(uint64(opts.Size), nCand), scoring{shardRows: ShardRows, wholeBytes: wholeBytes, pool: sn.WordPool()})
 	if err != nil {
 		return nil, err
 	}

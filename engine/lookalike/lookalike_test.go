@@ -273,17 +273,22 @@ func TestDeterministicAcrossShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel := m.selectFeatures(cands)
-	wantRows, wantScores, err := score(context.Background(), sel, cand, 700, ShardRows)
+	wantRows, wantScores, err := score(context.Background(), sel, cand, 700, scoring{shardRows: ShardRows})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, shard := range []uint64{1 << 10, 1 << 12} {
-		rows, scores, err := score(context.Background(), sel, cand, 700, shard)
+	// Shards of other sizes, and features written whole (all of them,
+	// or the first few) rather than cut shard by shard, rank alike.
+	words := uint64(cand.Maximum())/64 + 1
+	for _, sc := range []scoring{{shardRows: 1 << 10}, {shardRows: 1 << 12},
+		{shardRows: ShardRows, wholeBytes: wholeBytes, pool: sn.WordPool()},
+		{shardRows: 1 << 12, wholeBytes: 3 * words * 8}} {
+		rows, scores, err := score(context.Background(), sel, cand, 700, sc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(rows, wantRows) || !slices.Equal(scores, wantScores) {
-			t.Fatalf("shards of %d rows rank differently", shard)
+			t.Fatalf("shards of %d rows, %d bytes written whole, rank differently", sc.shardRows, sc.wholeBytes)
 		}
 	}
 	a, err := Expand(context.Background(), sn, seed, Options{Size: 700, Now: now})

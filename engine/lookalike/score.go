@@ -8,9 +8,11 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/internal/wordops"
 )
 
@@ -127,10 +129,11 @@ const tileRows = 4096
 // have and returns the best n, best first. Shards of shardRows rows (a
 // multiple of 64) are handed to GOMAXPROCS workers; each keeps its own
 // top n, and the tops are merged at the end.
-func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n, shardRows uint64) ([]uint32, []float64, error) {
+func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint64, sc scoring) ([]uint32, []float64, error) {
 	if n == 0 || cand.IsEmpty() {
 		return nil, nil, nil
 	}
+	shardRows := sc.shardRows
 	if shardRows == 0 || shardRows%64 != 0 {
 		return nil, nil, fmt.Errorf("lookalike: shards of %d rows are not whole words", shardRows)
 	}
@@ -145,6 +148,12 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n, shar
 	for i, f := range feats {
 		dense[i] = [2]bool{mostlyBitmaps(f.bm), mostlyBitmaps(f.minus)}
 	}
+	whole := writeWhole(feats, uint64(cand.Maximum())/64+1, sc)
+	defer func() {
+		for _, w := range whole {
+			sc.pool.Put(w)
+		}
+	}()
 	first, last := uint64(cand.Minimum())/shardRows, uint64(cand.Maximum())/shardRows
 	shards := make(chan uint64)
 	workers := min(runtime.GOMAXPROCS(0), int(last-first+1))
@@ -156,7 +165,7 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n, shar
 		go func() {
 			defer wg.Done()
 			tops[w].n = int(n)
-			s := newShardScorer(feats, q, dense, &tops[w], shardRows, cand)
+			s := newShardScorer(feats, q, dense, whole, &tops[w], shardRows, cand)
 			for sh := range shards {
 				if errs[w] != nil {
 					continue
@@ -205,6 +214,83 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n, shar
 	return rows, scores, nil
 }
 
+// scoring says how score works through the rows.
+type scoring struct {
+	// shardRows is the rows a worker scores at a time (a multiple of 64).
+	shardRows uint64
+	// wholeBytes bounds the words of the features written whole, once
+	// per call, before the shards are scored (see writeWhole).
+	wholeBytes uint64
+	// pool lends the arrays of the features written whole (nil: allocated).
+	pool *index.WordPool
+}
+
+// wholeBytes is the most a call writes its features whole into: all 64
+// features at 10M profiles (80 MB), the first few at 100M.
+const wholeBytes = 96 << 20
+
+// writeWhole writes the words of bitmap features (row r is bit r%64 of
+// word r/64, words words each) while they fit in sc.wholeBytes, mostly
+// dense ones first, on every core; it returns them by feature, nil for
+// the features left to be cut shard by shard. Cutting a feature to a
+// shard costs an AND with the shard's range and three passes over its
+// words, for every shard (a third of a call's CPU at 10M profiles); a
+// feature written whole is one pass, and the shards read their part of
+// it where it stands. A feature with rows past the words is left to the
+// cuts (roaring's writer does not clip).
+func writeWhole(feats []candidate, words uint64, sc scoring) [][]uint64 {
+	var order []int
+	for pass := range 2 {
+		for i, f := range feats {
+			if f.bm == nil || mostlyBitmaps(f.bm) != (pass == 0) {
+				continue
+			}
+			if uint64(f.bm.Maximum())/64 >= words || f.minus != nil && !f.minus.IsEmpty() && uint64(f.minus.Maximum())/64 >= words {
+				continue
+			}
+			if uint64(len(order)+1)*words*8 > sc.wholeBytes {
+				break
+			}
+			order = append(order, i)
+		}
+	}
+	whole := make([][]uint64, len(feats))
+	if len(order) == 0 {
+		return whole
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch []uint64
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(order) {
+					break
+				}
+				f := &feats[order[k]]
+				w := sc.pool.Get(int(words))
+				clear(w)
+				f.bm.WriteDenseTo(w)
+				if f.minus != nil && !f.minus.IsEmpty() {
+					if scratch == nil {
+						scratch = sc.pool.Get(int(words))
+						defer sc.pool.Put(scratch)
+					}
+					clear(scratch)
+					f.minus.WriteDenseTo(scratch)
+					wordops.AndNot(w, scratch)
+				}
+				whole[order[k]] = w
+			}
+		}()
+	}
+	wg.Wait()
+	return whole
+}
+
 // quantize returns the weights rounded to whole multiples of 2^-shift,
 // as integers, with shift as large as keeps every sum of them within
 // int32 (about 2^25 for 64 weights of typical size: steps of 3·10^-8 in
@@ -230,9 +316,10 @@ func quantize(ws []float64) ([]int32, int) {
 }
 
 // shardScorer scores one shard at a time. A feature's members in the
-// shard are written out as words (row r of the shard is bit r%64 of word
-// r/64), then the shard is summed a tile at a time: each feature's
-// weight is added to the tile's rows that have it (wordops.AddMasked),
+// shard are read as words (row r of the shard is bit r%64 of word r/64:
+// from the feature written whole, or cut to the shard here), then the
+// shard is summed a tile at a time: every feature's weight is added to
+// the tile's rows that have it (wordops.AddMaskedMany),
 // and the candidates whose sum reaches the worst kept score are offered
 // to the top (wordops.AtLeast).
 type shardScorer struct {
@@ -244,7 +331,10 @@ type shardScorer struct {
 	// bitmap's words at their rows' places only, so a shard's words are
 	// written there, copied out and cleared.
 	full  []uint64
-	words [][]uint64      // a feature's words in the shard
+	words [][]uint64 // a feature's words in the shard
+	// whole holds the features written whole (writeWhole; nil for the
+	// others), whose words in a shard are read where they stand.
+	whole [][]uint64
 	cand  []uint64        // the candidates' words in the shard
 	minus []uint64        // a "false" feature's minus's words in the shard
 	x     *roaring.Bitmap // scratch for cutWords
@@ -257,8 +347,8 @@ type shardScorer struct {
 	hits         []uint64 // a tile's rows at or above the threshold
 }
 
-func newShardScorer(feats []candidate, q []int32, dense [][2]bool, top *topN, size uint64, cand *roaring.Bitmap) *shardScorer {
-	s := &shardScorer{feats: feats, q: q, dense: dense, top: top, size: size,
+func newShardScorer(feats []candidate, q []int32, dense [][2]bool, whole [][]uint64, top *topN, size uint64, cand *roaring.Bitmap) *shardScorer {
+	s := &shardScorer{feats: feats, q: q, dense: dense, whole: whole, top: top, size: size,
 		full:  make([]uint64, uint64(cand.Maximum())/64+1),
 		words: make([][]uint64, len(feats)),
 		cand:  make([]uint64, size/64),
@@ -266,7 +356,9 @@ func newShardScorer(feats []candidate, q []int32, dense [][2]bool, top *topN, si
 		sums:  make([]int32, tileRows),
 		hits:  make([]uint64, tileRows/64)}
 	for i := range s.words {
-		s.words[i] = make([]uint64, size/64)
+		if whole[i] == nil {
+			s.words[i] = make([]uint64, size/64)
+		}
 	}
 	return s
 }
@@ -333,6 +425,10 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 	s.writeCut(s.cand[:nw], part, lo)
 	for i := range s.feats {
 		f := &s.feats[i]
+		if s.whole[i] != nil {
+			s.words[i] = s.whole[i][lo/64 : lo/64+nw]
+			continue
+		}
 		w := s.words[i][:nw]
 		if f.rng != nil {
 			// A numeric bucket: one pass over the field's dense
@@ -353,9 +449,7 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 		tw := min(tileRows/64, nw-t0)
 		sums := s.sums[:64*tw]
 		clear(sums)
-		for i := range s.feats {
-			wordops.AddMasked(sums, s.words[i][t0:t0+tw], s.q[i])
-		}
+		wordops.AddMaskedMany(sums, s.words, s.q, int(t0))
 		hits := s.hits[:tw]
 		if t.full {
 			// Once the top holds n entries nearly every row fails

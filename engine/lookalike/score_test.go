@@ -95,19 +95,22 @@ func TestScoreAgainstNaive(t *testing.T) {
 			return 1
 		})
 		for _, n := range []uint64{1, 7, 500, 5000, uint64(len(naive))} {
-			for _, shard := range []uint64{1 << 12, 1 << 16, ShardRows} {
-				got, scores, err := score(context.Background(), feats, cand, n, shard)
+			for k, shard := range []uint64{1 << 12, 1 << 16, ShardRows} {
+				// Features cut shard by shard, all written whole, or
+				// some (a budget of two features' words).
+				sc := scoring{shardRows: shard, wholeBytes: []uint64{0, 1 << 30, 2 * (uint64(cand.Maximum())/64 + 1) * 8}[(trial+k)%3]}
+				got, scores, err := score(context.Background(), feats, cand, n, sc)
 				if err != nil {
 					t.Fatal(err)
 				}
 				want := naive[:min(n, uint64(len(naive)))]
 				if len(got) != len(want) {
-					t.Fatalf("trial %d n %d shard %d: %d rows, want %d", trial, n, shard, len(got), len(want))
+					t.Fatalf("trial %d n %d shard %d whole %d: %d rows, want %d", trial, n, shard, sc.wholeBytes, len(got), len(want))
 				}
 				for i, e := range want {
 					if got[i] != e.row || scores[i] != math.Ldexp(float64(e.score), -shift) {
-						t.Fatalf("trial %d n %d shard %d: rank %d is row %d score %v, want row %d score %v",
-							trial, n, shard, i, got[i], scores[i], e.row, math.Ldexp(float64(e.score), -shift))
+						t.Fatalf("trial %d n %d shard %d whole %d: rank %d is row %d score %v, want row %d score %v",
+							trial, n, shard, sc.wholeBytes, i, got[i], scores[i], e.row, math.Ldexp(float64(e.score), -shift))
 					}
 				}
 			}
