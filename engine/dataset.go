@@ -165,13 +165,6 @@ func (d *Dataset) apply(updates []record.Update, publish bool) Result {
 	return res
 }
 
-// ApplyUnpublished is Apply without publishing a snapshot: readers see
-// nothing of the batch until Publish or a later Apply. Bulk loads use it
-// to publish every many thousand records instead of every batch.
-func (d *Dataset) ApplyUnpublished(updates []record.Update) Result {
-	return d.apply(updates, false)
-}
-
 // Publish makes everything applied so far visible to readers.
 func (d *Dataset) Publish() {
 	d.mu.Lock()

@@ -24,13 +24,9 @@ type LoadOptions struct {
 	Decoders int
 	// PublishEvery is how many applied records may wait before readers
 	// see them; a snapshot is always published at the end. 0 means 2^20
-	// or an eighth of the dataset's rows, whichever is more: the callers
-	// are bulk paths (recovery's replay, loads of files, the benchmark),
-	// each publication makes the next writes copy every container they
-	// touch, and it copies every changed bitmap's container index, which
-	// grows with the dataset. At a fixed interval that copying grew with
-	// the square of a load's size: 0.5 GB for 10M profiles, tens of GB
-	// for 100M.
+	// or an eighth of the dataset's rows, whichever is more (see Bulk:
+	// the callers are bulk paths, recovery's replay, loads of files, the
+	// benchmark).
 	PublishEvery int
 	// Progress, if set, is called after each batch with the lines read so far.
 	Progress func(lines int)
@@ -69,10 +65,7 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 4096
 	}
-	every := opts.PublishEvery
-	if every <= 0 {
-		every = defaultPublishEvery(d.Snapshot().Rows())
-	}
+	bulk := d.Bulk(opts.PublishEvery)
 	if opts.Decoders <= 0 {
 		opts.Decoders = runtime.GOMAXPROCS(0)
 	}
@@ -103,26 +96,10 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		})
 	}()
 	var res Result
-	lines, pending, uncompacted := 0, 0, 0
+	lines := 0
 	for c := range ordered {
 		<-c.done
-		pending += len(c.ups)
-		uncompacted += len(c.ups)
-		publish := pending >= every
-		if publish {
-			pending, uncompacted = 0, 0
-		}
-		br := d.apply(c.ups, publish)
-		if publish && opts.PublishEvery <= 0 {
-			every = defaultPublishEvery(d.Snapshot().Rows())
-		}
-		if uncompacted >= compactEvery {
-			// Between publications a load's grown tails are its own:
-			// rebuilt now, their old copies are garbage at once (see
-			// index.cowBitmap.compactBetween).
-			uncompacted = 0
-			d.compact()
-		}
+		br := bulk.Apply(c.ups)
 		for i := range br.Errors {
 			br.Errors[i].Index = c.upNos[br.Errors[i].Index]
 		}
@@ -141,32 +118,9 @@ func (d *Dataset) ApplyNDJSON(r io.Reader, opts LoadOptions) (Result, error) {
 		}
 	}
 	wg.Wait()
-	if res.Applied >= collectBefore {
-		// The final publication copies every changed bitmap's container
-		// index (0.8 GB at 100M profiles) while the previous snapshot
-		// holds the old ones. Near a memory limit the collector, behind a
-		// load's garbage, let that land on top of it: the highest
-		// resident memory of a 100M load. One collection first, once per
-		// large load.
-		runtime.GC()
-	}
-	d.Publish()
+	bulk.Finish()
 	sortErrors(res.Errors)
 	return res, readErr
-}
-
-// collectBefore is the size of a load, in records, from which it
-// collects garbage before its final publication (see ApplyNDJSON).
-const collectBefore = 1 << 24
-
-// compactEvery is how many records a bulk load applies between
-// rebuilds of its grown bitmap tails when it does not publish.
-const compactEvery = 1 << 20
-
-// defaultPublishEvery is LoadOptions.PublishEvery's default for a
-// dataset of rows rows.
-func defaultPublishEvery(rows uint32) int {
-	return max(1<<20, int(rows/8))
 }
 
 // sortErrors puts errors in line order: they come from two places

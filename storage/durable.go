@@ -52,16 +52,23 @@ type durableSet struct {
 	// that is exactly "every sequence before turn".
 	applying bool
 
-	unpublished int // records applied since the last snapshot (applies run in turn)
+	// bulk applies the batches when the options let records wait before
+	// a publication (nil: every batch is published); it is used in turn.
+	bulk *engine.Bulk
 }
 
 // DurableOptions tune a Durable.
 type DurableOptions struct {
-	// PublishEvery, when above zero, lets up to that many applied records
-	// wait before readers see them (a snapshot is published then, and at
-	// Close). Zero publishes after every batch, so a reader sees a batch
-	// as soon as it is acknowledged. Bulk loads set it: publishing costs
-	// a copy-on-write clone of every bitmap the batch touched.
+	// Bulk lets applied records wait before readers see them, published
+	// as engine.Bulk publishes (every PublishEvery records, or by the
+	// dataset's size when PublishEvery is 0), and at Checkpoint and
+	// Close. Bulk loads set it: publishing costs a copy-on-write clone of
+	// every bitmap the batch touched. Without Bulk or PublishEvery every
+	// batch is published, so a reader sees a batch as soon as it is
+	// acknowledged.
+	Bulk bool
+	// PublishEvery, when above zero, publishes every that many applied
+	// records (Bulk is then implied).
 	PublishEvery int
 }
 
@@ -89,9 +96,8 @@ func (d *Durable) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, st := range d.sets {
-		if st.unpublished > 0 {
-			st.ds.Publish()
-			st.unpublished = 0
+		if st.bulk != nil && st.bulk.Unpublished() {
+			st.bulk.Finish()
 		}
 	}
 }
@@ -306,18 +312,15 @@ func (d *Durable) Submit(ctx context.Context, b *Batch) (*Pending, error) {
 }
 
 // apply applies a logged batch, publishing by the options' policy. It
-// runs in turn, so the unpublished count needs no other lock.
+// runs in turn, so the bulk path needs no other lock.
 func (d *Durable) apply(st *durableSet, ups []record.Update) engine.Result {
-	if d.opts.PublishEvery <= 0 {
+	if !d.opts.Bulk && d.opts.PublishEvery <= 0 {
 		return st.ds.Apply(ups)
 	}
-	res := st.ds.ApplyUnpublished(ups)
-	st.unpublished += len(ups)
-	if st.unpublished >= d.opts.PublishEvery {
-		st.ds.Publish()
-		st.unpublished = 0
+	if st.bulk == nil {
+		st.bulk = st.ds.Bulk(d.opts.PublishEvery)
 	}
-	return res
+	return st.bulk.Apply(ups)
 }
 
 // Wait returns the batch's result once it is logged and applied. If ctx
@@ -364,8 +367,11 @@ func (d *Durable) Checkpoint(ctx context.Context, dataset string) error {
 	for st.applying {
 		st.cond.Wait()
 	}
-	st.ds.Publish()
-	st.unpublished = 0
+	if st.bulk != nil {
+		st.bulk.Publish()
+	} else {
+		st.ds.Publish()
+	}
 	sn, through := st.ds.Snapshot(), st.turn-1
 	st.mu.Unlock()
 	if info, ok := d.store.Dataset(dataset); ok && info.Checkpoint != 0 && info.AppliedThrough == through {

@@ -268,3 +268,50 @@ func TestDurablePublishEvery(t *testing.T) {
 		t.Fatalf("Close did not publish: %d rows", n)
 	}
 }
+
+// TestDurableBulk checks a Durable with Bulk and the default interval (2^20
+// records for a small dataset): nothing is published by the batches,
+// Checkpoint publishes what is applied and stores it, Close publishes
+// the rest, and every record applies.
+func TestDurableBulk(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	d := NewDurableWith(st, testEngine(), DurableOptions{Bulk: true})
+	ds, err := d.Create(context.Background(), "shop", parseSchema(t, testSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest := func(ids ...string) {
+		t.Helper()
+		var lines [][]byte
+		for _, id := range ids {
+			lines = append(lines, line(id, 30))
+		}
+		if _, err := d.Ingest(context.Background(), "shop", lines); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest("a", "b")
+	ingest("c")
+	if n := ds.Snapshot().Rows(); n != 0 {
+		t.Fatalf("a bulk batch was published: %d rows", n)
+	}
+	if err := d.Checkpoint(context.Background(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if n := ds.Snapshot().Rows(); n != 3 {
+		t.Fatalf("Checkpoint did not publish: %d rows", n)
+	}
+	// Sequence 1 created the dataset; the two batches are 2 and 3.
+	if info, _ := st.Dataset("shop"); info.Checkpoint == 0 || info.AppliedThrough != 3 {
+		t.Fatalf("checkpoint %d through %d, want one through sequence 3", info.Checkpoint, info.AppliedThrough)
+	}
+	ingest("d", "e")
+	if n := ds.Snapshot().Rows(); n != 3 {
+		t.Fatalf("a bulk batch after the checkpoint was published: %d rows", n)
+	}
+	d.Close()
+	if n := ds.Snapshot().Rows(); n != 5 {
+		t.Fatalf("Close did not publish: %d rows", n)
+	}
+}
