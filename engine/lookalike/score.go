@@ -236,13 +236,13 @@ const wholeBytes = 96 << 20
 // shard costs an AND with the shard's range and three passes over its
 // words, for every shard (a third of a call's CPU at 10M profiles); a
 // feature written whole is one pass, and the shards read their part of
-// it where it stands. A feature with rows past the words is left to the
-// cuts (roaring's writer does not clip).
+// it where it stands. A feature with rows past the words, or none, is
+// left to the cuts (roaring's writer does not clip).
 func writeWhole(feats []candidate, words uint64, sc scoring) [][]uint64 {
 	var order []int
 	for pass := range 2 {
 		for i, f := range feats {
-			if f.bm == nil || mostlyBitmaps(f.bm) != (pass == 0) {
+			if f.bm == nil || f.bm.IsEmpty() || mostlyBitmaps(f.bm) != (pass == 0) {
 				continue
 			}
 			if uint64(f.bm.Maximum())/64 >= words || f.minus != nil && !f.minus.IsEmpty() && uint64(f.minus.Maximum())/64 >= words {

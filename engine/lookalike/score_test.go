@@ -57,7 +57,7 @@ func TestScoreAgainstNaive(t *testing.T) {
 				f.rng = vr // as the candidates give it: no bitmap
 				continue
 			}
-			f.bm = randomBitmap([]float64{0.001, 0.05, 0.5, 0.95}[r.IntN(4)])
+			f.bm = randomBitmap([]float64{0, 0.001, 0.05, 0.5, 0.95}[r.IntN(5)])
 			if r.IntN(3) == 0 {
 				f.minus = roaring.And(f.bm, randomBitmap(0.5))
 			}
