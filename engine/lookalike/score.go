@@ -338,6 +338,8 @@ type shardScorer struct {
 	cand  []uint64        // the candidates' words in the shard
 	minus []uint64        // a "false" feature's minus's words in the shard
 	x     *roaring.Bitmap // scratch for cutWords
+	// walks[i] reads feature i's bitmap and minus when sparse (see walk).
+	walks [][2]walk
 	// dense[i] tells whether feature i's bitmap and its minus are
 	// mostly bitmap containers (see cutWords).
 	dense        [][2]bool
@@ -353,6 +355,7 @@ func newShardScorer(feats []candidate, q []int32, dense [][2]bool, whole [][]uin
 		words: make([][]uint64, len(feats)),
 		cand:  make([]uint64, size/64),
 		minus: make([]uint64, size/64),
+		walks: make([][2]walk, len(feats)),
 		sums:  make([]int32, tileRows),
 		hits:  make([]uint64, tileRows/64)}
 	for i := range s.words {
@@ -372,13 +375,13 @@ func newShardScorer(feats []candidate, q []int32, dense [][2]bool, whole [][]uin
 // would clone a container per feature per shard (80 MB a call at 10M
 // profiles, and the collections that come with it). Correctness does not
 // depend on that: the scratch is refilled and checked every time.
-func (s *shardScorer) cutWords(dst []uint64, b *roaring.Bitmap, lo, hi uint64, dense bool) {
+func (s *shardScorer) cutWords(dst []uint64, b *roaring.Bitmap, lo, hi uint64, dense bool, w *walk) {
 	if !dense {
-		// A sparse bitmap's cut is a few small arrays, cheap to
-		// allocate; ANDed into the scratch it would turn the scratch's
-		// bitmap container into an array, and the next refill would
-		// allocate a bitmap container again.
-		s.writeCut(dst, roaring.And(b, s.rangeOf(lo, hi)), lo)
+		// A sparse bitmap is read by its walk: ANDed into the scratch
+		// it would turn the scratch's bitmap container into an array,
+		// and the next refill would allocate a bitmap container again;
+		// cut by roaring.And, its kept containers would be cloned.
+		w.words(dst, b, lo, hi)
 		return
 	}
 	x := s.x
@@ -402,6 +405,55 @@ func (s *shardScorer) writeCut(dst []uint64, c *roaring.Bitmap, lo uint64) {
 	c.WriteDenseTo(s.full)
 	copy(dst, win)
 	clear(win)
+}
+
+// walk reads a sparse bitmap's members shard after shard. A worker's
+// shards come in increasing order, so one pass of an iterator over the
+// bitmap serves all of them (the members of shards other workers score
+// are read and skipped), where cutting the bitmap to each shard with
+// roaring.And cloned the containers it kept: at 100M profiles about 2
+// bytes per member of every sparse feature, most of a call's garbage.
+type walk struct {
+	it       roaring.ManyIntIterable
+	buf      []uint32
+	pos, n   int    // buf[pos:n] are read but not yet placed
+	lo       uint64 // the shard served last
+	finished bool   // the iterator has no more members
+}
+
+// words sets dst to b's rows in the shard [lo, hi) (row lo is bit 0 of
+// dst[0]).
+func (w *walk) words(dst []uint64, b *roaring.Bitmap, lo, hi uint64) {
+	clear(dst)
+	if w.it == nil || lo < w.lo {
+		// First use, or a shard before the last (not how workers
+		// take them, but then the walk starts over).
+		w.it, w.pos, w.n, w.finished = b.ManyIterator(), 0, 0, false
+		if w.buf == nil {
+			w.buf = make([]uint32, 512)
+		}
+	}
+	w.lo = lo
+	for {
+		if w.pos < w.n && uint64(w.buf[w.n-1]) < lo {
+			w.pos = w.n // all in earlier shards (another worker's)
+		}
+		for ; w.pos < w.n; w.pos++ {
+			r := uint64(w.buf[w.pos])
+			if r >= hi {
+				return
+			}
+			if r >= lo {
+				d := r - lo
+				dst[d>>6] |= 1 << (d & 63)
+			}
+		}
+		if w.finished {
+			return
+		}
+		w.n, w.pos = w.it.NextMany(w.buf), 0
+		w.finished = w.n == 0
+	}
 }
 
 // rangeOf returns a bitmap of the rows [lo, hi), kept for the shard.
@@ -437,10 +489,10 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 			f.rng.v.BetweenWords(w, int(lo/64), rlo, rhi)
 			continue
 		}
-		s.cutWords(w, f.bm, lo, hi, s.dense[i][0])
+		s.cutWords(w, f.bm, lo, hi, s.dense[i][0], &s.walks[i][0])
 		if f.minus != nil {
 			// "false": the rows of bm outside minus.
-			s.cutWords(s.minus[:nw], f.minus, lo, hi, s.dense[i][1])
+			s.cutWords(s.minus[:nw], f.minus, lo, hi, s.dense[i][1], &s.walks[i][1])
 			wordops.AndNot(w, s.minus[:nw])
 		}
 	}
