@@ -25,7 +25,9 @@
 //  5. The mix runs on the recovered snapshot, every window ending on the
 //     generator's reference day (Now), so counts are reproducible. Each
 //     query is compiled once; what is timed is Count (or Profile, or
-//     Expand). After warm-up runs, each sample times a batch of calls
+//     Expand). After warm-up runs (at least a second, and at least
+//     three calls for counts and the lookalike: views keep results from
+//     their second use), each sample times a batch of calls
 //     long enough (≥ 20 µs) for the clock to resolve it, and p50/p95/p99
 //     are nearest-rank percentiles over the samples.
 //  6. Repeated and first counts. A query runs many times on one
