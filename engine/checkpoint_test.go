@@ -69,6 +69,18 @@ func bitmapOf(t *testing.T, key string, v []byte) *roaring.Bitmap {
 	return b
 }
 
+// sameAnswers checks that n random index operations answer alike on a
+// and b.
+func (h *harness) sameAnswers(a, b *engine.Snapshot, n int) {
+	h.t.Helper()
+	for range n {
+		o := h.randomOp()
+		if !o.eng(a).Equals(o.eng(b)) {
+			h.t.Fatalf("%s differs", o.name)
+		}
+	}
+}
+
 func sameCheckpoint(t *testing.T, a, b *memCheckpoint) {
 	t.Helper()
 	ka, kb := slices.Sorted(slices.Values(a.keys)), slices.Sorted(slices.Values(b.keys))
@@ -120,12 +132,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameCheckpoint(t, &cp, &cp2)
-		for range 50 {
-			o := h.randomOp()
-			if !o.eng(sn).Equals(o.eng(sn2)) {
-				t.Fatalf("seed %d: %s differs after load", seed, o.name)
-			}
-		}
+		h.sameAnswers(sn, sn2, 50)
 		// The loaded writer-side indexes must keep working: the same
 		// updates on both give the same state.
 		for range 3 {

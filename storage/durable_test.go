@@ -244,16 +244,7 @@ func TestDurablePublishEvery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingest := func(ids ...string) {
-		t.Helper()
-		var lines [][]byte
-		for _, id := range ids {
-			lines = append(lines, line(id, 30))
-		}
-		if _, err := d.Ingest(context.Background(), "shop", lines); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ingest := func(ids ...string) { t.Helper(); ingestIDs(t, d, ids...) }
 	ingest("a", "b")
 	if n := ds.Snapshot().Rows(); n != 0 {
 		t.Fatalf("published after 2 of 3 records: %d rows", n)
@@ -281,16 +272,7 @@ func TestDurableBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingest := func(ids ...string) {
-		t.Helper()
-		var lines [][]byte
-		for _, id := range ids {
-			lines = append(lines, line(id, 30))
-		}
-		if _, err := d.Ingest(context.Background(), "shop", lines); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ingest := func(ids ...string) { t.Helper(); ingestIDs(t, d, ids...) }
 	ingest("a", "b")
 	ingest("c")
 	if n := ds.Snapshot().Rows(); n != 0 {
@@ -313,5 +295,17 @@ func TestDurableBulk(t *testing.T) {
 	d.Close()
 	if n := ds.Snapshot().Rows(); n != 5 {
 		t.Fatalf("Close did not publish: %d rows", n)
+	}
+}
+
+// ingestIDs ingests a record for each id into dataset shop of d.
+func ingestIDs(t *testing.T, d *Durable, ids ...string) {
+	t.Helper()
+	var lines [][]byte
+	for _, id := range ids {
+		lines = append(lines, line(id, 30))
+	}
+	if _, err := d.Ingest(context.Background(), "shop", lines); err != nil {
+		t.Fatal(err)
 	}
 }
