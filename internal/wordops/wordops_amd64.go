@@ -135,9 +135,6 @@ func betweenOn(level int, dst []uint64, pa, pb []gtStep, fa, fb uint64) (n, done
 }
 
 //go:noescape
-func addMaskedAVX512(sums *int32, words *uint64, n int, w int32)
-
-//go:noescape
 func addMaskedManyAVX512(sums *int32, words *[]uint64, ws *int32, nf int, from int, pairs int)
 
 //go:noescape
@@ -163,15 +160,17 @@ func weighLevel() int {
 	return levelGo
 }
 
-// vectorAddMasked runs level's AddMasked kernel over every word and
-// returns the words done (0 for levelGo).
+// vectorAddMasked runs level's AddMasked kernel over every word (with
+// AVX-512, every whole pair of words) and returns the words done (0 for
+// levelGo).
 func vectorAddMasked(level int, sums []int32, words []uint64, w int32) int {
 	if len(words) == 0 {
 		return 0
 	}
 	switch level {
 	case levelAVX512:
-		addMaskedAVX512(&sums[0], &words[0], len(words), w)
+		// The many-feature kernel with one feature, over whole pairs.
+		return vectorAddMaskedMany(level, sums, [][]uint64{words}, []int32{w}, 0, len(words))
 	case levelAVX2:
 		addMaskedAVX2(&sums[0], &words[0], len(words), w)
 	default:

@@ -263,42 +263,6 @@ between2Group:
 	VZEROUPPER
 	RET
 
-// func addMaskedAVX512(sums *int32, words *uint64, n int, w int32)
-// For each of the n words, its four 16-bit parts become mask registers
-// that select the lanes of four 16-lane adds of w, loaded straight from
-// memory (moving them through a general register, shifted, cost ~10 %
-// more: mask moves from one share a port with the adds). A zero word (a
-// sparse feature has many) is skipped without touching its sums.
-TEXT ·addMaskedAVX512(SB), NOSPLIT, $0-28
-	WEIGHARGS(sums+0(FP), words+8(FP), w+24(FP))
-	VPBROADCASTD AX, Z7
-addMaskedLoop:
-	CMPQ      (SI), $0
-	JEQ       addMaskedNext
-	KMOVW     (SI), K1
-	KMOVW     2(SI), K2
-	KMOVW     4(SI), K3
-	KMOVW     6(SI), K4
-	VMOVDQU32 (DI), Z0
-	VMOVDQU32 64(DI), Z1
-	VMOVDQU32 128(DI), Z2
-	VMOVDQU32 192(DI), Z3
-	VPADDD    Z7, Z0, K1, Z0
-	VPADDD    Z7, Z1, K2, Z1
-	VPADDD    Z7, Z2, K3, Z2
-	VPADDD    Z7, Z3, K4, Z3
-	VMOVDQU32 Z0, (DI)
-	VMOVDQU32 Z1, 64(DI)
-	VMOVDQU32 Z2, 128(DI)
-	VMOVDQU32 Z3, 192(DI)
-addMaskedNext:
-	ADDQ      $8, SI
-	ADDQ      $256, DI
-	DECQ      CX
-	JNZ       addMaskedLoop
-	VZEROUPPER
-	RET
-
 // func atLeastAVX512(dst *uint64, sums *int32, n int, t int32)
 // Each of the n words gathers four 16-lane compares (predicate 2, "less
 // or equal": t <= sums) from their mask registers.
@@ -392,9 +356,14 @@ atLeastAVX2Loop:
 
 // func addMaskedManyAVX512(sums *int32, words *[]uint64, ws *int32, nf int, from int, pairs int)
 // AddMaskedMany over pairs of words: the 128 sums of a pair stay in eight
-// registers while every feature's two words are added in (addMaskedAVX512
-// loads and stores the sums once per feature, and the stores were its
-// limit). A feature whose two words are both zero is skipped. Each
+// registers while every feature's two words are added in (a pass per
+// feature loaded and stored the sums once per feature, and the stores
+// were its limit; AddMasked is this kernel with one feature). Each
+// 16-bit part of a word becomes a mask register that selects the lanes
+// of a 16-lane add, loaded straight from memory (moving them through a
+// general register, shifted, cost ~10 % more: mask moves from one share
+// a port with the adds). A feature whose two words are both zero (a
+// sparse feature has many) is skipped. Each
 // feature's words 512 bytes ahead are prefetched: a tile reads 64 arrays
 // side by side, more streams than the hardware prefetcher follows (the
 // lookalike at 10M profiles: 27.6 → 25.0 ms a call). words
