@@ -148,7 +148,7 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint6
 	for i, f := range feats {
 		dense[i] = [2]bool{mostlyBitmaps(f.bm), mostlyBitmaps(f.minus)}
 	}
-	whole := writeWhole(feats, uint64(cand.Maximum())/64+1, sc)
+	whole := writeWhole(feats, dense, uint64(cand.Maximum())/64+1, sc)
 	defer func() {
 		for _, w := range whole {
 			sc.pool.Put(w)
@@ -238,11 +238,11 @@ const wholeBytes = 96 << 20
 // feature written whole is one pass, and the shards read their part of
 // it where it stands. A feature with rows past the words, or none, is
 // left to the cuts (roaring's writer does not clip).
-func writeWhole(feats []candidate, words uint64, sc scoring) [][]uint64 {
+func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) [][]uint64 {
 	var order []int
 	for pass := range 2 {
 		for i, f := range feats {
-			if f.bm == nil || f.bm.IsEmpty() || mostlyBitmaps(f.bm) != (pass == 0) {
+			if f.bm == nil || f.bm.IsEmpty() || dense[i][0] != (pass == 0) {
 				continue
 			}
 			if uint64(f.bm.Maximum())/64 >= words || f.minus != nil && !f.minus.IsEmpty() && uint64(f.minus.Maximum())/64 >= words {
@@ -272,15 +272,13 @@ func writeWhole(feats []candidate, words uint64, sc scoring) [][]uint64 {
 				}
 				f := &feats[order[k]]
 				w := sc.pool.Get(int(words))
-				clear(w)
-				f.bm.WriteDenseTo(w)
+				index.WriteWordsTo(w, f.bm)
 				if f.minus != nil && !f.minus.IsEmpty() {
 					if scratch == nil {
 						scratch = sc.pool.Get(int(words))
 						defer sc.pool.Put(scratch)
 					}
-					clear(scratch)
-					f.minus.WriteDenseTo(scratch)
+					index.WriteWordsTo(scratch, f.minus)
 					wordops.AndNot(w, scratch)
 				}
 				whole[order[k]] = w
