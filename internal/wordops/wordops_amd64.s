@@ -354,6 +354,19 @@ atLeastAVX2Loop:
 	VZEROUPPER
 	RET
 
+// MASKADD4 adds the weight in Z7 to the lanes of A, B, C and D selected
+// by the four 16-bit masks at byte offsets O1..O4 from R11 (a word's 64
+// rows).
+#define MASKADD4(O1, O2, O3, O4, A, B, C, D) \
+	KMOVW  O1(R11), K1; \
+	KMOVW  O2(R11), K2; \
+	KMOVW  O3(R11), K3; \
+	KMOVW  O4(R11), K4; \
+	VPADDD Z7, A, K1, A; \
+	VPADDD Z7, B, K2, B; \
+	VPADDD Z7, C, K3, C; \
+	VPADDD Z7, D, K4, D
+
 // func addMaskedManyAVX512(sums *int32, words *[]uint64, ws *int32, nf int, from int, pairs int)
 // AddMaskedMany over pairs of words: the 128 sums of a pair stay in eight
 // registers while every feature's two words are added in (a pass per
@@ -398,22 +411,8 @@ manyFeature:
 	ORQ  8(R11), R12
 	JZ   manyNext
 	VPBROADCASTD (R13), Z7
-	KMOVW (R11), K1
-	KMOVW 2(R11), K2
-	KMOVW 4(R11), K3
-	KMOVW 6(R11), K4
-	VPADDD Z7, Z0, K1, Z0
-	VPADDD Z7, Z1, K2, Z1
-	VPADDD Z7, Z2, K3, Z2
-	VPADDD Z7, Z3, K4, Z3
-	KMOVW 8(R11), K1
-	KMOVW 10(R11), K2
-	KMOVW 12(R11), K3
-	KMOVW 14(R11), K4
-	VPADDD Z7, Z4, K1, Z4
-	VPADDD Z7, Z5, K2, Z5
-	VPADDD Z7, Z6, K3, Z6
-	VPADDD Z7, Z8, K4, Z8
+	MASKADD4(0, 2, 4, 6, Z0, Z1, Z2, Z3)
+	MASKADD4(8, 10, 12, 14, Z4, Z5, Z6, Z8)
 manyNext:
 	ADDQ $24, R10
 	ADDQ $4, R13
