@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,8 +115,27 @@ func (l *logger) write(level, format string, args ...any) {
 	}
 }
 
-func (l *logger) Errorf(format string, args ...any)   { l.write("error", format, args...) }
-func (l *logger) Warningf(format string, args ...any) { l.write("warning", format, args...) }
+func (l *logger) Errorf(format string, args ...any) { l.write("error", format, args...) }
+
+// Warningf passes Badger's warnings on, except its cache-sizing advice:
+// Badger checks its block cache's hit ratio every minute and warns, with
+// a histogram, when it is low. Recovery reads every block once, in
+// order, so no cache size would help it, and the advice landed in the
+// middle of `cohort bench`'s progress lines at 100M profiles. It is kept
+// for Verbose, as Badger's other informational messages are.
+func (l *logger) Warningf(format string, args ...any) {
+	if !l.verbose && cacheAdvice(format) {
+		return
+	}
+	l.write("warning", format, args...)
+}
+
+// cacheAdvice reports whether a Badger warning's format is one of the two
+// its cache monitor writes (badger v4 db.go, monitorCache).
+func cacheAdvice(format string) bool {
+	return strings.HasPrefix(format, "%s might be too small.") ||
+		strings.HasPrefix(format, "Cache life expectancy")
+}
 
 func (l *logger) Infof(format string, args ...any) {
 	if l.verbose {
