@@ -289,6 +289,11 @@ func (ev *evaluator) countLeaf(p query.Pred) (uint64, bool) {
 				return 0, true
 			}
 			return events.WindowCount(p.Values, clampDay(from), clampDay(to)), true
+		case p.Freq != nil && p.Freq.AtLeast:
+			if from > to {
+				return 0, true
+			}
+			return events.AtLeastCount(p.Values, int(min(p.Freq.N, math.MaxInt32)), clampDay(from), clampDay(to)), true
 		case p.Freq != nil && !p.Freq.AtLeast:
 			// AT MOST n is every profile but those with n+1 days or more:
 			// count that small set instead of building the large one.
