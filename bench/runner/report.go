@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -101,11 +103,18 @@ type Machine struct {
 	MemBytes   uint64 `json:"mem_bytes,omitempty"`
 	GoVersion  string `json:"go_version"`
 	OS         string `json:"os"`
+	// GoMemLimit is the Go runtime's soft memory limit (GOMEMLIMIT)
+	// when one is set: the 100M runs set it, and memory figures and
+	// latencies depend on it (the collector works harder near it).
+	GoMemLimit uint64 `json:"go_mem_limit_bytes,omitempty"`
 }
 
 func machine() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
 	m.CPU, _ = procField("/proc/cpuinfo", "model name")
+	if lim := debug.SetMemoryLimit(-1); lim != math.MaxInt64 {
+		m.GoMemLimit = uint64(lim)
+	}
 	if kb, ok := procField("/proc/meminfo", "MemTotal"); ok {
 		m.MemBytes = kib(kb)
 	}
@@ -165,8 +174,12 @@ func rss() (cur, peak uint64) {
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := &errWriter{w: w}
 	m := r.Machine
-	fmt.Fprintf(bw, "Cohort bench: %d profiles, seed %d, now %s; %d CPUs (GOMAXPROCS %d), %s, %s, %s\n\n",
-		r.Profiles, r.Seed, r.Now, m.CPUs, m.GOMAXPROCS, m.CPU, m.GoVersion, m.OS)
+	limit := ""
+	if m.GoMemLimit != 0 {
+		limit = ", GOMEMLIMIT " + bytesStr(m.GoMemLimit)
+	}
+	fmt.Fprintf(bw, "Cohort bench: %d profiles, seed %d, now %s; %d CPUs (GOMAXPROCS %d), %s, %s, %s%s\n\n",
+		r.Profiles, r.Seed, r.Now, m.CPUs, m.GOMAXPROCS, m.CPU, m.GoVersion, m.OS, limit)
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
 	load := "reused (" + r.LoadPath + ")"
 	if !r.Reused {

@@ -2,7 +2,10 @@ package runner
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
+	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,5 +213,30 @@ func TestFirstFloor(t *testing.T) {
 	}
 	if floors < 8 {
 		t.Errorf("%d counts of the mix have a first count's floor; its ranges and windows are more", floors)
+	}
+}
+
+// TestMachineMemLimit: the report names the Go memory limit when one is
+// set (the 100M runs set GOMEMLIMIT), in the JSON and the table, and
+// leaves it out otherwise.
+func TestMachineMemLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	if m := machine(); m.GoMemLimit != 0 {
+		t.Fatalf("no limit set, report says %d", m.GoMemLimit)
+	}
+	debug.SetMemoryLimit(11 << 30)
+	r := &Report{Machine: machine()}
+	if r.Machine.GoMemLimit != 11<<30 {
+		t.Fatalf("limit 11 GiB, report says %d", r.Machine.GoMemLimit)
+	}
+	var b strings.Builder
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "GOMEMLIMIT 11.00 GiB") {
+		t.Fatalf("table does not name the limit:\n%s", b.String())
 	}
 }
