@@ -56,11 +56,34 @@ func main() {
 			code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 			pprof.StopCPUProfile()
 			f.Close()
+			writeAllocs(os.Getenv("COHORT_MEMPROFILE"))
 			os.Exit(code)
 		}
 		fmt.Fprintf(os.Stderr, "cohort: cannot profile to %s: %v\n", path, err)
 	}
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	writeAllocs(os.Getenv("COHORT_MEMPROFILE"))
+	os.Exit(code)
+}
+
+// writeAllocs writes the allocation profile (every allocation since the
+// start, sampled) to path when it is not empty: COHORT_MEMPROFILE=FILE
+// shows what a command allocates, for finding the garbage that keeps
+// the collector busy near GOMEMLIMIT.
+func writeAllocs(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cohort: cannot write the allocation profile to %s: %v\n", path, err)
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
