@@ -164,6 +164,45 @@ func TestKeptWords(t *testing.T) {
 	}
 }
 
+// TestKeptWordsOnlyWithRoom: sparse results asked for again and again in
+// a cycle (a lookalike's windows), more of them with their words than
+// the budget holds, end up kept as bitmaps alone, all of them, instead
+// of pushing each other out and being built again on every round; their
+// answers stay right.
+func TestKeptWordsOnlyWithRoom(t *testing.T) {
+	const rows = 1 << 24 // budget 10 MiB; words 2 MiB a result
+	r := rand.New(rand.NewPCG(23, 24))
+	kc := newKeptCache[int](rows)
+	results := make([]*roaring.Bitmap, 10)
+	for i := range results {
+		results[i] = roaring.New()
+		for row := r.IntN(100); row < rows; row += 1 + r.IntN(199) {
+			results[i].Add(uint32(row))
+		}
+	}
+	builds := 0
+	for round := range 5 {
+		builds = 0
+		for i, want := range results {
+			b := kc.use(i, func() *roaring.Bitmap { builds++; return want.Clone() })
+			if round > 0 && !b.Equals(want) {
+				t.Fatalf("round %d, result %d: answer differs", round, i)
+			}
+		}
+		if kc.used > kc.budget {
+			t.Fatalf("round %d: %d bytes held, budget %d", round, kc.used, kc.budget)
+		}
+	}
+	if builds != 0 {
+		t.Fatalf("%d of %d results built again in the last round", builds, len(results))
+	}
+	for i, want := range results {
+		if w := kc.wordsOf(i); w != nil && !slices.Equal(w, wordsOf(want, len(w))) {
+			t.Fatalf("result %d: kept words differ from its rows", i)
+		}
+	}
+}
+
 // TestCountCompareQuiet: a quiet count is the count of the comparison,
 // on every call (the second from the view's memo), for every operator,
 // including constants outside the stored values; and it never makes the

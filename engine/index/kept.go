@@ -100,12 +100,14 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 	}
 	b = build()
 	var words []uint64
-	if card := b.GetCardinality(); card*wordsShare >= c.rows {
+	if card := b.GetCardinality(); card*wordsShare >= c.rows && (card*denseShare >= c.rows || c.roomForWords(b.GetSizeInBytes())) {
 		// Kept over words too, for counts in word space (wordsOf). A
 		// dense result's bitmap containers share the words (FromDense
 		// without a copy), so they cost nothing beyond the bitmap; a
 		// sparser one's chunks are arrays, and its words are charged
-		// to the budget on top (put).
+		// to the budget on top (put), only while there is room for
+		// them (checked here first so as not to write words put
+		// would drop).
 		words = make([]uint64, c.rows/64+1)
 		writeWords(words, b)
 		b = roaring.FromDense(words, false)
@@ -166,19 +168,36 @@ func (c *keptCache[K]) wordsOf(k K) []uint64 {
 	return c.entries[k].words
 }
 
+// roomForWords reports whether a sparse result of size bytes could be
+// kept with its words (8 bytes per 64 rows) without dropping another
+// result: see put.
+func (c *keptCache[K]) roomForWords(size uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wordsFit(size + 8*(c.rows/64+1))
+}
+
+// wordsFit is roomForWords of a result and its words of total bytes
+// (c.mu held).
+func (c *keptCache[K]) wordsFit(total uint64) bool {
+	return total <= c.budget/4 && c.used+total <= c.budget
+}
+
 // put keeps e (whose bitmap must not be written again) under k, dropping
 // the oldest entries to stay within the budget. A result larger than a
 // quarter of the budget is not kept.
+//
+// A sparse result's words cost up to 64 times its bitmap (at 100M
+// profiles, 12.5 MB beside 2–4 MB for a window of 1–2M profiles), so
+// they are kept only while they fit beside what is kept: when they would
+// push others out, the result is kept as a bitmap alone. A lookalike
+// asks for a dozen or two such windows on every call; kept with their
+// words, four filled an event field's 64 MiB and, oldest out first, each
+// call built most of them again (a 12.5 MB array and a copy each, and
+// the collections that garbage brought at 100M).
 func (c *keptCache[K]) put(k K, e keptEntry) {
 	size := e.b.GetSizeInBytes()
-	if e.words != nil && e.b.GetCardinality()*denseShare < c.rows {
-		// A sparse result's bitmap holds arrays, not the words.
-		if size+8*uint64(len(e.words)) > c.budget/4 {
-			e.words = nil
-		} else {
-			size += 8 * uint64(len(e.words))
-		}
-	}
+	sparseWords := e.words != nil && e.b.GetCardinality()*denseShare < c.rows
 	if size > c.budget/4 {
 		return
 	}
@@ -186,6 +205,14 @@ func (c *keptCache[K]) put(k K, e keptEntry) {
 	defer c.mu.Unlock()
 	if _, ok := c.entries[k]; ok {
 		return
+	}
+	if sparseWords {
+		// A sparse result's bitmap holds arrays, not the words.
+		if total := size + 8*uint64(len(e.words)); c.wordsFit(total) {
+			size = total
+		} else {
+			e.words = nil
+		}
 	}
 	for c.used+size > c.budget && len(c.order) > 0 {
 		old := c.order[0]
