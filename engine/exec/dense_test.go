@@ -64,6 +64,10 @@ func TestCountDenseAgainstReference(t *testing.T) {
 		`NOT t IN ('a', 'rare') AND s HAS 'x' AND d <= 700`,
 		`NOT t IN ('a', 'b') AND NOT s HAS 'z' AND n >= 0`,
 		`NOT t IN ('a', 'b') AND n >= 0`,
+		// Two set values alone: counted from their mirrors' AND.
+		`s HAS ANY ('x', 'y')`,
+		`s HAS ALL ('x', 'y')`,
+		`s HAS ANY ('x', '微信')`,
 	} {
 		q, err := exec.Compile(sn, text, exec.Options{Now: &today})
 		if err != nil {
