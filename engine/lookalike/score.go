@@ -13,23 +13,29 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/engine/index"
+	"github.com/cohortdb/cohort/internal/radix"
 	"github.com/cohortdb/cohort/internal/wordops"
 )
 
-// entry is a scored row.
-type entry struct {
-	score int32 // the sum of the quantized weights (see quantize)
-	row   uint32
+// entry is a scored row, packed so that a better entry is a larger
+// number: the score, its sign bit flipped (int32 order becomes uint32
+// order), above the row's complement (the lower row wins a tie). The
+// result's order is then that of plain integers, which a radix sort puts
+// best first in a few linear passes: a comparison sort of 10,000 entries
+// took 0.5 ms of every call.
+type entry uint64
+
+func newEntry(score int32, row uint32) entry {
+	return entry(uint64(uint32(score)^1<<31)<<32 | uint64(^row))
 }
+
+func (e entry) score() int32 { return int32(uint32(e>>32) ^ 1<<31) }
+
+func (e entry) row() uint32 { return ^uint32(e) }
 
 // better orders entries best first: higher score, then lower row id, so
 // the order is total and results are deterministic.
-func better(a, b entry) bool {
-	if a.score != b.score {
-		return a.score > b.score
-	}
-	return a.row < b.row
-}
+func better(a, b entry) bool { return a > b }
 
 // topN keeps the n best entries offered. Entries collect in a buffer;
 // when it holds about 2n, a selection (quickselect) keeps the n best and
@@ -61,12 +67,7 @@ func (t *topN) compact() {
 	}
 	selectBest(t.buf, t.n)
 	t.buf = t.buf[:t.n]
-	t.worst = t.buf[0]
-	for _, e := range t.buf[1:] {
-		if better(t.worst, e) {
-			t.worst = e
-		}
-	}
+	t.worst = slices.Min(t.buf)
 	t.full = true
 }
 
@@ -197,19 +198,12 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint6
 	// up to GOMAXPROCS·n entries.
 	selectBest(all, int(min(uint64(len(all)), n)))
 	all = all[:min(uint64(len(all)), n)]
-	slices.SortFunc(all, func(a, b entry) int {
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
+	radix.Sort(all, nil)
+	slices.Reverse(all) // best first
 	rows := make([]uint32, len(all))
 	scores := make([]float64, len(all))
 	for i, e := range all {
-		rows[i], scores[i] = e.row, math.Ldexp(float64(e.score), -shift)
+		rows[i], scores[i] = e.row(), math.Ldexp(float64(e.score()), -shift)
 	}
 	return rows, scores, nil
 }
@@ -505,7 +499,7 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 			// Once the top holds n entries nearly every row fails
 			// against its worst: the compare is made sixteen rows an
 			// instruction here, and exactly (ties included) by offer.
-			wordops.AtLeast(hits, sums, t.worst.score)
+			wordops.AtLeast(hits, sums, t.worst.score())
 			wordops.And(hits, s.cand[t0:t0+tw])
 		} else {
 			copy(hits, s.cand[t0:t0+tw])
@@ -515,7 +509,7 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 				b := uint64(bits.TrailingZeros64(x))
 				x &= x - 1
 				r := 64*uint64(j) + b
-				t.offer(entry{score: sums[r], row: uint32(lo + 64*t0 + r)})
+				t.offer(newEntry(sums[r], uint32(lo+64*t0+r)))
 			}
 		}
 	}

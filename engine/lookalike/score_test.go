@@ -1,6 +1,7 @@
 package lookalike
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -86,13 +87,13 @@ func TestScoreAgainstNaive(t *testing.T) {
 					sum += q[i]
 				}
 			}
-			naive = append(naive, entry{score: sum, row: row})
+			naive = append(naive, newEntry(sum, row))
 		}
-		slices.SortFunc(naive, func(a, b entry) int {
-			if better(a, b) {
-				return -1
+		slices.SortFunc(naive, func(a, b entry) int { // higher score, then lower row
+			if a.score() != b.score() {
+				return cmp.Compare(b.score(), a.score())
 			}
-			return 1
+			return cmp.Compare(a.row(), b.row())
 		})
 		for _, n := range []uint64{1, 7, 500, 5000, uint64(len(naive))} {
 			for k, shard := range []uint64{1 << 12, 1 << 16, ShardRows} {
@@ -108,9 +109,9 @@ func TestScoreAgainstNaive(t *testing.T) {
 					t.Fatalf("trial %d n %d shard %d whole %d: %d rows, want %d", trial, n, shard, sc.wholeBytes, len(got), len(want))
 				}
 				for i, e := range want {
-					if got[i] != e.row || scores[i] != math.Ldexp(float64(e.score), -shift) {
+					if got[i] != e.row() || scores[i] != math.Ldexp(float64(e.score()), -shift) {
 						t.Fatalf("trial %d n %d shard %d whole %d: rank %d is row %d score %v, want row %d score %v",
-							trial, n, shard, sc.wholeBytes, i, got[i], scores[i], e.row, math.Ldexp(float64(e.score), -shift))
+							trial, n, shard, sc.wholeBytes, i, got[i], scores[i], e.row(), math.Ldexp(float64(e.score()), -shift))
 					}
 				}
 			}
@@ -148,6 +149,33 @@ func TestQuantize(t *testing.T) {
 		}
 		if shift < 40 && math.Ldexp(total, shift+1)+float64(len(ws)) <= math.MaxInt32 {
 			t.Fatalf("%v: shift %d could be %d", ws, shift, shift+1)
+		}
+	}
+}
+
+// TestEntryOrder checks the packed entry against the order it stands
+// for (higher score first, then lower row), extremes included, and that
+// score and row come back out.
+func TestEntryOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	scores := []int32{math.MinInt32, math.MinInt32 + 1, -2, -1, 0, 1, 2, math.MaxInt32 - 1, math.MaxInt32}
+	rows := []uint32{0, 1, 2, 1 << 31, math.MaxUint32 - 1, math.MaxUint32}
+	pick := func() (int32, uint32) {
+		if r.IntN(2) == 0 {
+			return scores[r.IntN(len(scores))], rows[r.IntN(len(rows))]
+		}
+		return int32(r.Uint32()), r.Uint32()
+	}
+	for range 100_000 {
+		as, ar := pick()
+		bs, br := pick()
+		a, b := newEntry(as, ar), newEntry(bs, br)
+		if a.score() != as || a.row() != ar {
+			t.Fatalf("entry(%d, %d) reads back (%d, %d)", as, ar, a.score(), a.row())
+		}
+		want := as > bs || as == bs && ar < br
+		if better(a, b) != want {
+			t.Fatalf("better((%d, %d), (%d, %d)) = %v, want %v", as, ar, bs, br, !want, want)
 		}
 	}
 }
