@@ -295,3 +295,82 @@ func TestCheckpointDamageNeverPanics(t *testing.T) {
 		}()
 	}
 }
+
+// reusingReader serves a checkpoint as storage does: every value in one
+// buffer, overwritten by the next call (a value need only stay valid until
+// then), and optionally fails at key failAt (counted from 1).
+type reusingReader struct {
+	keys   []string
+	vals   map[string][]byte
+	buf    []byte
+	read   int
+	failAt int
+}
+
+func (r *reusingReader) Next() (string, []byte, error) {
+	if r.read++; r.read == r.failAt {
+		return "", nil, errors.New("disk on fire")
+	}
+	if len(r.keys) == 0 {
+		return "", nil, io.EOF
+	}
+	k := r.keys[0]
+	r.keys = r.keys[1:]
+	// Scribble over the previous value first: anything still reading it
+	// sees garbage.
+	for i := range r.buf {
+		r.buf[i] = 0xa5
+	}
+	r.buf = append(r.buf[:0], r.vals[k]...)
+	return k, r.buf, nil
+}
+
+// TestCheckpointFromReusedBuffer loads a checkpoint whose reader reuses
+// one buffer for every value (bitmaps are decoded while later values are
+// read, so they must be copied first): the loaded dataset writes the same
+// checkpoint. A reader failing partway fails the load with its error; a
+// failure of the reader after a damaged key reports the damaged key, the
+// earlier of the two.
+func TestCheckpointFromReusedBuffer(t *testing.T) {
+	h := newHarness(t, 13)
+	h.lines.IDs = 3
+	h.batch(500, 400)
+	var cp memCheckpoint
+	if err := h.ds.Snapshot().WriteCheckpoint(&cp); err != nil {
+		t.Fatal(err)
+	}
+	keys := slices.Sorted(maps.Keys(cp.vals))
+	load := func(r engine.CheckpointReader) error {
+		ds, err := engine.New(engine.Options{Clock: h.clock.Now}).LoadCheckpoint("x", h.s, r)
+		if err == nil {
+			var again memCheckpoint
+			if err := ds.Snapshot().WriteCheckpoint(&again); err != nil {
+				t.Fatal(err)
+			}
+			sameCheckpoint(t, &cp, &again)
+		}
+		return err
+	}
+	if err := load(&reusingReader{keys: keys, vals: cp.vals}); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{1, 2, len(keys) / 2, len(keys)} {
+		if err := load(&reusingReader{keys: keys, vals: cp.vals, failAt: at}); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+			t.Fatalf("reader failing at key %d: %v", at, err)
+		}
+	}
+	var bad string
+	for _, k := range keys {
+		if strings.HasPrefix(k, "f/") && strings.Contains(k, "/d/") {
+			bad = k
+			break
+		}
+	}
+	damaged := maps.Clone(cp.vals)
+	damaged[bad] = damaged[bad][:len(damaged[bad])/2]
+	err := load(&reusingReader{keys: keys, vals: damaged, failAt: slices.Index(keys, bad) + 4})
+	var ce *engine.CheckpointError
+	if !errors.As(err, &ce) || ce.Key != bad {
+		t.Fatalf("damaged %s, then a failed read: %v", bad, err)
+	}
+}
