@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -228,5 +229,54 @@ func TestIndexFindsRepeats(t *testing.T) {
 	d = New(Options{})
 	if err := d.AppendUnindexed([][]byte{[]byte("a"), nil}); !errors.Is(err, ErrEmptyID) || d.Len() != 0 {
 		t.Fatalf("an empty id: %v, %d rows", err, d.Len())
+	}
+}
+
+// TestIndexParallel: rows indexed with each batch's regions shared out
+// among 2, 3 and 5 goroutines (words whose probe crosses into another's
+// regions, or off the table's end, set aside and inserted after) are all
+// found at their rows, and a repeated id is found wherever the two rows
+// fall.
+func TestIndexParallel(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	const n = 190_000 // a table of 2^18 slots: 8 regions, 72 % full
+	ids := make([][]byte, n)
+	for i := range ids {
+		ids[i] = []byte(fmt.Sprintf("p%d-%d", i, r.Uint32()))
+	}
+	for _, procs := range []int{2, 3, 5} {
+		for _, batch := range []int{40_000, n} {
+			d := New(Options{})
+			if err := d.AppendUnindexed(ids); err != nil {
+				t.Fatal(err)
+			}
+			d.growTo(slotsFor(n))
+			if err := d.insertRowsOn(0, n, batch, procs, 1); err != nil {
+				t.Fatalf("procs %d batch %d: %v", procs, batch, err)
+			}
+			for i, id := range ids {
+				if row, ok := d.Lookup(string(id)); !ok || row != uint32(i) {
+					t.Fatalf("procs %d batch %d: %s is row %d (%v)", procs, batch, id, row, ok)
+				}
+			}
+			if _, ok := d.Lookup("absent"); ok {
+				t.Fatal("an unknown id was found")
+			}
+			for range 5 {
+				first := r.IntN(n - 1)
+				second := first + 1 + r.IntN(n-first-1)
+				dup := slices.Clone(ids)
+				dup[second] = dup[first]
+				d := New(Options{})
+				if err := d.AppendUnindexed(dup); err != nil {
+					t.Fatal(err)
+				}
+				d.growTo(slotsFor(n))
+				want := fmt.Sprintf("of row %d is row %d already", second, first)
+				if err := d.insertRowsOn(0, n, batch, procs, 1); err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("procs %d batch %d: rows %d and %d share an id: %v", procs, batch, first, second, err)
+				}
+			}
+		}
 	}
 }
