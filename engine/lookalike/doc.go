@@ -96,7 +96,8 @@
 // rows an instruction too (wordops.AtLeast) and offered to the worker's
 // best N (a buffer cut back by quickselect, with rows below its worst
 // skipped before any call); the workers' bests are merged and sorted at
-// the end. This is the shape DESIGN §4 asks for: global feature
+// the end, by radix on entries packed into one uint64 that orders like
+// the result (score, then the lower row). This is the shape DESIGN §4 asks for: global feature
 // statistics, per-shard scoring, a global top N, so shards can later
 // live elsewhere.
 package lookalike
