@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -351,6 +352,7 @@ func TestCheckpointFromReusedBuffer(t *testing.T) {
 		}
 		return err
 	}
+	before := runtime.NumGoroutine()
 	if err := load(&reusingReader{keys: keys, vals: cp.vals}); err != nil {
 		t.Fatal(err)
 	}
@@ -372,5 +374,9 @@ func TestCheckpointFromReusedBuffer(t *testing.T) {
 	var ce *engine.CheckpointError
 	if !errors.As(err, &ce) || ce.Key != bad {
 		t.Fatalf("damaged %s, then a failed read: %v", bad, err)
+	}
+	// The loader's goroutines have all returned with it, failed or not.
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("%d goroutines before the loads, %d after", before, after)
 	}
 }
