@@ -331,9 +331,9 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 
 // readAll loads the checkpoint's pairs in key order. Decoding bitmaps is
 // most of a start's work (16 of 40 s at 100M profiles, one core); it
-// runs on workers goroutines while this one reads the next values and
-// another applies the decoded ones in key order, so the first damaged
-// key in order is still the one reported. Values are copied out of the
+// runs on a goroutine per worker while this one reads the next values
+// and another applies the decoded ones in key order, so the first
+// damaged key in order is still the one reported. Values are copied out of the
 // reader (they need only stay valid until its next call) into buffers
 // reused once applied; at most inFlight values are held at a time.
 func (l *loader) readAll(name string, r CheckpointReader, workers int) error {
