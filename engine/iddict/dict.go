@@ -338,31 +338,76 @@ func (d *Dict) insertRowsOn(from, to uint32, batch, procs, minParallel int) erro
 	for done := 0; done < n; done += batch {
 		first := from + uint32(done)
 		m := min(batch, n-done)
-		clear(next)
-		for r := first; r < first+uint32(m); r++ {
-			next[(maphash.Bytes(d.seed, d.id(r))&mask)>>regionBits+1]++
-		}
-		for g := 1; g <= regions; g++ {
-			next[g] += next[g-1]
-		}
-		for r := first; r < first+uint32(m); r++ {
-			h := maphash.Bytes(d.seed, d.id(r))
-			g := (h & mask) >> regionBits
-			words[next[g]] = h>>32<<32 | uint64(r+1)
-			offs[next[g]] = uint32(h & mask & (1<<regionBits - 1))
-			next[g]++
-		}
-		// next[g] now ends region g, where region g+1 starts.
 		parts := procs
 		if m < minParallel {
 			parts = 1
 		}
+		d.scatter(first, m, mask, regionBits, next, words, offs, parts)
+		// next[g] now ends region g, where region g+1 starts.
 		if err := d.insertRegions(words[:m], offs[:m], next, regionBits, parts); err != nil {
 			return err
 		}
 		d.indexed = first + uint32(m)
 	}
 	return nil
+}
+
+// scatter places the m rows from first by the table region their id
+// hashes to: the words and offsets of region g end at next[g], and those
+// of region g+1 start there. workers goroutines share the rows, each
+// hashing its part twice (counting, then placing); within a region the
+// rows of one worker come before those of the next.
+func (d *Dict) scatter(first uint32, m int, mask uint64, regionBits uint, next []int, words []uint64, offs []uint32, workers int) {
+	regions := len(next) - 1
+	workers = max(workers, 1)
+	cursors := make([][]int, workers) // by worker, by region
+	part := func(w int) (uint32, uint32) {
+		return first + uint32(w*m/workers), first + uint32((w+1)*m/workers)
+	}
+	each := func(f func(w int)) {
+		if workers == 1 {
+			f(0)
+			return
+		}
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f(w)
+			}()
+		}
+		wg.Wait()
+	}
+	each(func(w int) {
+		c := make([]int, regions)
+		lo, hi := part(w)
+		for r := lo; r < hi; r++ {
+			c[(maphash.Bytes(d.seed, d.id(r))&mask)>>regionBits]++
+		}
+		cursors[w] = c
+	})
+	pos := 0
+	for g := range regions {
+		for w := range workers {
+			c := cursors[w][g]
+			cursors[w][g] = pos
+			pos += c
+		}
+		next[g] = pos
+	}
+	next[regions] = pos
+	each(func(w int) {
+		c := cursors[w]
+		lo, hi := part(w)
+		for r := lo; r < hi; r++ {
+			h := maphash.Bytes(d.seed, d.id(r))
+			g := (h & mask) >> regionBits
+			words[c[g]] = h>>32<<32 | uint64(r+1)
+			offs[c[g]] = uint32(h & mask & (1<<regionBits - 1))
+			c[g]++
+		}
+	})
 }
 
 // insertRegions inserts a batch scattered by region (words[next[g-1]:
