@@ -91,24 +91,43 @@ func BenchmarkExpand(b *testing.B) {
 // BenchmarkExpandRunner is the benchmark runner's "lookalike-10k" case
 // (bench/runner runLookalike): a seed of the first 1,000 rows of
 // member_level = 'L4', Size 10,000, naive Bayes, the seed query's field
-// excluded. COHORT_BENCH_LARGE=1 adds 10M profiles.
+// excluded; and the same with 1,000 rows of L4 spread over the dataset.
+// COHORT_BENCH_LARGE=1 adds 10M profiles.
 func BenchmarkExpandRunner(b *testing.B) {
 	for _, n := range benchSizes() {
 		sn := benchSnapshot(b, n)
 		now := sn.Today()
 		seed, q := benchSeed(b, sn, "member_level = 'L4'", 1000)
 		opts := Options{Size: 10_000, Now: now, ExcludeFields: QueryFields(q.Checked.Root)}
-		b.Run(fmt.Sprintf("profiles=%dM/seed=L4-1k/size=10K", n/1_000_000), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				res, err := Expand(context.Background(), sn, seed, opts)
-				if err != nil {
-					b.Fatal(err)
+		// The runner's seed lies in the first rows (one or two roaring
+		// containers); seed=L4-1k-spread takes 1,000 rows of L4 evenly
+		// over all of them, as a real audience would be, which every
+		// count against the seed then meets in every container.
+		all, err := q.Bitmap(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows := all.ToArray()
+		spread := roaring.New()
+		for i := range 1000 {
+			spread.Add(rows[i*len(rows)/1000])
+		}
+		for _, sd := range []struct {
+			name string
+			rows *roaring.Bitmap
+		}{{"L4-1k", seed}, {"L4-1k-spread", spread}} {
+			b.Run(fmt.Sprintf("profiles=%dM/seed=%s/size=10K", n/1_000_000, sd.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					res, err := Expand(context.Background(), sn, sd.rows, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(res.Ranked) != opts.Size {
+						b.Fatalf("got %d rows", len(res.Ranked))
+					}
 				}
-				if len(res.Ranked) != opts.Size {
-					b.Fatalf("got %d rows", len(res.Ranked))
-				}
-			}
-		})
+			})
+		}
 	}
 }
