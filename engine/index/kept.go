@@ -98,7 +98,42 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 	if b != nil || !again {
 		return b
 	}
-	b = build()
+	b, _ = c.keep(k, build(), false)
+	return b
+}
+
+// keepIfRoom returns k's kept result, or builds it and keeps it when a
+// result of card rows fits beside what is kept (nothing is dropped for
+// it), with no second use needed; it returns nil, building nothing, when
+// it would not fit. The result is shared: read-only.
+func (c *keptCache[K]) keepIfRoom(k K, card uint64, build func() *roaring.Bitmap) *roaring.Bitmap {
+	if c == nil {
+		return nil
+	}
+	// Its likely size: a bitset where dense, arrays of 2 bytes a row
+	// elsewhere.
+	size := 2 * card
+	if card*denseShare >= c.rows {
+		size = c.rows/8 + 1
+	}
+	c.mu.Lock()
+	e, ok := c.entries[k]
+	fits := size <= c.budget/4 && c.used+size <= c.budget
+	c.mu.Unlock()
+	switch {
+	case ok:
+		return e.b
+	case !fits:
+		return nil
+	}
+	b, _ := c.keep(k, build(), true)
+	return b
+}
+
+// keep puts b under k, with its words where they pay, and returns the
+// form kept (read-only from then on). With onlyIfRoom nothing is dropped
+// for it; it reports whether b was kept.
+func (c *keptCache[K]) keep(k K, b *roaring.Bitmap, onlyIfRoom bool) (*roaring.Bitmap, bool) {
 	var words []uint64
 	if card := b.GetCardinality(); card*wordsShare >= c.rows && (card*denseShare >= c.rows || c.roomForWords(b.GetSizeInBytes())) {
 		// Kept over words too, for counts in word space (wordsOf). A
@@ -113,8 +148,7 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 		b = roaring.FromDense(words, false)
 	}
 	b.SetCopyOnWrite(false)
-	c.put(k, keptEntry{b: b, words: words})
-	return b
+	return b, c.put(k, keptEntry{b: b, words: words}, onlyIfRoom)
 }
 
 // maxCounts bounds counts; past it, it starts over.
@@ -195,16 +229,19 @@ func (c *keptCache[K]) wordsFit(total uint64) bool {
 // words, four filled an event field's 64 MiB and, oldest out first, each
 // call built most of them again (a 12.5 MB array and a copy each, and
 // the collections that garbage brought at 100M).
-func (c *keptCache[K]) put(k K, e keptEntry) {
+//
+// With onlyIfRoom, e is kept only if it fits beside what is kept. put
+// reports whether e is kept (or k was already).
+func (c *keptCache[K]) put(k K, e keptEntry, onlyIfRoom bool) bool {
 	size := e.b.GetSizeInBytes()
 	sparseWords := e.words != nil && e.b.GetCardinality()*denseShare < c.rows
 	if size > c.budget/4 {
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[k]; ok {
-		return
+		return true
 	}
 	if sparseWords {
 		// A sparse result's bitmap holds arrays, not the words.
@@ -213,6 +250,9 @@ func (c *keptCache[K]) put(k K, e keptEntry) {
 		} else {
 			e.words = nil
 		}
+	}
+	if onlyIfRoom && c.used+size > c.budget {
+		return false
 	}
 	for c.used+size > c.budget && len(c.order) > 0 {
 		old := c.order[0]
@@ -224,4 +264,5 @@ func (c *keptCache[K]) put(k K, e keptEntry) {
 	c.entries[k] = e
 	c.order = append(c.order, k)
 	c.used += size
+	return true
 }

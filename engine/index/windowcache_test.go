@@ -22,16 +22,16 @@ func TestWindowCacheBudget(t *testing.T) {
 		return b
 	}
 	a, b := bm(100), bm(200) // ~216 and ~416 bytes as arrays
-	c.put(newWindowKey([]string{"x", "y"}, 1, 7), keptEntry{b: a})
+	c.put(newWindowKey([]string{"x", "y"}, 1, 7), keptEntry{b: a}, false)
 	if got := c.get(newWindowKey([]string{"y", "x"}, 1, 7)); got != a {
 		t.Fatal("values in another order miss the entry")
 	}
 	if c.get(newWindowKey([]string{"x", "y"}, 1, 8)) != nil || c.get(newWindowKey(nil, 1, 7)) != nil {
 		t.Fatal("another window hits the entry")
 	}
-	c.put(newWindowKey(nil, 1, 7), keptEntry{b: b})
+	c.put(newWindowKey(nil, 1, 7), keptEntry{b: b}, false)
 	for i := range 20 {
-		c.put(newWindowKey([]string{"z"}, Day(i), 30), keptEntry{b: bm(200)})
+		c.put(newWindowKey([]string{"z"}, Day(i), 30), keptEntry{b: bm(200)}, false)
 	}
 	if c.used > c.budget {
 		t.Fatalf("%d bytes held, budget %d", c.used, c.budget)
@@ -43,7 +43,7 @@ func TestWindowCacheBudget(t *testing.T) {
 		t.Fatal("the newest entry was dropped")
 	}
 	big := bm(2000)
-	c.put(newWindowKey([]string{"big"}, 1, 2), keptEntry{b: big})
+	c.put(newWindowKey([]string{"big"}, 1, 2), keptEntry{b: big}, false)
 	if c.get(newWindowKey([]string{"big"}, 1, 2)) != nil {
 		t.Fatal("a union over a quarter of the budget was kept")
 	}
@@ -166,4 +166,47 @@ func randomEventsView(r *rand.Rand, rows, n, values, days int) (v, plain *Events
 	c := *v
 	c.windows = nil
 	return v, &c
+}
+
+// TestWindowCountSpread: a spread set's count in a window is the same as
+// counted day by day; the union is kept on first use while it fits beside
+// what the view keeps, and never by dropping a kept result: with the
+// budget full the count is taken day by day and the cache stays as it
+// was.
+func TestWindowCountSpread(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
+	within := roaring.New()
+	for range 1000 {
+		within.Add(uint32(r.IntN(100_000)))
+	}
+	for round := range 40 {
+		values := []string{fmt.Sprint("v", r.IntN(5))}
+		from := Day(95 + r.IntN(40))
+		to := from + Day(r.IntN(20))
+		all := plain.WindowCount(values, from, to)
+		want := plain.WindowWithin(values, from, to, within).GetCardinality()
+		for use := range 2 {
+			if got := v.WindowCountSpread(values, from, to, within, all); got != want {
+				t.Fatalf("round %d use %d: count %d, want %d", round, use, got, want)
+			}
+		}
+		if got := v.WindowCountSpread(values, from, to, nil, all); got != all {
+			t.Fatalf("round %d: count %d, want %d", round, got, all)
+		}
+	}
+	if len(v.windows.entries) == 0 {
+		t.Fatal("no union was kept on first use")
+	}
+	// A full budget: nothing is dropped, and the count is still right.
+	v.windows.budget = v.windows.used
+	kept := slices.Clone(v.windows.order)
+	values := []string{"v1", "v3"}
+	all := plain.WindowCount(values, 100, 129)
+	if got, want := v.WindowCountSpread(values, 100, 129, within, all), plain.WindowWithin(values, 100, 129, within).GetCardinality(); got != want {
+		t.Fatalf("full budget: count %d, want %d", got, want)
+	}
+	if _, ok := v.CachedWindow(values, 100, 129); ok || !slices.Equal(v.windows.order, kept) {
+		t.Fatal("with the budget full, a union was kept or a kept one dropped")
+	}
 }
