@@ -113,10 +113,7 @@ func TestWindowCacheAnswers(t *testing.T) {
 func TestWindowCountQuiet(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 34))
 	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
-	within := roaring.New()
-	for range 2000 {
-		within.Add(uint32(r.IntN(100_000)))
-	}
+	within := randomRows(r, 100_000, 50) // ~2,000 rows
 	for round := range 60 {
 		values := []string{fmt.Sprint("v", r.IntN(5))}
 		if round%3 == 0 {
@@ -176,10 +173,7 @@ func randomEventsView(r *rand.Rand, rows, n, values, days int) (v, plain *Events
 func TestWindowCountSpread(t *testing.T) {
 	r := rand.New(rand.NewPCG(35, 36))
 	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
-	within := roaring.New()
-	for range 1000 {
-		within.Add(uint32(r.IntN(100_000)))
-	}
+	within := randomRows(r, 100_000, 100) // ~1,000 rows
 	for round := range 40 {
 		values := []string{fmt.Sprint("v", r.IntN(5))}
 		from := Day(95 + r.IntN(40))
