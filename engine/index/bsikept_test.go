@@ -117,7 +117,7 @@ func TestKeptDenseResult(t *testing.T) {
 			}
 			return w
 		}(), false)
-		c.put(1, keptEntry{b: b}, false)
+		c.put(1, keptEntry{b: b})
 		if c.get(1) == nil {
 			t.Fatalf("%d rows: a dense result of %d bytes was not kept (budget %d)", rows, b.GetSizeInBytes(), c.budget)
 		}

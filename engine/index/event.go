@@ -308,6 +308,57 @@ func (v *EventsView) windowWithin(values []string, from, to Day, within *roaring
 	return unionMany(parts)
 }
 
+// DaysWithin cuts within to the profiles with an event of any value on
+// each day of [from, to]: the result's entry d-from (nil or empty where
+// none). A window's count within a small set is then counted from it
+// (WindowCountDaysWithin): a value's day can only hold rows that had some
+// event that day, and for a set spread over the rows that is what keeps
+// the count from meeting every member of every day.
+func (v *EventsView) DaysWithin(within *roaring.Bitmap, from, to Day) []*roaring.Bitmap {
+	if from > to {
+		return nil
+	}
+	out := make([]*roaring.Bitmap, to-from+1)
+	days := v.anyVal.window(from, to)
+	if len(days) == 0 {
+		return out
+	}
+	lo := max(from, v.anyVal.first)
+	for i, b := range days {
+		if b != nil {
+			out[lo-from+Day(i)] = roaring.And(b, within)
+		}
+	}
+	return out
+}
+
+// WindowCountDaysWithin is the size of the window of values over [from,
+// to] within the set byDay was cut from (byDay from DaysWithin over the
+// same or a wider span starting at from).
+func (v *EventsView) WindowCountDaysWithin(values []string, from, to Day, byDay []*roaring.Bitmap) uint64 {
+	var parts []*roaring.Bitmap
+	for _, ev := range v.pick(values) {
+		days := ev.window(from, to)
+		lo := max(from, ev.first)
+		for i, b := range days {
+			d := lo - from + Day(i)
+			if b == nil || int(d) >= len(byDay) || byDay[d] == nil || byDay[d].IsEmpty() {
+				continue
+			}
+			if p := roaring.And(b, byDay[d]); !p.IsEmpty() {
+				parts = append(parts, p)
+			}
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return 0
+	case 1:
+		return parts[0].GetCardinality()
+	}
+	return roaring.FastOr(parts...).GetCardinality()
+}
+
 // DayBitmaps lists the day bitmaps of values (none: any value) on the
 // days in [from, to] that hold any: what a window over them is computed
 // from (shared; read-only).

@@ -98,47 +98,7 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 	if b != nil || !again {
 		return b
 	}
-	b, _ = c.keep(k, build(), false)
-	return b
-}
-
-// keepIfRoom returns k's kept result, or builds it and keeps it when a
-// result of card rows fits beside what is kept (nothing is dropped for
-// it), with no second use needed; it returns nil, building nothing,
-// otherwise. The result is shared: read-only. Only a cache that holds 32
-// results as dense as can be keeps anything this way (the minimum budget
-// of event windows, 64 MiB, up to 16M rows): at 100M profiles a dense
-// window is a fifth of an event field's budget, so a lookalike kept a
-// few of its 75 windows and sparse ones, gained little, and a server's
-// peak grew by 200-330 MB.
-func (c *keptCache[K]) keepIfRoom(k K, card uint64, build func() *roaring.Bitmap) *roaring.Bitmap {
-	if c == nil {
-		return nil
-	}
-	// Its likely size: a bitset where dense, arrays of 2 bytes a row
-	// elsewhere.
-	size := 2 * card
-	if card*denseShare >= c.rows {
-		size = c.rows/8 + 1
-	}
-	c.mu.Lock()
-	e, ok := c.entries[k]
-	fits := 32*(c.rows/8+1) <= c.budget && c.used+size <= c.budget
-	c.mu.Unlock()
-	switch {
-	case ok:
-		return e.b
-	case !fits:
-		return nil
-	}
-	b, _ := c.keep(k, build(), true)
-	return b
-}
-
-// keep puts b under k, with its words where they pay, and returns the
-// form kept (read-only from then on). With onlyIfRoom nothing is dropped
-// for it; it reports whether b was kept.
-func (c *keptCache[K]) keep(k K, b *roaring.Bitmap, onlyIfRoom bool) (*roaring.Bitmap, bool) {
+	b = build()
 	var words []uint64
 	if card := b.GetCardinality(); card*wordsShare >= c.rows && (card*denseShare >= c.rows || c.roomForWords(b.GetSizeInBytes())) {
 		// Kept over words too, for counts in word space (wordsOf). A
@@ -153,7 +113,8 @@ func (c *keptCache[K]) keep(k K, b *roaring.Bitmap, onlyIfRoom bool) (*roaring.B
 		b = roaring.FromDense(words, false)
 	}
 	b.SetCopyOnWrite(false)
-	return b, c.put(k, keptEntry{b: b, words: words}, onlyIfRoom)
+	c.put(k, keptEntry{b: b, words: words})
+	return b
 }
 
 // maxCounts bounds counts; past it, it starts over.
@@ -234,19 +195,16 @@ func (c *keptCache[K]) wordsFit(total uint64) bool {
 // words, four filled an event field's 64 MiB and, oldest out first, each
 // call built most of them again (a 12.5 MB array and a copy each, and
 // the collections that garbage brought at 100M).
-//
-// With onlyIfRoom, e is kept only if it fits beside what is kept. put
-// reports whether e is kept (or k was already).
-func (c *keptCache[K]) put(k K, e keptEntry, onlyIfRoom bool) bool {
+func (c *keptCache[K]) put(k K, e keptEntry) {
 	size := e.b.GetSizeInBytes()
 	sparseWords := e.words != nil && e.b.GetCardinality()*denseShare < c.rows
 	if size > c.budget/4 {
-		return false
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[k]; ok {
-		return true
+		return
 	}
 	if sparseWords {
 		// A sparse result's bitmap holds arrays, not the words.
@@ -255,9 +213,6 @@ func (c *keptCache[K]) put(k K, e keptEntry, onlyIfRoom bool) bool {
 		} else {
 			e.words = nil
 		}
-	}
-	if onlyIfRoom && c.used+size > c.budget {
-		return false
 	}
 	for c.used+size > c.budget && len(c.order) > 0 {
 		old := c.order[0]
@@ -269,5 +224,4 @@ func (c *keptCache[K]) put(k K, e keptEntry, onlyIfRoom bool) bool {
 	c.entries[k] = e
 	c.order = append(c.order, k)
 	c.used += size
-	return true
 }

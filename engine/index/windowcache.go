@@ -125,27 +125,6 @@ func (v *EventsView) WindowShared(values []string, from, to Day) *roaring.Bitmap
 	return v.cachedUnion(values, from, to)
 }
 
-// WindowCountSpread is WindowCountQuiet(values, from, to, within) for a
-// small set within spread over the rows, the size of the window being
-// all. Counted a day at a time, such a set meets every member of every
-// day (a lookalike's seed of 1,000 rows spread over 10M profiles: twice
-// a whole lookalike's time); the window's union is built instead and
-// kept, when it fits beside what the view keeps (nothing is dropped for
-// it), and the next count is one intersection. Otherwise, and when it is
-// kept already, as WindowCountQuiet.
-func (v *EventsView) WindowCountSpread(values []string, from, to Day, within *roaring.Bitmap, all uint64) uint64 {
-	if within == nil {
-		return v.WindowCountQuiet(values, from, to, nil)
-	}
-	u := v.windows.keepIfRoom(newWindowKey(values, from, to), all, func() *roaring.Bitmap {
-		return unionMany(v.windowBitmaps(values, from, to))
-	})
-	if u == nil {
-		return v.WindowCountQuiet(values, from, to, within)
-	}
-	return u.AndCardinality(within)
-}
-
 // WindowCountWithin is the size of WindowWithin(values, from, to,
 // within), from the kept union without building anything when there is
 // one.

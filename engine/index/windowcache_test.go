@@ -22,16 +22,16 @@ func TestWindowCacheBudget(t *testing.T) {
 		return b
 	}
 	a, b := bm(100), bm(200) // ~216 and ~416 bytes as arrays
-	c.put(newWindowKey([]string{"x", "y"}, 1, 7), keptEntry{b: a}, false)
+	c.put(newWindowKey([]string{"x", "y"}, 1, 7), keptEntry{b: a})
 	if got := c.get(newWindowKey([]string{"y", "x"}, 1, 7)); got != a {
 		t.Fatal("values in another order miss the entry")
 	}
 	if c.get(newWindowKey([]string{"x", "y"}, 1, 8)) != nil || c.get(newWindowKey(nil, 1, 7)) != nil {
 		t.Fatal("another window hits the entry")
 	}
-	c.put(newWindowKey(nil, 1, 7), keptEntry{b: b}, false)
+	c.put(newWindowKey(nil, 1, 7), keptEntry{b: b})
 	for i := range 20 {
-		c.put(newWindowKey([]string{"z"}, Day(i), 30), keptEntry{b: bm(200)}, false)
+		c.put(newWindowKey([]string{"z"}, Day(i), 30), keptEntry{b: bm(200)})
 	}
 	if c.used > c.budget {
 		t.Fatalf("%d bytes held, budget %d", c.used, c.budget)
@@ -43,7 +43,7 @@ func TestWindowCacheBudget(t *testing.T) {
 		t.Fatal("the newest entry was dropped")
 	}
 	big := bm(2000)
-	c.put(newWindowKey([]string{"big"}, 1, 2), keptEntry{b: big}, false)
+	c.put(newWindowKey([]string{"big"}, 1, 2), keptEntry{b: big})
 	if c.get(newWindowKey([]string{"big"}, 1, 2)) != nil {
 		t.Fatal("a union over a quarter of the budget was kept")
 	}
@@ -113,7 +113,10 @@ func TestWindowCacheAnswers(t *testing.T) {
 func TestWindowCountQuiet(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 34))
 	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
-	within := randomRows(r, 100_000, 50) // ~2,000 rows
+	within := roaring.New()
+	for range 2000 {
+		within.Add(uint32(r.IntN(100_000)))
+	}
 	for round := range 60 {
 		values := []string{fmt.Sprint("v", r.IntN(5))}
 		if round%3 == 0 {
@@ -165,42 +168,34 @@ func randomEventsView(r *rand.Rand, rows, n, values, days int) (v, plain *Events
 	return v, &c
 }
 
-// TestWindowCountSpread: a spread set's count in a window is the same as
-// counted day by day; the union is kept on first use while it fits beside
-// what the view keeps, and never by dropping a kept result: with the
-// budget full the count is taken day by day and the cache stays as it
-// was.
-func TestWindowCountSpread(t *testing.T) {
-	r := rand.New(rand.NewPCG(35, 36))
-	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
-	within := randomRows(r, 100_000, 100) // ~1,000 rows
-	for round := range 40 {
+// TestWindowCountDaysWithin: a window's count within a set, taken from
+// the set cut to each day's profiles with any event (DaysWithin), equals
+// the union built and cut, for sets small and large, windows of one value
+// and several, and days outside the events' span.
+func TestWindowCountDaysWithin(t *testing.T) {
+	r := rand.New(rand.NewPCG(37, 38))
+	_, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
+	for round := range 60 {
+		within := randomRows(r, 100_000, []int{2, 50, 1000}[round%3])
 		values := []string{fmt.Sprint("v", r.IntN(5))}
-		from := Day(95 + r.IntN(40))
+		if round%4 == 0 {
+			values = append(values, fmt.Sprint("v", r.IntN(5)))
+		}
+		if round%7 == 0 {
+			values = nil // any value
+		}
+		from := Day(90 + r.IntN(45))
 		to := from + Day(r.IntN(20))
-		all := plain.WindowCount(values, from, to)
+		byDay := plain.DaysWithin(within, from, to)
+		if len(byDay) != int(to-from+1) {
+			t.Fatalf("round %d: %d days for [%d, %d]", round, len(byDay), from, to)
+		}
 		want := plain.WindowWithin(values, from, to, within).GetCardinality()
-		for use := range 2 {
-			if got := v.WindowCountSpread(values, from, to, within, all); got != want {
-				t.Fatalf("round %d use %d: count %d, want %d", round, use, got, want)
-			}
-		}
-		if got := v.WindowCountSpread(values, from, to, nil, all); got != all {
-			t.Fatalf("round %d: count %d, want %d", round, got, all)
+		if got := plain.WindowCountDaysWithin(values, from, to, byDay); got != want {
+			t.Fatalf("round %d: %v in [%d, %d]: count %d, want %d", round, values, from, to, got, want)
 		}
 	}
-	if len(v.windows.entries) == 0 {
-		t.Fatal("no union was kept on first use")
-	}
-	// A full budget: nothing is dropped, and the count is still right.
-	v.windows.budget = v.windows.used
-	kept := slices.Clone(v.windows.order)
-	values := []string{"v1", "v3"}
-	all := plain.WindowCount(values, 100, 129)
-	if got, want := v.WindowCountSpread(values, 100, 129, within, all), plain.WindowWithin(values, 100, 129, within).GetCardinality(); got != want {
-		t.Fatalf("full budget: count %d, want %d", got, want)
-	}
-	if _, ok := v.CachedWindow(values, 100, 129); ok || !slices.Equal(v.windows.order, kept) {
-		t.Fatal("with the budget full, a union was kept or a kept one dropped")
+	if plain.DaysWithin(roaring.New(), 10, 9) != nil {
+		t.Fatal("an empty span has days")
 	}
 }

@@ -106,12 +106,6 @@ func TestCandidatesMatchNaive(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := newModel(sn, opts, seed, base)
-		if trial%2 == 1 {
-			// 6,000 rows are one roaring container: every seed is
-			// "spread". Half the trials count windows day by day, as
-			// for a seed in a few of many containers.
-			m.seedSpread = false
-		}
 		if (m.seedRows == nil) == (m.seedWords == nil) {
 			t.Fatalf("trial %d: the seed should be held one way", trial)
 		}
@@ -137,8 +131,8 @@ func TestCandidatesMatchNaive(t *testing.T) {
 				t.Fatalf("trial %d: candidate %+v, naive %+v", trial, key(got[i]), key(want[i]))
 			}
 		}
-		// Counted again, the windows a spread seed had kept are read
-		// back: the same candidates.
+		// Counted again (the view keeps more by now): the same
+		// candidates.
 		again, err := m.candidates(context.Background(), sn)
 		if err != nil {
 			t.Fatal(err)
