@@ -567,8 +567,8 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *se
 			// meets only those. Cut to the seed alone, a day met every
 			// member of its containers the seed has rows in, all of
 			// them for a seed spread over the rows (a 1,000-row seed
-			// over 10M profiles: twice the lookalike's time; 0.8-1.3 s
-			// a call at 100M).
+			// over 10M profiles: 54-57 ms a lookalike, 47-51 ms cut by
+			// day).
 			n.seed = ev.WindowCountDaysWithin(vals, from, to, sd.get(ev, m.seed, from, to))
 			n.base = n.all - n.seed
 		} else {
