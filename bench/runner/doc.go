@@ -99,4 +99,5 @@
 //	                                 AND purchase('milk_powder') IN LAST 90 DAYS AND lifecycle != 'churned'
 //	profile-city          profile    city over gender = 'female' AND age BETWEEN 25 AND 35
 //	lookalike-10k         lookalike  size 10,000 from the first 1,000 rows of member_level = 'L4'
+//	lookalike-10k-spread  lookalike  size 10,000 from 1,000 rows of member_level = 'L4' taken evenly over it
 package runner

@@ -406,12 +406,20 @@ func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Qu
 	if err != nil {
 		return QueryResult{}, fmt.Errorf("seed: %w", err)
 	}
-	// The first SeedSize rows of the segment: deterministic, and a seed of
-	// the size a marketer uploads.
+	// The first SeedSize rows of the segment, or SeedSize rows taken
+	// evenly over it: deterministic, and a seed of the size a marketer
+	// uploads.
 	seed := roaring.New()
-	it := all.Iterator()
-	for it.HasNext() && seed.GetCardinality() < uint64(q.SeedSize) {
-		seed.Add(it.Next())
+	if q.Spread {
+		rows := all.ToArray()
+		for i := range min(q.SeedSize, len(rows)) {
+			seed.Add(rows[i*len(rows)/min(q.SeedSize, len(rows))])
+		}
+	} else {
+		it := all.Iterator()
+		for it.HasNext() && seed.GetCardinality() < uint64(q.SeedSize) {
+			seed.Add(it.Next())
+		}
 	}
 	opts := lookalike.Options{Size: q.Size, ExcludeFields: lookalike.QueryFields(cq.Checked.Root), Now: now}
 	var count uint64
