@@ -170,13 +170,16 @@ func randomEventsView(r *rand.Rand, rows, n, values, days int) (v, plain *Events
 
 // TestWindowCountDaysWithin: a window's count within a set, taken from
 // the set cut to each day's profiles with any event (DaysWithin), equals
-// the union built and cut, for sets small and large, windows of one value
-// and several, and days outside the events' span.
+// the union built and cut, for sets small and large (days intersected, or
+// their few rows looked up), windows of one value and several, and days
+// outside the events' span.
 func TestWindowCountDaysWithin(t *testing.T) {
 	r := rand.New(rand.NewPCG(37, 38))
 	_, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
 	for round := range 60 {
-		within := randomRows(r, 100_000, []int{2, 50, 1000}[round%3])
+		// Sets whose days hold many rows (intersected) and few (looked
+		// up one by one).
+		within := randomRows(r, 100_000, []int{2, 50, 1000, 20_000}[round%4])
 		values := []string{fmt.Sprint("v", r.IntN(5))}
 		if round%4 == 0 {
 			values = append(values, fmt.Sprint("v", r.IntN(5)))
@@ -187,8 +190,8 @@ func TestWindowCountDaysWithin(t *testing.T) {
 		from := Day(90 + r.IntN(45))
 		to := from + Day(r.IntN(20))
 		byDay := plain.DaysWithin(within, from, to)
-		if len(byDay) != int(to-from+1) {
-			t.Fatalf("round %d: %d days for [%d, %d]", round, len(byDay), from, to)
+		if len(byDay.bms) != int(to-from+1) {
+			t.Fatalf("round %d: %d days for [%d, %d]", round, len(byDay.bms), from, to)
 		}
 		want := plain.WindowWithin(values, from, to, within).GetCardinality()
 		if got := plain.WindowCountDaysWithin(values, from, to, byDay); got != want {

@@ -597,10 +597,10 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *se
 // values' tasks to need them and shared by the rest.
 type seedDays struct {
 	once sync.Once
-	days []*roaring.Bitmap
+	days *index.SetDays
 }
 
-func (s *seedDays) get(ev *index.EventsView, seed *roaring.Bitmap, from, to schema.Day) []*roaring.Bitmap {
+func (s *seedDays) get(ev *index.EventsView, seed *roaring.Bitmap, from, to schema.Day) *index.SetDays {
 	s.once.Do(func() { s.days = ev.DaysWithin(seed, from, to) })
 	return s.days
 }
