@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cohortdb/cohort/internal/radix"
 )
 
 // Day is a day number (days since 1970-01-01 in the dataset's time zone).
@@ -716,7 +718,7 @@ func atLeastSparse(wp *WordPool, days []*roaring.Bitmap, n int, members uint64) 
 		}
 	}
 	rows = rows[:k]
-	radixSort(rows, tmp)
+	radix.Sort(rows, tmp)
 	var out []uint32
 	for i := 0; i < len(rows); {
 		j := i + 1
@@ -731,40 +733,6 @@ func atLeastSparse(wp *WordPool, days []*roaring.Bitmap, n int, members uint64) 
 	r := roaring.New()
 	r.AddMany(out)
 	return r
-}
-
-// radixSort sorts a in place, 12 bits a pass, with only as many passes as
-// the largest value needs (two below 2^24 rows), through tmp (at least
-// a's length; nil: allocated).
-func radixSort(a, tmp []uint32) {
-	if len(a) < 256 {
-		slices.Sort(a)
-		return
-	}
-	const bitsPer, buckets = 12, 1 << 12
-	top := slices.Max(a)
-	if len(tmp) < len(a) {
-		tmp = make([]uint32, len(a))
-	}
-	src, dst := a, tmp[:len(a)]
-	for shift := 0; shift < 32 && (shift == 0 || top>>shift != 0); shift += bitsPer {
-		var count [buckets + 1]int
-		for _, x := range src {
-			count[(x>>shift)&(buckets-1)+1]++
-		}
-		for i := 1; i <= buckets; i++ {
-			count[i] += count[i-1]
-		}
-		for _, x := range src {
-			b := (x >> shift) & (buckets - 1)
-			dst[count[b]] = x
-			count[b]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &a[0] {
-		copy(a, src)
-	}
 }
 
 // atLeastSaturating keeps ge[k] = profiles with at least k+1 matching

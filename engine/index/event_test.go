@@ -70,22 +70,6 @@ func TestAtLeastPathsAgree(t *testing.T) {
 	}
 }
 
-func TestRadixSort(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 255, 256, 1000, 100_000} {
-		a := make([]uint32, n)
-		for i := range a {
-			a[i] = r.Uint32() >> uint(r.IntN(32))
-		}
-		want := slices.Clone(a)
-		slices.Sort(want)
-		radixSort(a, nil)
-		if !slices.Equal(a, want) {
-			t.Fatalf("radixSort of %d values", n)
-		}
-	}
-}
-
 // TestEventsCompactBetween: rebuilding grown tails between publications
 // (as a bulk load does) leaves every day, value and the existence bitmap
 // as added, in the view published after, and changes nothing in views

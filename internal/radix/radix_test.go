@@ -42,6 +42,25 @@ func check[T uint32 | uint64](t *testing.T, a []T, scratch bool) {
 	}
 }
 
+// TestSortRows sorts row numbers of every magnitude, as AT LEAST n TIMES
+// does (engine/index atLeastSparse; this test stood there beside its own
+// radix sort, which this package replaced).
+func TestSortRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 255, 256, 1000, 100_000} {
+		a := make([]uint32, n)
+		for i := range a {
+			a[i] = r.Uint32() >> uint(r.IntN(32))
+		}
+		want := slices.Clone(a)
+		slices.Sort(want)
+		Sort(a, nil)
+		if !slices.Equal(a, want) {
+			t.Fatalf("Sort of %d values", n)
+		}
+	}
+}
+
 // BenchmarkSort sorts 10,000 random values, the size of a lookalike's
 // result; impl=slices is the standard library's sort of the same input.
 func BenchmarkSort(b *testing.B) {
