@@ -485,20 +485,16 @@ func (v *EventsView) WindowCount(values []string, from, to Day) uint64 {
 	if u := v.cachedUnion(values, from, to); u != nil {
 		return u.GetCardinality()
 	}
-	return v.WindowCountQuiet(values, from, to, nil)
+	return v.WindowCountQuiet(values, from, to)
 }
 
-// WindowCountQuiet is WindowCountWithin without counting as a use of the
+// WindowCountQuiet is WindowCount without counting as a use of the
 // window (the view keeps a window's union from its second use): for a
 // caller that counts many windows, each once per call, such as a
 // lookalike's candidates, which would otherwise have every union built
-// and kept, pushing out those segment queries repeat. Without within the
-// view remembers the count; within a small set each day is cut to it
-// before the union (windowWithin).
-func (v *EventsView) WindowCountQuiet(values []string, from, to Day, within *roaring.Bitmap) uint64 {
-	if within != nil {
-		return v.windowWithin(values, from, to, within).GetCardinality()
-	}
+// and kept, pushing out those segment queries repeat. The view remembers
+// the count. (Within a small set, see WindowCountDaysWithin.)
+func (v *EventsView) WindowCountQuiet(values []string, from, to Day) uint64 {
 	return v.windows.countOf(newWindowKey(values, from, to), func() uint64 {
 		bms := v.windowBitmaps(values, from, to)
 		switch len(bms) {

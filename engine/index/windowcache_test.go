@@ -126,10 +126,10 @@ func TestWindowCountQuiet(t *testing.T) {
 		to := from + Day(r.IntN(20))
 		want := plain.WindowWithin(values, from, to, nil).GetCardinality()
 		for use := range 3 {
-			if got := v.WindowCountQuiet(reversed(values), from, to, nil); got != want {
+			if got := v.WindowCountQuiet(reversed(values), from, to); got != want {
 				t.Fatalf("round %d use %d: count %d, want %d", round, use, got, want)
 			}
-			if got, want := v.WindowCountQuiet(values, from, to, within), plain.WindowWithin(values, from, to, within).GetCardinality(); got != want {
+			if got, want := v.WindowCountDaysWithin(values, from, to, v.DaysWithin(within, from, to)), plain.WindowWithin(values, from, to, within).GetCardinality(); got != want {
 				t.Fatalf("round %d use %d: count within %d, want %d", round, use, got, want)
 			}
 		}
@@ -141,7 +141,7 @@ func TestWindowCountQuiet(t *testing.T) {
 		t.Fatal("no count was remembered")
 	}
 	for i := range maxCounts + 1 {
-		v.WindowCountQuiet([]string{"v0"}, Day(i), Day(i), nil)
+		v.WindowCountQuiet([]string{"v0"}, Day(i), Day(i))
 	}
 	if len(v.windows.counts) > maxCounts {
 		t.Fatalf("%d counts remembered, at most %d", len(v.windows.counts), maxCounts)

@@ -89,7 +89,7 @@ func TestCandidatesMatchNaive(t *testing.T) {
 		if trial >= 12 {
 			// The largest seed still held as rows, over long windows:
 			// event features with the support to be candidates, their
-			// seed counts taken day by day (EventsView.WindowCountQuiet within the seed).
+			// seed counts taken day by day (EventsView.WindowCountDaysWithin).
 			seed = roaring.New()
 			for _, row := range r.Perm(int(sn.Rows()))[:sn.Rows()/64-1] {
 				seed.Add(uint32(row))

@@ -555,20 +555,17 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *se
 		if m.seedRows != nil && m.opts.Universe == nil {
 			// A small seed against every other profile: the window's
 			// size does not depend on the seed, so the view remembers
-			// it from the first lookalike on, and the seed's share is
-			// the union of each day's few seed rows, which roaring
-			// finds a container of the seed at a time. For a seed in a
-			// few containers a call then reads a few bytes of each day
-			// where windowCounts sets every member's bit (2 ms against
-			// 54 for the 75 windows of 10M generated profiles).
-			n.all = ev.WindowCountQuiet(vals, from, to, nil)
-			// The seed's rows are first cut, once per field and day, to
-			// those with any event that day (seedDays): a value's day
-			// meets only those. Cut to the seed alone, a day met every
-			// member of its containers the seed has rows in, all of
-			// them for a seed spread over the rows (a 1,000-row seed
-			// over 10M profiles: 54-57 ms a lookalike, 47-51 ms cut by
-			// day).
+			// it from the first lookalike on. The seed's share is
+			// counted from its rows with any event on each day
+			// (seedDays, cut once per field and day): a value's day
+			// meets only those, a few bytes of each day where
+			// windowCounts sets every member's bit (2 ms against 54 for
+			// the 75 windows of 10M generated profiles). Cut to the
+			// whole seed, a day met every member of each container the
+			// seed has rows in, all of them for a seed spread over the
+			// rows (a 1,000-row seed over 10M profiles: 54-57 ms a
+			// lookalike, 44.5-46 ms cut by day).
+			n.all = ev.WindowCountQuiet(vals, from, to)
 			n.seed = ev.WindowCountDaysWithin(vals, from, to, sd.get(ev, m.seed, from, to))
 			n.base = n.all - n.seed
 		} else {
