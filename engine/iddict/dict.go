@@ -302,7 +302,7 @@ const (
 // holds (in the table or in the range). d.indexed follows the rows
 // inserted.
 func (d *Dict) insertRows(from, to uint32, batch int) error {
-	return d.insertRowsOn(from, to, batch, runtime.GOMAXPROCS(0), minParallelWords)
+	return d.insertRowsOn(from, to, batch, runtime.GOMAXPROCS(0), minParallelRows)
 }
 
 // insertRowsOn is insertRows with each batch of at least minParallel rows
@@ -364,22 +364,7 @@ func (d *Dict) scatter(first uint32, m int, mask uint64, regionBits uint, next [
 	part := func(w int) (uint32, uint32) {
 		return first + uint32(w*m/workers), first + uint32((w+1)*m/workers)
 	}
-	each := func(f func(w int)) {
-		if workers == 1 {
-			f(0)
-			return
-		}
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f(w)
-			}()
-		}
-		wg.Wait()
-	}
-	each(func(w int) {
+	onWorkers(workers, func(w int) {
 		c := make([]int, regions)
 		lo, hi := part(w)
 		for r := lo; r < hi; r++ {
@@ -397,7 +382,7 @@ func (d *Dict) scatter(first uint32, m int, mask uint64, regionBits uint, next [
 		next[g] = pos
 	}
 	next[regions] = pos
-	each(func(w int) {
+	onWorkers(workers, func(w int) {
 		c := cursors[w]
 		lo, hi := part(w)
 		for r := lo; r < hi; r++ {
@@ -426,42 +411,29 @@ func (d *Dict) insertRegions(words []uint64, offs []uint32, next []int, regionBi
 	parts := max(1, min(procs, regions))
 	aside := make([][]uint64, parts) // pairs of word, slot
 	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for p := range parts {
+	onWorkers(parts, func(p int) {
 		gLo, gHi := p*regions/parts, (p+1)*regions/parts
 		limit := uint64(gHi) << regionBits
-		fill := func() {
-			start := 0
-			if gLo > 0 {
-				start = next[gLo-1]
-			}
-			for g := gLo; g < gHi; g++ {
-				base := uint64(g) << regionBits
-				for k := start; k < next[g]; k++ {
-					slot := base | uint64(offs[k])
-					stored, err := d.insertWordBelow(words[k], slot, limit)
-					if err != nil {
-						errs[p] = err
-						return
-					}
-					if !stored {
-						aside[p] = append(aside[p], words[k], slot)
-					}
+		start := 0
+		if gLo > 0 {
+			start = next[gLo-1]
+		}
+		for g := gLo; g < gHi; g++ {
+			base := uint64(g) << regionBits
+			for k := start; k < next[g]; k++ {
+				slot := base | uint64(offs[k])
+				stored, err := d.insertWordBelow(words[k], slot, limit)
+				if err != nil {
+					errs[p] = err
+					return
 				}
-				start = next[g]
+				if !stored {
+					aside[p] = append(aside[p], words[k], slot)
+				}
 			}
+			start = next[g]
 		}
-		if parts == 1 {
-			fill()
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fill()
-		}()
-	}
-	wg.Wait()
+	})
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -477,9 +449,27 @@ func (d *Dict) insertRegions(words []uint64, offs []uint32, next []int, regionBi
 	return nil
 }
 
-// minParallelWords is the smallest batch whose regions are shared out
-// among goroutines: below it they cost more than they save.
-const minParallelWords = 1 << 18
+// onWorkers runs f(0)..f(n-1), each on a goroutine of its own when n >
+// 1, and returns when all have.
+func onWorkers(n int, f func(w int)) {
+	if n <= 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(w)
+		}()
+	}
+	wg.Wait()
+}
+
+// minParallelRows is the smallest batch whose rows and regions are
+// shared out among goroutines: below it they cost more than they save.
+const minParallelRows = 1 << 18
 
 // regionBits is the log2 of the table slots insertRows fills at a time.
 const regionBits = 15
