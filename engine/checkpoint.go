@@ -333,9 +333,9 @@ func loadCheckpoint(name string, sc *schema.Schema, clock func() time.Time, r Ch
 // most of a start's work (16 of 40 s at 100M profiles, one core); it
 // runs on a goroutine per worker while this one reads the next values
 // and another applies the decoded ones in key order, so the first
-// damaged key in order is still the one reported. Values are copied out of the
-// reader (they need only stay valid until its next call) into buffers
-// reused once applied; at most inFlight values are held at a time.
+// damaged key in order is still the one reported. Values are copied out
+// of the reader (they need only stay valid until its next call) into
+// buffers reused once applied; at most inFlight values are in flight.
 func (l *loader) readAll(name string, r CheckpointReader, workers int) error {
 	const inFlight = 8
 	decodeQ := make(chan *pendingValue, inFlight)

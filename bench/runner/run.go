@@ -412,8 +412,9 @@ func runLookalike(ctx context.Context, sn *engine.Snapshot, now schema.Day, q Qu
 	seed := roaring.New()
 	if q.Spread {
 		rows := all.ToArray()
-		for i := range min(q.SeedSize, len(rows)) {
-			seed.Add(rows[i*len(rows)/min(q.SeedSize, len(rows))])
+		k := min(q.SeedSize, len(rows))
+		for i := range k {
+			seed.Add(rows[i*len(rows)/k])
 		}
 	} else {
 		it := all.Iterator()
