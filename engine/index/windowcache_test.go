@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -172,7 +173,7 @@ func randomEventsView(r *rand.Rand, rows, n, values, days int) (v, plain *Events
 // the set cut to each day's profiles with any event (DaysWithin), equals
 // the union built and cut, for sets small and large (days intersected, or
 // their few rows looked up), windows of one value and several, and days
-// outside the events' span.
+// outside the events' span; and the days cut at once (CutDay).
 func TestWindowCountDaysWithin(t *testing.T) {
 	r := rand.New(rand.NewPCG(37, 38))
 	_, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
@@ -197,8 +198,20 @@ func TestWindowCountDaysWithin(t *testing.T) {
 		if got := plain.WindowCountDaysWithin(values, from, to, byDay); got != want {
 			t.Fatalf("round %d: %v in [%d, %d]: count %d, want %d", round, values, from, to, got, want)
 		}
+		// The days cut one goroutine each, last first (what the
+		// lookalike does on every core), and days outside the span
+		// asked for too: the same count, and no race.
+		cut := NewSetDays(from, to)
+		var wg sync.WaitGroup
+		for d := to + 2; d >= from-2; d-- {
+			wg.Go(func() { plain.CutDay(cut, within, d) })
+		}
+		wg.Wait()
+		if got := plain.WindowCountDaysWithin(values, from, to, cut); got != want {
+			t.Fatalf("round %d: days cut at once: count %d, want %d", round, got, want)
+		}
 	}
-	if plain.DaysWithin(roaring.New(), 10, 9) != nil {
+	if plain.DaysWithin(roaring.New(), 10, 9) != nil || NewSetDays(10, 9) != nil {
 		t.Fatal("an empty span has days")
 	}
 }

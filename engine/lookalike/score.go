@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -252,34 +251,25 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) []
 	if len(order) == 0 {
 		return whole
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(order)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var scratch []uint64
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= len(order) {
-					break
-				}
-				f := &feats[order[k]]
-				w := sc.pool.Get(int(words))
-				index.WriteWordsTo(w, f.bm)
-				if f.minus != nil && !f.minus.IsEmpty() {
-					if scratch == nil {
-						scratch = sc.pool.Get(int(words))
-						defer sc.pool.Put(scratch)
-					}
-					index.WriteWordsTo(scratch, f.minus)
-					wordops.AndNot(w, scratch)
-				}
-				whole[order[k]] = w
+	scratch := make([][]uint64, runtime.GOMAXPROCS(0))
+	each(len(order), func(w, k int) {
+		f := &feats[order[k]]
+		dst := sc.pool.Get(int(words))
+		index.WriteWordsTo(dst, f.bm)
+		if f.minus != nil && !f.minus.IsEmpty() {
+			if scratch[w] == nil {
+				scratch[w] = sc.pool.Get(int(words))
 			}
-		}()
+			index.WriteWordsTo(scratch[w], f.minus)
+			wordops.AndNot(dst, scratch[w])
+		}
+		whole[order[k]] = dst
+	})
+	for _, s := range scratch {
+		if s != nil {
+			sc.pool.Put(s)
+		}
 	}
-	wg.Wait()
 	return whole
 }
 
