@@ -30,6 +30,21 @@ func TestBSIAgainstPlainValues(t *testing.T) {
 			vals[row] = v
 		}
 		view := x.View()
+		// ValuesOf: the values of rows with one, in the order asked
+		// (rows unsorted, repeated, without a value, past the last).
+		ask := []uint32{rows + 1000, 1 << 31}
+		for range 500 {
+			ask = append(ask, uint32(r.IntN(rows+100)))
+		}
+		var want []int64
+		for _, row := range ask {
+			if v, ok := vals[row]; ok {
+				want = append(want, v)
+			}
+		}
+		if got := view.ValuesOf([]int64{-1}, ask); !slices.Equal(got, append([]int64{-1}, want...)) {
+			t.Fatalf("[%d,%d] ValuesOf: %v, want %v", lo, hi, got, want)
+		}
 		for range 25 {
 			c := lo - 2 + r.Int64N(hi-lo+5)
 			var within *roaring.Bitmap

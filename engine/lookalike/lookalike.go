@@ -413,7 +413,7 @@ func (m *model) fieldCandidates(fv *engine.FieldView) []candidate {
 		exist := m.count(v.Exists())
 		var seedVals []int64
 		if m.seedRows != nil {
-			seedVals = seedValues(v, m.seed)
+			seedVals = m.seedValues(v)
 		}
 		// Neighbouring buckets share a bound: count each once.
 		seen := map[int64]counts{}
@@ -465,32 +465,11 @@ func (m *model) countGE(v *index.BSIView, b int64, seedVals []int64) counts {
 }
 
 // seedValues returns the values the seed's profiles hold in a numeric
-// field, sorted. Each bit slice is ANDed with the seed once, a few
-// microseconds for a small seed, where counting the seed under each
-// bucket bound would walk every slice once per bound.
-func seedValues(v *index.BSIView, seed *roaring.Bitmap) []int64 {
-	in := roaring.And(v.Exists(), seed)
-	rows := in.ToArray()
-	u := make([]uint64, len(rows))
-	for i, sl := range v.Slices() {
-		if sl == nil {
-			continue
-		}
-		j := 0
-		it := roaring.And(sl, in).Iterator()
-		for it.HasNext() {
-			r := it.Next()
-			for rows[j] != r {
-				j++
-			}
-			u[j] |= 1 << i
-		}
-	}
-	lo, _ := v.Bounds()
-	vals := make([]int64, len(rows))
-	for i, x := range u {
-		vals[i] = lo + int64(x)
-	}
+// field, sorted, read from the field's dense slices row by row
+// (index.BSIView.ValuesOf): counting the seed under each bucket bound
+// would walk every slice once per bound.
+func (m *model) seedValues(v *index.BSIView) []int64 {
+	vals := v.ValuesOf(make([]int64, 0, len(m.seedRows)), m.seedRows)
 	slices.Sort(vals)
 	return vals
 }
