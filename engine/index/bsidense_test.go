@@ -43,6 +43,11 @@ func TestDenseComparisons(t *testing.T) {
 				t.Helper()
 				withins := []*roaring.Bitmap{nil, randomRows(r, rows, 2), randomRows(r, rows, 200), roaring.New()}
 				consts := []int64{lo - 1, hi + 1, lo + (hi-lo)/2, lo + r.Int64N(hi-lo+1)}
+				if mn, mx, ok := v.Range(); ok {
+					// Bounds at and next to the stored extremes, which
+					// drop a walk (storedRange).
+					consts = append(consts, mn, mx, mn+1, mx-1)
+				}
 				for _, within := range withins {
 					for _, c := range consts {
 						for _, op := range []Op{EQ, NE, LT, LE, GT, GE} {
