@@ -495,6 +495,18 @@ func (v *EventsView) windowWordsOn(out []uint64, values []string, from, to Day, 
 	return out
 }
 
+// WindowWordsFromDays is WindowWords(out, values, from, to, nil) from the
+// day bitmaps alone, on the calling goroutine: it neither reads the
+// view's kept windows nor counts as a use of one (see WindowFree). For a
+// caller that already keeps every core busy.
+func (v *EventsView) WindowWordsFromDays(out []uint64, values []string, from, to Day) []uint64 {
+	clear(out)
+	if len(out) > 0 {
+		orMembers(v.words, out, v.windowBitmaps(values, from, to), nil)
+	}
+	return out
+}
+
 // WindowCount is the number of profiles WindowWithin(values, from, to,
 // nil) returns, counted without building them. The view remembers the
 // count (see keptCache.countOf): a lookalike counts every value's window

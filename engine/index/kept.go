@@ -1,6 +1,7 @@
 package index
 
 import (
+	"math"
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -181,6 +182,32 @@ func (c *keptCache[K]) roomForWords(size uint64) bool {
 // (c.mu held).
 func (c *keptCache[K]) wordsFit(total uint64) bool {
 	return total <= c.budget/4 && c.used+total <= c.budget
+}
+
+// free returns the bytes left in the budget.
+func (c *keptCache[K]) free() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.budget - min(c.used, c.budget)
+}
+
+// bytesFor estimates what put charges for a result of n rows: a dense
+// one's bitmap containers (8 KiB a 65536 rows), a sparse one's arrays
+// and, from one row in wordsShare, its words; for one put would not keep (over a quarter of the budget), more than
+// any budget.
+func (c *keptCache[K]) bytesFor(n uint64) uint64 {
+	dense := n*denseShare >= c.rows
+	b := 2 * n
+	if dense {
+		b = c.rows/8 + 8<<10
+	}
+	if b > c.budget/4 {
+		return math.MaxUint64
+	}
+	if !dense && n*wordsShare >= c.rows {
+		b += c.rows/64*8 + 8 // its words too, while there is room
+	}
+	return b
 }
 
 // put keeps e (whose bitmap must not be written again) under k, dropping

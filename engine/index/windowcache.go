@@ -118,6 +118,30 @@ func (v *EventsView) CachedWindow(values []string, from, to Day) (uint64, bool) 
 	return 0, false
 }
 
+// WindowFree returns the bytes the view's windows may still take before
+// keeping another drops one (0 without a cache). A caller that asks for
+// more windows on every call than fit (a lookalike selecting a dozen
+// dense windows of 100M profiles) keeps those that fit and computes the
+// rest each time (WindowWordsFromDays): kept oldest-out-first, they
+// would push each other out on every call and each be built again.
+func (v *EventsView) WindowFree() uint64 {
+	if v.windows == nil {
+		return 0
+	}
+	return v.windows.free()
+}
+
+// WindowBytes is about what keeping a window of n profiles takes of the
+// view's budget (see keptCache.put): a dense one its bitmap containers,
+// a sparse one two bytes a profile; the largest uint64 for one the view
+// would not keep at all.
+func (v *EventsView) WindowBytes(n uint64) uint64 {
+	if v.windows == nil {
+		return 0
+	}
+	return v.windows.bytesFor(n)
+}
+
 // WindowShared returns the union of a window's days if v keeps it (see
 // windowCache; this counts as a use), shared and read-only, or nil: a
 // caller that only reads it needs no copy.

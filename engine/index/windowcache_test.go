@@ -2,6 +2,7 @@ package index
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -213,5 +214,34 @@ func TestWindowCountDaysWithin(t *testing.T) {
 	}
 	if plain.DaysWithin(roaring.New(), 10, 9) != nil || NewSetDays(10, 9) != nil {
 		t.Fatal("an empty span has days")
+	}
+}
+
+// TestWindowFree: a view's free window bytes fall by what keeping a
+// window took, WindowBytes estimates that within a small margin, a view
+// without a cache has no room, and a window too large to keep never fits.
+func TestWindowFree(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	v, plain := randomEventsView(r, 100_000, 30_000, 4, 30)
+	if plain.WindowFree() != 0 || plain.WindowBytes(10) != 0 {
+		t.Fatal("a view without a cache has room")
+	}
+	before := v.WindowFree()
+	values, from, to := []string{"v1"}, Day(100), Day(120)
+	v.WindowShared(values, from, to) // first use: nothing kept
+	if v.WindowFree() != before {
+		t.Fatal("a first use took room")
+	}
+	b := v.WindowShared(values, from, to) // second: kept
+	if b == nil {
+		t.Fatal("a window asked twice is not kept")
+	}
+	took, est := before-v.WindowFree(), v.WindowBytes(b.GetCardinality())
+	if took == 0 || est < took/2 || est > 2*took {
+		t.Fatalf("keeping took %d bytes, estimated %d", took, est)
+	}
+	small := &windowCache{budget: 1000, rows: 1 << 20}
+	if small.bytesFor(1<<20) != math.MaxUint64 || small.bytesFor(100) != 200 {
+		t.Fatal("a window too large to keep fits, or a small one does not")
 	}
 }

@@ -130,12 +130,17 @@ const (
 // All the bitmaps are shared: read-only.
 //
 // An event value's window is counted from its day bitmaps without a union
-// being built (see windowCounts); build makes the union, and runs only for
-// the features selected.
+// being built (see windowCounts); only the selected features' windows are
+// made (buildSelected), each a kept union, a union built for the call,
+// or, with fill set, words written from the days when it is scored.
 type candidate struct {
 	Feature
 	bm, minus *roaring.Bitmap
-	build     func() *roaring.Bitmap
+	// window names an event value's window, size its profiles; fill
+	// tells the scorer to write its words from the days (writeWhole).
+	window *eventWindow
+	size   uint64
+	fill   bool
 	// rng, for a numeric bucket, holds its bounds instead of bitmaps:
 	// it is counted from the index's range counts and scored from the
 	// field's dense bit slices shard by shard
@@ -167,8 +172,19 @@ func (r *valueRange) bounds() (lo, hi int64) {
 	return lo, hi
 }
 
+// eventWindow is an event value's window of days.
+type eventWindow struct {
+	ev       *index.EventsView
+	values   []string
+	from, to schema.Day
+}
+
 // within returns the members of c among the rows of b, as a new bitmap.
 func (c *candidate) within(b *roaring.Bitmap) *roaring.Bitmap {
+	if c.bm == nil && c.window != nil {
+		w := c.window
+		return w.ev.WindowFromDays(w.values, w.from, w.to, b)
+	}
 	if c.rng != nil {
 		lo, hi := c.rng.bounds()
 		return c.rng.v.BetweenWithin(lo, hi, b)
@@ -282,6 +298,7 @@ func (o Options) withDefaults(sn *engine.Snapshot) (Options, error) {
 
 type model struct {
 	opts         Options
+	rows         uint64 // the dataset's rows
 	seed, base   *roaring.Bitmap
 	nSeed, nBase uint64
 	// The seed as sorted rows when it has fewer than one row per 64 of
@@ -297,7 +314,7 @@ type model struct {
 // newModel returns the model of seed against base, both within the
 // dataset's profiles and disjoint, and neither empty.
 func newModel(sn *engine.Snapshot, opts Options, seed, base *roaring.Bitmap) *model {
-	m := &model{opts: opts, seed: seed, base: base, nSeed: seed.GetCardinality(), nBase: base.GetCardinality()}
+	m := &model{opts: opts, rows: uint64(sn.Rows()), seed: seed, base: base, nSeed: seed.GetCardinality(), nBase: base.GetCardinality()}
 	if m.nSeed < uint64(sn.Rows())/64 {
 		m.seedRows = seed.ToArray()
 	} else {
@@ -499,7 +516,7 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *in
 	value := ev.Values()[i]
 	vals := []string{value}
 	from, to := m.window()
-	c := candidate{Feature: Feature{Field: fv.Field.Name, Value: value, Kind: KindEvent}}
+	c := candidate{Feature: Feature{Field: fv.Field.Name, Value: value, Kind: KindEvent}, window: &eventWindow{ev, vals, from, to}}
 	var n counts
 	if _, ok := ev.CachedWindow(vals, from, to); ok {
 		c.bm = ev.WindowShared(vals, from, to) // nil if dropped meanwhile
@@ -537,16 +554,8 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *in
 		} else {
 			n = m.windowCounts(window, sc)
 		}
-		c.build = func() *roaring.Bitmap {
-			// A window asked for before comes back kept (or is kept now);
-			// one asked for the first time is computed as WindowShared
-			// leaves it to its caller, without a second use.
-			if b := ev.WindowShared(vals, from, to); b != nil {
-				return b
-			}
-			return ev.WindowFromDays(vals, from, to, nil)
-		}
 	}
+	c.size = n.all
 	m.counted.Add(1)
 	if !m.supported(n) {
 		return nil
@@ -717,21 +726,63 @@ func (m *model) selectFeatures(cands []candidate) []candidate {
 		return cmp.Or(cmp.Compare(y.IV, x.IV), cmp.Compare(x.Field, y.Field), cmp.Compare(x.Value, y.Value))
 	})
 	sel := cands[:min(len(cands), m.opts.MaxFeatures)]
-	buildSelected(sel)
+	buildSelected(sel, m.rows)
 	return sel
 }
 
-// buildSelected builds the bitmaps of the selected features that were
-// only counted (event windows), in parallel.
-func buildSelected(sel []candidate) {
+// buildSelected makes the windows of the selected event features (in IV
+// order), in parallel: a window the view keeps is read from it; one the
+// view has room for is asked for (so that it is kept from its second
+// call on, see index.EventsView.WindowShared); any other is not kept: a
+// dense one is left to the scorer to write from its days (fill), a
+// sparse one is built for the call. A lookalike asks for every selected
+// window on every call, and where they do not fit together (a dozen
+// dense windows of 100M profiles beside a field's 64 MiB) asking for all
+// of them made each push another out and be built again on every call:
+// 12.5 MB of garbage each, a fifth of the CPU gone to the collector.
+func buildSelected(sel []candidate, rows uint64) {
+	free := map[*index.EventsView]uint64{}
 	var todo []*candidate
+	var ask []bool
 	for i := range sel {
-		if sel[i].bm == nil && sel[i].build != nil {
-			todo = append(todo, &sel[i])
+		c := &sel[i]
+		if c.bm != nil || c.window == nil {
+			continue
 		}
+		ev := c.window.ev
+		f, ok := free[ev]
+		if !ok {
+			f = ev.WindowFree()
+		}
+		need := ev.WindowBytes(c.size)
+		fits := need <= f
+		if fits {
+			f -= need
+		}
+		free[ev] = f
+		todo, ask = append(todo, c), append(ask, fits)
 	}
-	each(len(todo), func(_, i int) { todo[i].bm = todo[i].build() })
+	each(len(todo), func(_, i int) {
+		c, w := todo[i], todo[i].window
+		if ask[i] {
+			if b := w.ev.WindowShared(w.values, w.from, w.to); b != nil {
+				c.bm = b
+				return
+			}
+		}
+		if c.size*fillShare >= rows {
+			c.fill = true
+			return
+		}
+		c.bm = w.ev.WindowFromDays(w.values, w.from, w.to, nil)
+	})
 }
+
+// fillShare: a window not kept that holds at least one profile in
+// fillShare is written into words from its days when scored, rather than
+// built as a union: its words cost no more than the union's bitmap
+// containers, and the pool lends them again on the next call.
+const fillShare = 16
 
 // bucket is a numeric range and its label.
 type bucket struct {

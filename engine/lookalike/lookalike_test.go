@@ -420,3 +420,79 @@ func TestTopN(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowsNotKept: selected windows the view cannot keep (here a view
+// without a cache) are filled into words from their days when dense, or
+// built for the call when sparse, and score exactly as their unions do;
+// a filled window's rows within a set (the logistic model's samples) are
+// the union's.
+func TestWindowsNotKept(t *testing.T) {
+	sn := snapshot(t)
+	now := today(sn)
+	r := rand.New(rand.NewPCG(5, 6))
+	seed := roaring.And(run(t, sn, "member_level = 'L4'", now), randomSubset(r, sn.All(), 0.5))
+	opts, err := Options{Size: 500, Now: now, MaxFeatures: 200}.withDefaults(sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand := roaring.AndNot(sn.All(), seed)
+	m := newModel(sn, opts, seed, cand)
+	cands, err := m.candidates(context.Background(), sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := m.selectFeatures(cands)
+	ref := slices.Clone(sel)
+	uncached := slices.Clone(sel)
+	var windows int
+	for i := range sel {
+		w := sel[i].window
+		if w == nil {
+			continue
+		}
+		windows++
+		ref[i].bm = w.ev.WindowFromDays(w.values, w.from, w.to, nil)
+		uncached[i].bm, uncached[i].fill = nil, false
+		uncached[i].window = &eventWindow{w.ev.Uncached(), w.values, w.from, w.to}
+	}
+	buildSelected(uncached, m.rows)
+	var filled, built int
+	sample := randomSubset(r, sn.All(), 0.1)
+	for i, c := range uncached {
+		switch {
+		case c.fill:
+			filled++
+			if c.bm != nil {
+				t.Fatalf("%s=%s: filled and built", c.Field, c.Value)
+			}
+			if !c.within(sample).Equals(roaring.And(ref[i].bm, sample)) {
+				t.Fatalf("%s=%s: rows within a sample differ from the union's", c.Field, c.Value)
+			}
+		case c.window != nil:
+			built++
+			if !c.bm.Equals(ref[i].bm) {
+				t.Fatalf("%s=%s: built window differs from the union", c.Field, c.Value)
+			}
+		}
+	}
+	if filled == 0 || windows == 0 {
+		t.Fatalf("%d windows selected, %d filled: the test does not reach the fill path", windows, filled)
+	}
+	t.Logf("%d windows: %d filled, %d built", windows, filled, built)
+	sc := scoring{shardRows: ShardRows, wholeBytes: wholeBytes, pool: sn.WordPool()}
+	wantRows, wantScores, err := score(context.Background(), ref, cand, 500, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, budget := range []uint64{wholeBytes, 0} {
+		// With no budget, only the filled windows are written whole.
+		sc.wholeBytes = budget
+		gotRows, gotScores, err := score(context.Background(), uncached, cand, 500, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(gotRows, wantRows) || !slices.Equal(gotScores, wantScores) {
+			t.Fatalf("budget %d: filled windows rank differently from their unions", budget)
+		}
+	}
+}

@@ -232,10 +232,17 @@ const wholeBytes = 96 << 20
 // it where it stands. A feature with rows past the words, or none, is
 // left to the cuts (roaring's writer does not clip).
 func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) [][]uint64 {
+	// Windows to fill have no bitmap to cut: they are written whole
+	// whatever the budget (their words cost what their unions would).
 	var order []int
+	for i, f := range feats {
+		if f.fill {
+			order = append(order, i)
+		}
+	}
 	for pass := range 2 {
 		for i, f := range feats {
-			if f.bm == nil || f.bm.IsEmpty() || dense[i][0] != (pass == 0) {
+			if f.fill || f.bm == nil || f.bm.IsEmpty() || dense[i][0] != (pass == 0) {
 				continue
 			}
 			if uint64(f.bm.Maximum())/64 >= words || f.minus != nil && !f.minus.IsEmpty() && uint64(f.minus.Maximum())/64 >= words {
@@ -255,6 +262,11 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) []
 	each(len(order), func(w, k int) {
 		f := &feats[order[k]]
 		dst := sc.pool.Get(int(words))
+		if f.fill {
+			w := f.window
+			whole[order[k]] = w.ev.WindowWordsFromDays(dst, w.values, w.from, w.to)
+			return
+		}
 		index.WriteWordsTo(dst, f.bm)
 		if f.minus != nil && !f.minus.IsEmpty() {
 			if scratch[w] == nil {
