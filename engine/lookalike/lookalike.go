@@ -734,8 +734,8 @@ func (m *model) selectFeatures(cands []candidate) []candidate {
 // order), in parallel: a window the view keeps is read from it; one the
 // view has room for is asked for (so that it is kept from its second
 // call on, see index.EventsView.WindowShared); any other is not kept: a
-// dense one is left to the scorer to write from its days (fill), a
-// sparse one is built for the call. A lookalike asks for every selected
+// large one is left to the scorer to write from its days (fill), a
+// small one is built for the call. A lookalike asks for every selected
 // window on every call, and where they do not fit together (a dozen
 // dense windows of 100M profiles beside a field's 64 MiB) asking for all
 // of them made each push another out and be built again on every call:
@@ -780,9 +780,11 @@ func buildSelected(sel []candidate, rows uint64) {
 
 // fillShare: a window not kept that holds at least one profile in
 // fillShare is written into words from its days when scored, rather than
-// built as a union: its words cost no more than the union's bitmap
-// containers, and the pool lends them again on the next call.
-const fillShare = 16
+// built as a union. Its union would be set in words anyway (the index
+// unions that many members densely) and then wrapped as a bitmap, 12.5
+// MB of garbage a window at 100M profiles; the pool lends the words
+// again on the next call.
+const fillShare = 256
 
 // bucket is a numeric range and its label.
 type bucket struct {
