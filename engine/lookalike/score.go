@@ -148,10 +148,12 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint6
 	for i, f := range feats {
 		dense[i] = [2]bool{mostlyBitmaps(f.bm), mostlyBitmaps(f.minus)}
 	}
-	whole := writeWhole(feats, dense, uint64(cand.Maximum())/64+1, sc)
+	whole, kept := writeWhole(feats, dense, uint64(cand.Maximum())/64+1, sc)
 	defer func() {
-		for _, w := range whole {
-			sc.pool.Put(w)
+		for i, w := range whole {
+			if !kept[i] {
+				sc.pool.Put(w)
+			}
 		}
 	}()
 	first, last := uint64(cand.Minimum())/shardRows, uint64(cand.Maximum())/shardRows
@@ -231,7 +233,19 @@ const wholeBytes = 96 << 20
 // feature written whole is one pass, and the shards read their part of
 // it where it stands. A feature with rows past the words, or none, is
 // left to the cuts (roaring's writer does not clip).
-func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) [][]uint64 {
+//
+// A window the view keeps as words too (index.EventsView.KeptWindowWords)
+// is read there, not written: kept[i] tells that whole[i] is the view's,
+// read-only and not the pool's.
+func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) (whole [][]uint64, kept []bool) {
+	whole, kept = make([][]uint64, len(feats)), make([]bool, len(feats))
+	for i, f := range feats {
+		if w := f.window; w != nil && f.bm != nil && f.minus == nil {
+			if kw := w.ev.KeptWindowWords(w.values, w.from, w.to); uint64(len(kw)) >= words {
+				whole[i], kept[i] = kw[:words], true
+			}
+		}
+	}
 	// Windows to fill have no bitmap to cut: they are written whole
 	// whatever the budget (their words cost what their unions would).
 	var order []int
@@ -242,7 +256,7 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) []
 	}
 	for pass := range 2 {
 		for i, f := range feats {
-			if f.fill || f.bm == nil || f.bm.IsEmpty() || dense[i][0] != (pass == 0) {
+			if kept[i] || f.fill || f.bm == nil || f.bm.IsEmpty() || dense[i][0] != (pass == 0) {
 				continue
 			}
 			if uint64(f.bm.Maximum())/64 >= words || f.minus != nil && !f.minus.IsEmpty() && uint64(f.minus.Maximum())/64 >= words {
@@ -254,9 +268,8 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) []
 			order = append(order, i)
 		}
 	}
-	whole := make([][]uint64, len(feats))
 	if len(order) == 0 {
-		return whole
+		return whole, kept
 	}
 	scratch := make([][]uint64, runtime.GOMAXPROCS(0))
 	each(len(order), func(w, k int) {
@@ -282,7 +295,7 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) []
 			sc.pool.Put(s)
 		}
 	}
-	return whole
+	return whole, kept
 }
 
 // quantize returns the weights rounded to whole multiples of 2^-shift,
