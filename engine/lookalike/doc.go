@@ -65,20 +65,27 @@
 // (index.EventsView.WindowCountQuiet: counted once per view, and never a
 // reason to keep the union), and the seed's share is the same count
 // within the seed: the seed is cut, once per event field and day, to its
-// rows with an event of any value that day (index.EventsView.DaysWithin),
-// and each value's days meet only those (WindowCountDaysWithin), about
+// rows with an event of any value that day (index.EventsView.CutDay, all
+// fields' days at once on every core before any value is counted), and
+// each value's days meet only those (WindowCountDaysWithin), about
 // 2 ms for the 75 windows of 10M generated profiles against 54 ms for
 // setting every member's bit. (Cut to the whole seed, a day met every
 // member of each container the seed has rows in — all of them for a
 // seed spread over the rows.)
 // Otherwise the window is counted from its day bitmaps in a word array per
 // worker (a bit per row), or read from the union the view keeps if it
-// keeps one. Of the ~430 candidates only the selected ones need members,
-// and of those only the event windows need a bitmap built (kept by the
-// view from a window's second use: its cache holds at least 64 MiB, so a
-// lookalike's dozen or two windows stay kept between calls); differences
-// are taken shard by shard while scoring. Candidates are counted in
-// parallel, an event field's values one by one.
+// keeps one. A small seed's values in a numeric field are read from the
+// field's dense slices row by row (index.BSIView.ValuesOf). Of the ~430
+// candidates only the selected ones need members, and of those only the
+// event windows need making (buildSelected): a window the view keeps is
+// read from it (as words too where it keeps them: scoring reads them in
+// place); one the view has room for is asked for, so that it is kept
+// from its second call on (the cache holds at least 64 MiB, a 10M
+// lookalike's dozen or two windows); any other is not kept, so that the
+// windows of one call never push each other out: a large one is written
+// into pooled words from its days when scored, a small one built for the
+// call. Differences are taken shard by shard while scoring. Candidates
+// are counted in parallel, an event field's values one by one.
 //
 // Scoring works by shard: the universe is cut into ranges of ShardRows
 // rows, and each selected feature's members in a shard are read as words

@@ -262,17 +262,7 @@ func TestDeterministicAcrossShards(t *testing.T) {
 	sn := snapshot(t)
 	now := today(sn)
 	seed := run(t, sn, "interests HAS 'baby'", now)
-	opts, err := Options{Size: 700, Now: now}.withDefaults(sn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cand := roaring.AndNot(sn.All(), seed)
-	m := newModel(sn, opts, seed, cand)
-	cands, err := m.candidates(context.Background(), sn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sel := m.selectFeatures(cands)
+	_, cand, sel := selected(t, sn, seed, Options{Size: 700, Now: now})
 	wantRows, wantScores, err := score(context.Background(), sel, cand, 700, scoring{shardRows: ShardRows})
 	if err != nil {
 		t.Fatal(err)
@@ -431,17 +421,7 @@ func TestWindowsNotKept(t *testing.T) {
 	now := today(sn)
 	r := rand.New(rand.NewPCG(5, 6))
 	seed := roaring.And(run(t, sn, "member_level = 'L4'", now), randomSubset(r, sn.All(), 0.5))
-	opts, err := Options{Size: 500, Now: now, MaxFeatures: 200}.withDefaults(sn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cand := roaring.AndNot(sn.All(), seed)
-	m := newModel(sn, opts, seed, cand)
-	cands, err := m.candidates(context.Background(), sn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sel := m.selectFeatures(cands)
+	m, cand, sel := selected(t, sn, seed, Options{Size: 500, Now: now, MaxFeatures: 200})
 	ref := slices.Clone(sel)
 	uncached := slices.Clone(sel)
 	var windows int
@@ -495,4 +475,21 @@ func TestWindowsNotKept(t *testing.T) {
 			t.Fatalf("budget %d: filled windows rank differently from their unions", budget)
 		}
 	}
+}
+
+// selected runs Expand's steps up to the selected features, with their
+// windows made: the model, the candidates' rows and the features.
+func selected(t *testing.T, sn *engine.Snapshot, seed *roaring.Bitmap, o Options) (*model, *roaring.Bitmap, []candidate) {
+	t.Helper()
+	opts, err := o.withDefaults(sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand := roaring.AndNot(sn.All(), seed)
+	m := newModel(sn, opts, seed, cand)
+	cands, err := m.candidates(context.Background(), sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, cand, m.selectFeatures(cands)
 }
