@@ -536,14 +536,19 @@ func (v *BSIView) BetweenCond(lo, hi int64) (RangeCond, bool) {
 		}
 		uhi = min(uhi, 1<<v.depth-1)
 	}
-	return RangeCond{v, v.storedRange(lo, hi, ulo, uhi)}, true
+	if v.depth < 64 && uhi == 1<<v.depth-1 {
+		uhi = ^uint64(0) // no offset lies above: no upper walk
+	}
+	return RangeCond{v, betweenRange(ulo, uhi)}, true
 }
 
 // storedRange is betweenRange(ulo, uhi), the offsets of lo and hi, without
 // a bound that every stored value meets (Range): a walk over every slice
-// that lets every row through. The lookalike's first and last bucket of
-// each numeric field are such ranges, scored on every call (a third of
-// its range work).
+// that lets every row through. The lookalike's last bucket of each
+// numeric field is such a range, scored on every call. It asks for the
+// view's Range, which is computed on first use (the lookalike has asked
+// for it already; a first count would pay for it, so BetweenCond does
+// not ask).
 func (v *BSIView) storedRange(lo, hi int64, ulo, uhi uint64) gtForm {
 	if mn, mx, ok := v.Range(); ok {
 		if lo <= mn {

@@ -565,7 +565,7 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *in
 }
 
 // seedDays returns, by field, each event field's days cut to the seed's
-// rows with an event that day (index.EventsView.DaysWithin), for
+// rows with an event that day (index.EventsView.CutDay), for
 // eventCandidates to count a small seed's windows from; nil where they
 // are not used. The days are cut before any value is counted, all
 // fields' at once on every core: cut by the first value of each field
