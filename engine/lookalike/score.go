@@ -276,8 +276,8 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) (w
 		f := &feats[order[k]]
 		dst := sc.pool.Get(int(words))
 		if f.fill {
-			w := f.window
-			whole[order[k]] = w.ev.WindowWordsFromDays(dst, w.values, w.from, w.to)
+			win := f.window
+			whole[order[k]] = win.ev.WindowWordsFromDays(dst, win.values, win.from, win.to)
 			return
 		}
 		index.WriteWordsTo(dst, f.bm)
