@@ -161,13 +161,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 }
 
 func TestCheckpointCorrupt(t *testing.T) {
-	h := newHarness(t, 9)
-	h.lines.IDs = 3
-	h.batch(400, 300)
-	var cp memCheckpoint
-	if err := h.ds.Snapshot().WriteCheckpoint(&cp); err != nil {
-		t.Fatal(err)
-	}
+	h, cp := checkpointed(t, 9, 400, 300)
 	load := func(m *memCheckpoint) error {
 		_, err := engine.New(engine.Options{Clock: h.clock.Now}).LoadCheckpoint("x", h.s, m.reader())
 		return err
@@ -251,13 +245,7 @@ func TestCheckpointCorrupt(t *testing.T) {
 // within the rows; storage's checksums catch those) but must not panic,
 // and a failure must name the damaged key.
 func TestCheckpointDamageNeverPanics(t *testing.T) {
-	h := newHarness(t, 11)
-	h.lines.IDs = 3
-	h.batch(300, 200)
-	var cp memCheckpoint
-	if err := h.ds.Snapshot().WriteCheckpoint(&cp); err != nil {
-		t.Fatal(err)
-	}
+	h, cp := checkpointed(t, 11, 300, 200)
 	for i := range 3000 {
 		k := cp.keys[h.rng.IntN(len(cp.keys))]
 		v := slices.Clone(cp.vals[k])
@@ -334,13 +322,7 @@ func (r *reusingReader) Next() (string, []byte, error) {
 // failure of the reader after a damaged key reports the damaged key, the
 // earlier of the two.
 func TestCheckpointFromReusedBuffer(t *testing.T) {
-	h := newHarness(t, 13)
-	h.lines.IDs = 3
-	h.batch(500, 400)
-	var cp memCheckpoint
-	if err := h.ds.Snapshot().WriteCheckpoint(&cp); err != nil {
-		t.Fatal(err)
-	}
+	h, cp := checkpointed(t, 13, 500, 400)
 	keys := slices.Sorted(maps.Keys(cp.vals))
 	load := func(r engine.CheckpointReader) error {
 		ds, err := engine.New(engine.Options{Clock: h.clock.Now}).LoadCheckpoint("x", h.s, r)
@@ -349,7 +331,7 @@ func TestCheckpointFromReusedBuffer(t *testing.T) {
 			if err := ds.Snapshot().WriteCheckpoint(&again); err != nil {
 				t.Fatal(err)
 			}
-			sameCheckpoint(t, &cp, &again)
+			sameCheckpoint(t, cp, &again)
 		}
 		return err
 	}
@@ -388,4 +370,19 @@ func TestCheckpointFromReusedBuffer(t *testing.T) {
 	if after > before {
 		t.Fatalf("%d goroutines before the loads, %d after", before, after)
 	}
+}
+
+// checkpointed returns a harness after one batch of n records over
+// profiles profiles (merges and identifiers included), and the
+// checkpoint its dataset writes.
+func checkpointed(t *testing.T, seed uint64, n, profiles int) (*harness, *memCheckpoint) {
+	t.Helper()
+	h := newHarness(t, seed)
+	h.lines.IDs = 3
+	h.batch(n, profiles)
+	cp := &memCheckpoint{}
+	if err := h.ds.Snapshot().WriteCheckpoint(cp); err != nil {
+		t.Fatal(err)
+	}
+	return h, cp
 }
