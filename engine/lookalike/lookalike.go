@@ -356,8 +356,9 @@ func (m *model) candidates(ctx context.Context, sn *engine.Snapshot) ([]candidat
 	days := m.seedDays(fields, excluded)
 	out := make([][]candidate, len(tasks))
 	errs := make([]error, len(tasks))
-	scratches := make([]scratch, runtime.GOMAXPROCS(0))
-	each(len(tasks), func(w, i int) {
+	procs := runtime.GOMAXPROCS(0)
+	scratches := make([]scratch, procs)
+	each(procs, len(tasks), func(w, i int) {
 		if err := ctx.Err(); err != nil {
 			errs[i] = fmt.Errorf("lookalike: %w", err)
 			return
@@ -591,7 +592,7 @@ func (m *model) seedDays(fields []engine.FieldView, excluded map[string]bool) []
 			cuts = append(cuts, cut{i, d})
 		}
 	}
-	each(len(cuts), func(_, i int) {
+	each(runtime.GOMAXPROCS(0), len(cuts), func(_, i int) {
 		c := cuts[i]
 		fields[c.field].Events.CutDay(days[c.field], m.seed, c.day)
 	})
@@ -603,14 +604,15 @@ func (m *model) window() (from, to schema.Day) {
 	return m.opts.Now - schema.Day(m.opts.WindowDays) + 1, m.opts.Now
 }
 
-// each calls f(w, i) for every i in [0, n) on up to GOMAXPROCS
-// goroutines, w numbering the goroutine (below GOMAXPROCS, for state of
-// its own). The i are handed out in order, one at a time, so that
-// unequal tasks share the cores evenly.
-func each(n int, f func(w, i int)) {
+// each calls f(w, i) for every i in [0, n) on up to procs goroutines,
+// w numbering the goroutine (below procs: an index into state of its
+// own, sized by the caller with the same procs). The i are handed out in
+// increasing order, one at a time, so that unequal tasks share the cores
+// evenly and each goroutine sees its i ascend.
+func each(procs, n int, f func(w, i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := range min(runtime.GOMAXPROCS(0), n) {
+	for w := range min(procs, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -762,7 +764,7 @@ func buildSelected(sel []candidate, rows uint64) {
 		free[ev] = f
 		todo, ask = append(todo, c), append(ask, fits)
 	}
-	each(len(todo), func(_, i int) {
+	each(runtime.GOMAXPROCS(0), len(todo), func(_, i int) {
 		c, w := todo[i], todo[i].window
 		if ask[i] {
 			if b := w.ev.WindowShared(w.values, w.from, w.to); b != nil {

@@ -7,7 +7,6 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -157,34 +156,28 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint6
 		}
 	}()
 	first, last := uint64(cand.Minimum())/shardRows, uint64(cand.Maximum())/shardRows
-	shards := make(chan uint64)
-	workers := min(runtime.GOMAXPROCS(0), int(last-first+1))
+	shards := int(last - first + 1)
+	workers := min(runtime.GOMAXPROCS(0), shards)
 	tops := make([]topN, workers)
+	for w := range tops {
+		tops[w].n = int(n)
+	}
+	scorers := make([]*shardScorer, workers)
 	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tops[w].n = int(n)
-			s := newShardScorer(feats, q, dense, whole, &tops[w], shardRows, cand)
-			for sh := range shards {
-				if errs[w] != nil {
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					errs[w] = fmt.Errorf("lookalike: %w", err)
-					continue
-				}
-				s.run(cand, sh*shardRows)
-			}
-		}()
-	}
-	for sh := first; sh <= last; sh++ {
-		shards <- sh
-	}
-	close(shards)
-	wg.Wait()
+	// each hands a worker its shards in increasing order, as walk needs.
+	each(workers, shards, func(w, k int) {
+		if errs[w] != nil {
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			errs[w] = fmt.Errorf("lookalike: %w", err)
+			return
+		}
+		if scorers[w] == nil {
+			scorers[w] = newShardScorer(feats, q, dense, whole, &tops[w], shardRows, cand)
+		}
+		scorers[w].run(cand, (first+uint64(k))*shardRows)
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, nil, err
@@ -271,8 +264,9 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) (w
 	if len(order) == 0 {
 		return whole, kept
 	}
-	scratch := make([][]uint64, runtime.GOMAXPROCS(0))
-	each(len(order), func(w, k int) {
+	procs := runtime.GOMAXPROCS(0)
+	scratch := make([][]uint64, procs)
+	each(procs, len(order), func(w, k int) {
 		f := &feats[order[k]]
 		dst := sc.pool.Get(int(words))
 		if f.fill {
