@@ -161,6 +161,37 @@ func TestKeptWords(t *testing.T) {
 		if kc.used > kc.budget/4 {
 			t.Fatalf("every %d: %d bytes used, over a quarter of %d", c.every, kc.used, kc.budget)
 		}
+		// A builder with the words at hand (an event window's dense
+		// union): they are kept as given when of the view's length,
+		// written again when not.
+		for _, short := range []bool{false, true} {
+			kc := newKeptCache[int](rows)
+			var given []uint64
+			build := func(n int) (*roaring.Bitmap, []uint64) {
+				if short {
+					n--
+				}
+				given = wordsOf(want, n)
+				return roaring.FromDense(given, false), given
+			}
+			kc.useWords(1, build)
+			if b := kc.useWords(1, build); b == nil || !b.Equals(want) {
+				t.Fatalf("every %d, short %v: kept result differs from the built one", c.every, short)
+			}
+			w := kc.wordsOf(1)
+			if (w != nil) != c.wantWords {
+				t.Fatalf("every %d, short %v: words kept %v, want %v", c.every, short, w != nil, c.wantWords)
+			}
+			if w == nil {
+				continue
+			}
+			if len(w) != rows/64+1 || !slices.Equal(w, wordsOf(want, len(w))) {
+				t.Fatalf("every %d, short %v: %d words kept, differing from the rows", c.every, short, len(w))
+			}
+			if same := &w[0] == &given[0]; same == short {
+				t.Fatalf("every %d, short %v: kept the given words %v", c.every, short, same)
+			}
+		}
 	}
 }
 

@@ -92,6 +92,15 @@ func (c *keptCache[K]) lookup(k K) (b *roaring.Bitmap, again bool) {
 // returns nil on its first (the caller then computes what it needs its
 // own way). A nil cache keeps nothing. The result is shared: read-only.
 func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
+	return c.useWords(k, func(int) (*roaring.Bitmap, []uint64) { return build(), nil })
+}
+
+// useWords is use for a builder that may have the result's words at
+// hand: build(n) returns the result and, or nil, its rows as n words
+// (row r is bit r%64 of word r/64) that the bitmap's bitmap containers
+// share (roaring.FromDense without a copy); the cache then keeps those
+// rather than writing them again from the bitmap.
+func (c *keptCache[K]) useWords(k K, build func(n int) (*roaring.Bitmap, []uint64)) *roaring.Bitmap {
 	if c == nil {
 		return nil
 	}
@@ -99,8 +108,8 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 	if b != nil || !again {
 		return b
 	}
-	b = build()
-	var words []uint64
+	n := int(c.rows/64 + 1)
+	b, words := build(n)
 	if card := b.GetCardinality(); card*wordsShare >= c.rows && (card*denseShare >= c.rows || c.roomForWords(b.GetSizeInBytes())) {
 		// Kept over words too, for counts in word space (wordsOf). A
 		// dense result's bitmap containers share the words (FromDense
@@ -109,9 +118,13 @@ func (c *keptCache[K]) use(k K, build func() *roaring.Bitmap) *roaring.Bitmap {
 		// to the budget on top (put), only while there is room for
 		// them (checked here first so as not to write words put
 		// would drop).
-		words = make([]uint64, c.rows/64+1)
-		writeWords(words, b)
-		b = roaring.FromDense(words, false)
+		if len(words) != n {
+			words = make([]uint64, n)
+			writeWords(words, b)
+			b = roaring.FromDense(words, false)
+		}
+	} else {
+		words = nil
 	}
 	b.SetCopyOnWrite(false)
 	c.put(k, keptEntry{b: b, words: words})

@@ -18,12 +18,19 @@ func TestDenseUnionSplit(t *testing.T) {
 		}
 		want := roaring.FastOr(bms...)
 		for _, procs := range []int{1, 2, 3, 8} {
-			dense := denseUnionOn(bms, procs, 1)
-			if dense == nil {
-				t.Fatalf("trial %d: no dense union", trial)
-			}
-			if got := roaring.FromDense(dense, false); !got.Equals(want) {
-				t.Fatalf("trial %d on %d goroutines: %d members, want %d", trial, procs, got.GetCardinality(), want.GetCardinality())
+			// n: no length asked for, one short of the rows (too short:
+			// the rows decide), and longer than the rows.
+			for _, n := range []int{0, int(want.Maximum() / 64), int(want.Maximum()/64) + 100} {
+				dense := denseUnionOn(bms, procs, 1, n)
+				if dense == nil {
+					t.Fatalf("trial %d: no dense union", trial)
+				}
+				if len(dense) != max(n, int(want.Maximum()/64)+1) {
+					t.Fatalf("trial %d, n %d: %d words", trial, n, len(dense))
+				}
+				if got := roaring.FromDense(dense, false); !got.Equals(want) {
+					t.Fatalf("trial %d on %d goroutines: %d members, want %d", trial, procs, got.GetCardinality(), want.GetCardinality())
+				}
 			}
 		}
 	}

@@ -53,8 +53,8 @@ const minWindowBytes = 64 << 20
 // nil on its first use (the caller computes what it needs its own way).
 // The bitmap is shared: read-only.
 func (v *EventsView) cachedUnion(values []string, from, to Day) *roaring.Bitmap {
-	return v.cached(newWindowKey(values, from, to), func() *roaring.Bitmap {
-		return unionMany(v.windowBitmaps(values, from, to))
+	return v.windows.useWords(newWindowKey(values, from, to), func(n int) (*roaring.Bitmap, []uint64) {
+		return unionWords(v.windowBitmaps(values, from, to), n)
 	})
 }
 
