@@ -227,3 +227,87 @@ func TestWindowCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptWindows: a field whose windows all fit in the view's room has
+// every one asked for (kept from the second ask on, each equal to its
+// union of days), and one whose windows do not all fit has none asked
+// for, leaving its days to be cut; the candidates counted either way
+// match the naive ones.
+func TestKeptWindows(t *testing.T) {
+	sn := fresh.get(t, 4000) // a view of its own: its caches start empty
+	now := today(sn)
+	r := rand.New(rand.NewPCG(3, 4))
+	l4 := run(t, sn, "member_level = 'L4'", now)
+	seed := randomSubset(r, l4, 40/float64(l4.GetCardinality())) // small: held as rows
+	opts, err := Options{Size: 10, Now: now, WindowDays: 20}.withDefaults(sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newModel(sn, opts, seed, roaring.AndNot(sn.All(), seed))
+	if m.seedRows == nil {
+		t.Fatalf("seed of %d rows held as words", seed.GetCardinality())
+	}
+	fields := sn.Fields()
+	var events []eventTask
+	for i := range fields {
+		if ev := fields[i].Events; ev != nil {
+			for v := range ev.Values() {
+				events = append(events, eventTask{task: len(events), field: i, value: v})
+			}
+		}
+	}
+	from, to := m.window()
+	// The first event field has one byte less room than its windows
+	// need: none of its windows is asked for, however often.
+	tight := fields[events[0].field].Events
+	var need uint64
+	for _, e := range events {
+		if ev := fields[e.field].Events; ev == tight {
+			need += ev.WindowBytes(ev.WindowCountQuiet([]string{ev.Values()[e.value]}, from, to))
+		}
+	}
+	m.windowFree = func(ev *index.EventsView) uint64 {
+		if ev == tight {
+			return need - 1
+		}
+		return ev.WindowFree()
+	}
+	if got := m.keptWindows(fields, events); len(got) != 0 {
+		t.Fatalf("first ask: %d windows kept, want none", len(got))
+	}
+	if need == 0 {
+		t.Fatal("the first event field has no window: the test does not reach the tight field")
+	}
+	got := m.keptWindows(fields, events)
+	if len(got) == 0 {
+		t.Fatal("second ask: no window kept")
+	}
+	for _, e := range events {
+		ev := fields[e.field].Events
+		vals := []string{ev.Values()[e.value]}
+		b, want := got[e.task], ev.WindowFromDays(vals, from, to, nil)
+		switch {
+		case ev == tight && b != nil:
+			t.Fatalf("%s=%s kept though its field's windows do not fit", fields[e.field].Field.Name, vals[0])
+		case ev != tight && want.IsEmpty() && b != nil:
+			t.Fatalf("%s=%s: empty window kept", fields[e.field].Field.Name, vals[0])
+		case ev != tight && !want.IsEmpty() && (b == nil || !b.Equals(want)):
+			t.Fatalf("%s=%s: second ask, kept %v, want the union of its days", fields[e.field].Field.Name, vals[0], b != nil)
+		}
+	}
+	cands, err := m.candidates(context.Background(), sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	naive, _ := naiveCandidates(t, sn, m)
+	key := func(c candidate) Feature { return c.Feature }
+	order := func(a, b candidate) int { return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Value, b.Value)) }
+	slices.SortFunc(cands, order)
+	slices.SortFunc(naive, order)
+	if !slices.EqualFunc(cands, naive, func(a, b candidate) bool { return key(a) == key(b) }) {
+		t.Fatalf("candidates from kept windows and cut days differ from the naive ones")
+	}
+}
+
+// fresh is a dataset for the tests that need views no other test used.
+var fresh testData

@@ -59,7 +59,14 @@
 // slices' bitmaps to each shard instead still cost a third of a call's
 // CPU at 10M and most of it at 100M.)
 //
-// An event value's window is counted in one of two ways. With a small
+// An event value's window is counted from its union where the view keeps
+// one: the seed's share is one intersection. When every window of an
+// event field fits in the room the view has left, they are all asked for
+// while the candidates are counted (keptWindows), so that from the
+// second call on the field is counted from unions alone (every event
+// field of 10M generated profiles; at 100M they do not fit and none is
+// asked for, leaving the room to the selected windows). Otherwise it is
+// counted in one of two ways. With a small
 // seed (under one profile in 64) and no universe, the window's size,
 // which does not depend on the seed, is remembered by the view
 // (index.EventsView.WindowCountQuiet: counted once per view, and never a

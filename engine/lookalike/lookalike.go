@@ -309,6 +309,9 @@ type model struct {
 	seedWords, baseWords []uint64
 	// counted is how many candidate features were counted.
 	counted atomic.Int64
+	// windowFree, when set, stands for index.EventsView.WindowFree in
+	// keptWindows (tests leave a view less room than it has).
+	windowFree func(*index.EventsView) uint64
 }
 
 // newModel returns the model of seed against base, both within the
@@ -353,10 +356,23 @@ func (m *model) candidates(ctx context.Context, sn *engine.Snapshot) ([]candidat
 			tasks = append(tasks, task{i, -1})
 		}
 	}
-	days := m.seedDays(fields, excluded)
+	procs := runtime.GOMAXPROCS(0)
+	var events []eventTask
+	for i, t := range tasks {
+		if t.value >= 0 {
+			events = append(events, eventTask{task: i, field: t.field, value: t.value})
+		}
+	}
+	unions := m.keptWindows(fields, events)
+	cut := map[int]bool{} // fields with a window no union serves
+	for _, e := range events {
+		if unions[e.task] == nil {
+			cut[e.field] = true
+		}
+	}
+	days := m.seedDays(fields, cut)
 	out := make([][]candidate, len(tasks))
 	errs := make([]error, len(tasks))
-	procs := runtime.GOMAXPROCS(0)
 	scratches := make([]scratch, procs)
 	each(procs, len(tasks), func(w, i int) {
 		if err := ctx.Err(); err != nil {
@@ -365,7 +381,7 @@ func (m *model) candidates(ctx context.Context, sn *engine.Snapshot) ([]candidat
 		}
 		t := tasks[i]
 		if t.value >= 0 {
-			out[i] = m.eventCandidates(&fields[t.field], t.value, &scratches[w], days[t.field])
+			out[i] = m.eventCandidates(&fields[t.field], t.value, &scratches[w], days[t.field], unions[i])
 		} else {
 			out[i] = m.fieldCandidates(&fields[t.field])
 		}
@@ -503,25 +519,17 @@ func (m *model) supported(n counts) bool {
 
 // eventCandidates is fieldCandidates for value i of an event field: the
 // profiles with an event of that value in the last WindowDays days.
-//
-// The view keeps the unions of windows asked for more than once, a few
-// dense ones at most (index/windowcache.go). A window kept is counted
-// from its union. Any other is counted from the value's day bitmaps
-// without asking the cache (windowCounts): the lookalike counts every
-// value's window, and asking for them all would build every union and
-// push the windows segment queries repeat out of the cache. Only the
-// windows of the features selected are asked for, when their bitmaps are
-// built (buildSelected): those a repeated lookalike wants again.
-func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *index.SetDays) []candidate {
+// union is the window's union where the view keeps it (keptWindows):
+// then the window is counted from it; otherwise from the value's day
+// bitmaps (WindowCountDaysWithin for a small seed, windowCounts for any
+// other).
+func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *index.SetDays, union *roaring.Bitmap) []candidate {
 	ev := fv.Events
 	value := ev.Values()[i]
 	vals := []string{value}
 	from, to := m.window()
-	c := candidate{Feature: Feature{Field: fv.Field.Name, Value: value, Kind: KindEvent}, window: &eventWindow{ev, vals, from, to}}
+	c := candidate{Feature: Feature{Field: fv.Field.Name, Value: value, Kind: KindEvent}, window: &eventWindow{ev, vals, from, to}, bm: union}
 	var n counts
-	if _, ok := ev.CachedWindow(vals, from, to); ok {
-		c.bm = ev.WindowShared(vals, from, to) // nil if dropped meanwhile
-	}
 	if c.bm != nil {
 		n = m.count(c.bm)
 	} else {
@@ -565,14 +573,100 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *in
 	return []candidate{c}
 }
 
-// seedDays returns, by field, each event field's days cut to the seed's
-// rows with an event that day (index.EventsView.CutDay), for
-// eventCandidates to count a small seed's windows from; nil where they
-// are not used. The days are cut before any value is counted, all
+// eventTask is the candidates' task for one event value: its index in
+// the tasks, and its field and value.
+type eventTask struct{ task, field, value int }
+
+// keptWindows returns, by task index, the union of each event value's
+// window the view keeps (nil for the others), after asking the view for
+// every window of a field when they all fit in its free budget together.
+//
+// The view keeps the unions of windows asked for more than once
+// (index/windowcache.go), oldest out first. Counting a window from its
+// union is one intersection with the seed; counting it from the days
+// needs the seed cut to every day of the window (seedDays) and each
+// value's days met against those cuts: for a 1,000-row seed spread over
+// 10M profiles, ~20 ms of CPU a call, nearly half the candidates' work,
+// all of it waiting on memory. So a field whose windows all fit beside
+// what the view keeps (every event field of 10M generated profiles: 25
+// windows of ~1.5 MB against 64 MiB) has them all asked for: kept from
+// the lookalike's second call on, its days are never cut again. A field
+// whose windows do not all fit (100M profiles) asks for none of them
+// here: asked one by one they would take the room the selected windows
+// need (buildSelected asks for those) and, kept oldest out first, push
+// out the windows segment queries repeat, while its days must be cut
+// anyway for the rest.
+func (m *model) keptWindows(fields []engine.FieldView, events []eventTask) map[int]*roaring.Bitmap {
+	from, to := m.window()
+	sizes := make([]uint64, len(events))
+	kept := make([]*roaring.Bitmap, len(events))
+	each(runtime.GOMAXPROCS(0), len(events), func(_, i int) {
+		ev := fields[events[i].field].Events
+		vals := []string{ev.Values()[events[i].value]}
+		if _, ok := ev.CachedWindow(vals, from, to); ok {
+			kept[i] = ev.WindowShared(vals, from, to) // nil if dropped meanwhile
+		}
+		if kept[i] == nil {
+			// Remembered by the view: counted on a lookalike's first
+			// call only (eventCandidates needs it then anyway).
+			sizes[i] = ev.WindowCountQuiet(vals, from, to)
+		}
+	})
+	// The windows to ask for, by field: none of a field unless all fit.
+	need := map[int]uint64{}
+	for i, e := range events {
+		if kept[i] == nil && sizes[i] > 0 {
+			need[e.field] = satAdd(need[e.field], fields[e.field].Events.WindowBytes(sizes[i]))
+		}
+	}
+	var ask []int
+	for i, e := range events {
+		if n, ok := need[e.field]; ok && kept[i] == nil && sizes[i] > 0 {
+			if free := m.free(fields[e.field].Events); free > 0 && n <= free {
+				ask = append(ask, i)
+			}
+		}
+	}
+	each(runtime.GOMAXPROCS(0), len(ask), func(_, j int) {
+		i := ask[j]
+		ev := fields[events[i].field].Events
+		// nil on a window's first use: it is kept from the next.
+		kept[i] = ev.WindowShared([]string{ev.Values()[events[i].value]}, from, to)
+	})
+	out := make(map[int]*roaring.Bitmap, len(events))
+	for i, e := range events {
+		if kept[i] != nil {
+			out[e.task] = kept[i]
+		}
+	}
+	return out
+}
+
+// free is the room ev's windows have left (see model.windowFree).
+func (m *model) free(ev *index.EventsView) uint64 {
+	if m.windowFree != nil {
+		return m.windowFree(ev)
+	}
+	return ev.WindowFree()
+}
+
+// satAdd is a+b, or the largest uint64 if that overflows (WindowBytes
+// says "never kept" with it).
+func satAdd(a, b uint64) uint64 {
+	if a+b < a {
+		return math.MaxUint64
+	}
+	return a + b
+}
+
+// seedDays returns, by field, the days of each event field in need cut
+// to the seed's rows with an event that day (index.EventsView.CutDay),
+// for eventCandidates to count a small seed's windows from; nil where
+// they are not used. The days are cut before any value is counted, all
 // fields' at once on every core: cut by the first value of each field
 // to need them, the other cores waited on the cut (a fifth of the
 // candidates' time for a spread seed at 10M profiles).
-func (m *model) seedDays(fields []engine.FieldView, excluded map[string]bool) []*index.SetDays {
+func (m *model) seedDays(fields []engine.FieldView, need map[int]bool) []*index.SetDays {
 	days := make([]*index.SetDays, len(fields))
 	if m.seedRows == nil || m.opts.Universe != nil {
 		return days
@@ -584,7 +678,7 @@ func (m *model) seedDays(fields []engine.FieldView, excluded map[string]bool) []
 	}
 	var cuts []cut
 	for i := range fields {
-		if fields[i].Events == nil || excluded[schema.Key(fields[i].Field.Name)] {
+		if !need[i] {
 			continue
 		}
 		days[i] = index.NewSetDays(from, to)
