@@ -179,3 +179,35 @@ func TestEntryOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestWithout: all minus a subset, row by row from a clone for a small
+// subset and by AndNot for a large one, equals roaring's AndNot, for
+// sets of runs (every profile), bitmap and array containers.
+func TestWithout(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	runs := roaring.New()
+	runs.AddRange(0, 5*65536+123)
+	runs.RunOptimize()
+	dense, sparse := roaring.New(), roaring.New()
+	for i := range 5 * 65536 {
+		if r.IntN(3) == 0 {
+			dense.Add(uint32(i))
+		}
+		if r.IntN(500) == 0 {
+			sparse.Add(uint32(i))
+		}
+	}
+	for _, all := range []*roaring.Bitmap{runs, dense, sparse} {
+		for _, share := range []float64{0, 0.001, 0.01, 0.1, 0.9} {
+			rows := randomSubset(r, all, share)
+			before := all.Clone()
+			got, want := without(all, rows), roaring.AndNot(all, rows)
+			if !all.Equals(before) {
+				t.Fatal("without changed its input")
+			}
+			if !got.Equals(want) {
+				t.Fatalf("share %v of %d rows: %d left, want %d", share, all.GetCardinality(), got.GetCardinality(), want.GetCardinality())
+			}
+		}
+	}
+}
