@@ -68,6 +68,9 @@ func TestCountDenseAgainstReference(t *testing.T) {
 		`s HAS ANY ('x', 'y')`,
 		`s HAS ALL ('x', 'y')`,
 		`s HAS ANY ('x', '微信')`,
+		// Three values: the union or intersection is built.
+		`s HAS ANY ('x', 'y', 'z')`,
+		`s HAS ALL ('x', 'y', '微信')`,
 	} {
 		q, err := exec.Compile(sn, text, exec.Options{Now: &today})
 		if err != nil {
