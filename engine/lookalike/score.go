@@ -174,10 +174,15 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint6
 			return
 		}
 		if scorers[w] == nil {
-			scorers[w] = newShardScorer(feats, q, dense, whole, &tops[w], shardRows, cand)
+			scorers[w] = newShardScorer(feats, q, dense, whole, &tops[w], shardRows, cand, sc.pool)
 		}
 		scorers[w].run(cand, (first+uint64(k))*shardRows)
 	})
+	for _, s := range scorers {
+		if s != nil {
+			sc.pool.Put(s.full)
+		}
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, nil, err
@@ -350,9 +355,14 @@ type shardScorer struct {
 	hits         []uint64 // a tile's rows at or above the threshold
 }
 
-func newShardScorer(feats []candidate, q []int32, dense [][2]bool, whole [][]uint64, top *topN, size uint64, cand *roaring.Bitmap) *shardScorer {
+// newShardScorer returns a worker's scorer; its full array comes from
+// pool (a bit per row: 12.5 MB a worker a call at 100M profiles, garbage
+// when allocated), and goes back there once the shards are scored.
+func newShardScorer(feats []candidate, q []int32, dense [][2]bool, whole [][]uint64, top *topN, size uint64, cand *roaring.Bitmap, pool *index.WordPool) *shardScorer {
+	full := pool.Get(int(cand.Maximum()/64 + 1))
+	clear(full)
 	s := &shardScorer{feats: feats, q: q, dense: dense, whole: whole, top: top, size: size,
-		full:  make([]uint64, uint64(cand.Maximum())/64+1),
+		full:  full,
 		words: make([][]uint64, len(feats)),
 		cand:  make([]uint64, size/64),
 		minus: make([]uint64, size/64),
