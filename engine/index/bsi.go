@@ -476,6 +476,15 @@ func (v *BSIView) Min(filter *roaring.Bitmap) (int64, bool) { return v.extreme(f
 func (v *BSIView) Max(filter *roaring.Bitmap) (int64, bool) { return v.extreme(filter, true) }
 
 func (v *BSIView) extreme(filter *roaring.Bitmap, largest bool) (int64, bool) {
+	if d := v.denseForm.Load(); filter == nil && d != nil {
+		// The view holds its slices as words already (a range was
+		// counted, or a lookalike read a seed's values): a block at a
+		// time in the cache, no bitmap built. At 100M profiles the
+		// bitmaps' descent below cloned and ANDed 12.5 MB per slice,
+		// ~0.5 s a field, the first lookalike paying it for each.
+		u, ok := d.extreme(largest)
+		return v.lo + int64(u), ok
+	}
 	cand := v.exist.Clone()
 	if filter != nil {
 		cand.And(filter)

@@ -411,6 +411,82 @@ func (v *BSIView) dense() *denseBSI {
 	return v.denseForm.Load()
 }
 
+// extreme returns the largest (or smallest) offset any row holds, and
+// false when no row has a value: BSIView.extreme's descent from the top
+// slice (keep the rows with the bit if any has it, for the largest; those
+// without it if any lacks it, for the smallest), made for each block of
+// rows in two arrays that stay in the first-level cache, and the blocks'
+// results compared. A block whose top bits already fall short of the best
+// so far stops there.
+func (d *denseBSI) extreme(largest bool) (uint64, bool) {
+	var cand, next [blockWords]uint64
+	depth := len(d.slices)
+	var best uint64
+	found := false
+	for b := range d.blocksLen {
+		lo, hi := b<<blockShift, min((b+1)<<blockShift, d.words)
+		c := cand[:hi-lo]
+		var any uint64
+		for j, w := range d.exist[lo:hi] {
+			c[j] = w
+			any |= w
+		}
+		if any == 0 {
+			continue
+		}
+		var u uint64
+		beaten := false
+		for i := depth - 1; i >= 0 && !beaten; i-- {
+			var s []uint64
+			if d.slices[i] != nil && d.nonzero[i][b] {
+				s = d.slices[i][lo:hi]
+			}
+			bit := uint64(1) << i
+			switch {
+			case s == nil && largest:
+				// No row of the block has the bit.
+			case s == nil:
+				// Every row lacks it: the smallest keeps them all.
+			default:
+				t := next[:hi-lo]
+				any = 0
+				if largest {
+					for j := range c {
+						t[j] = c[j] & s[j]
+						any |= t[j]
+					}
+				} else {
+					for j := range c {
+						t[j] = c[j] &^ s[j]
+						any |= t[j]
+					}
+				}
+				if any != 0 {
+					copy(c, t)
+					if largest {
+						u |= bit
+					}
+				} else if !largest {
+					u |= bit
+				}
+			}
+			// The block's bits from i up are settled: past the best's
+			// there, it cannot win.
+			if found {
+				top := ^(bit - 1)
+				beaten = largest && u&top < best&top || !largest && u&top > best&top
+			}
+		}
+		if beaten {
+			continue
+		}
+		if !found || largest && u > best || !largest && u < best {
+			best, found = u, true
+		}
+	}
+	return best, found
+}
+
 // ValuesOf appends to dst the values of those of rows (any order) that
 // have one, in the order of rows, read from the dense form (built on the
 // view's first use and kept). A row's value is a bit from each slice at

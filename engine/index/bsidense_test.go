@@ -2,6 +2,7 @@ package index
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -279,6 +280,71 @@ func checkKernels(t *testing.T, r *rand.Rand, v *BSIView, rows int) {
 						t.Fatalf("form %+v within %v: word %d = %x, walk %x", f, card(within), i, fused[i], walked[i])
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestDenseExtremes: the smallest and largest stored values read from the
+// dense form a block at a time (once a view holds it) equal the plain
+// extremes of the values and the bitmaps' descent, for skewed values, a
+// single row, one value everywhere, extremes in the last block only,
+// negative bounds, and no value at all.
+func TestDenseExtremes(t *testing.T) {
+	const rows = 200_000 // four blocks, the last one partial
+	r := rand.New(rand.NewPCG(31, 32))
+	for trial := range 24 {
+		lo := []int64{0, -5000, 7, -3}[trial%4]
+		hi := lo + []int64{1 << 20, 10_000, 0, 303}[trial%4]
+		x := NewBSI(lo, hi)
+		vals := map[uint32]int64{}
+		set := func(row uint32, v int64) { x.Set(row, v); vals[row] = v }
+		switch trial / 4 {
+		case 0: // skewed, everywhere
+			for range 20_000 {
+				set(uint32(r.IntN(rows)), lo+r.Int64N(min(hi-lo+1, 1<<r.IntN(21)+1)))
+			}
+		case 1: // one row
+			set(uint32(r.IntN(rows)), lo+r.Int64N(hi-lo+1))
+		case 2: // one value everywhere
+			v := lo + r.Int64N(hi-lo+1)
+			for range 5000 {
+				set(uint32(r.IntN(rows)), v)
+			}
+		case 3: // the extremes in the last block only
+			for range 5000 {
+				set(uint32(r.IntN(3*blockWords*64)), lo+(hi-lo)/2)
+			}
+			set(rows-1, hi)
+			set(rows-2, lo)
+		case 4: // values, then all unset again
+			for range 100 {
+				row := uint32(r.IntN(rows))
+				x.Set(row, hi)
+				x.Unset(row)
+			}
+		case 5: // sparse rows, bits spread over every slice
+			for range 300 {
+				set(uint32(r.IntN(rows)), lo+r.Int64N(hi-lo+1))
+			}
+		}
+		wantMin, wantMax, wantOK := int64(math.MaxInt64), int64(math.MinInt64), len(vals) > 0
+		for _, v := range vals {
+			wantMin, wantMax = min(wantMin, v), max(wantMax, v)
+		}
+		v := x.View()
+		// First without the dense form (the bitmaps' descent), then with.
+		for _, withDense := range []bool{false, true} {
+			if withDense {
+				v.dense()
+			}
+			if got := v.denseForm.Load() != nil; got != withDense {
+				t.Fatalf("trial %d: dense form held %v, want %v", trial, got, withDense)
+			}
+			mn, okMin := v.Min(nil)
+			mx, okMax := v.Max(nil)
+			if okMin != wantOK || okMax != wantOK || wantOK && (mn != wantMin || mx != wantMax) {
+				t.Fatalf("trial %d (dense %v): min %d %v, max %d %v; want %d, %d, %v", trial, withDense, mn, okMin, mx, okMax, wantMin, wantMax, wantOK)
 			}
 		}
 	}
