@@ -5,10 +5,14 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cohortdb/cohort/bench"
+	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
@@ -234,7 +238,7 @@ func TestWindowCounts(t *testing.T) {
 // for, leaving its days to be cut; the candidates counted either way
 // match the naive ones.
 func TestKeptWindows(t *testing.T) {
-	sn := fresh.get(t, 4000) // a view of its own: its caches start empty
+	sn := keptWindowsData(t)
 	now := today(sn)
 	r := rand.New(rand.NewPCG(3, 4))
 	l4 := run(t, sn, "member_level = 'L4'", now)
@@ -257,9 +261,16 @@ func TestKeptWindows(t *testing.T) {
 		}
 	}
 	from, to := m.window()
-	// The first event field has one byte less room than its windows
-	// need: none of its windows is asked for, however often.
-	tight := fields[events[0].field].Events
+	// An event field other than purchase (which holds the empty window)
+	// has one byte less room than its windows need: none of its windows
+	// is asked for, however often.
+	var tight *index.EventsView
+	for _, e := range events {
+		if fields[e.field].Field.Name != "purchase" {
+			tight = fields[e.field].Events
+			break
+		}
+	}
 	var need uint64
 	for _, e := range events {
 		if ev := fields[e.field].Events; ev == tight {
@@ -272,15 +283,34 @@ func TestKeptWindows(t *testing.T) {
 		}
 		return ev.WindowFree()
 	}
-	if got := m.keptWindows(fields, events); len(got) != 0 {
-		t.Fatalf("first ask: %d windows kept, want none", len(got))
+	if got, cut := m.keptWindows(fields, events); len(got) != 0 || len(cut) == 0 {
+		t.Fatalf("first ask: %d windows kept, want none; %d fields to cut, want some", len(got), len(cut))
 	}
 	if need == 0 {
-		t.Fatal("the first event field has no window: the test does not reach the tight field")
+		t.Fatal("the tight field has no window: the test does not reach it")
 	}
-	got := m.keptWindows(fields, events)
+	got, cut := m.keptWindows(fields, events)
 	if len(got) == 0 {
 		t.Fatal("second ask: no window kept")
+	}
+	empty := 0
+	for _, e := range events {
+		if ev := fields[e.field].Events; ev != tight && ev.WindowCountQuiet([]string{ev.Values()[e.value]}, from, to) == 0 {
+			empty++
+		}
+	}
+	if empty == 0 {
+		t.Fatal("no empty window outside the tight field: the test does not reach them")
+	}
+	// Only the tight field is cut to its days: an empty window needs no
+	// cut, and every other window is kept.
+	for f := range cut {
+		if fields[f].Events != tight {
+			t.Fatalf("second ask: field %s cut to its days, though its windows are kept", fields[f].Field.Name)
+		}
+	}
+	if !slices.ContainsFunc(events, func(e eventTask) bool { return cut[e.field] && fields[e.field].Events == tight }) {
+		t.Fatal("second ask: the tight field is not cut to its days")
 	}
 	for _, e := range events {
 		ev := fields[e.field].Events
@@ -309,5 +339,26 @@ func TestKeptWindows(t *testing.T) {
 	}
 }
 
-// fresh is a dataset for the tests that need views no other test used.
-var fresh testData
+// keptWindowsData is 4,000 generated profiles in a dataset of their own
+// (views no other test used: their caches start empty) and one profile
+// whose only purchase, of a value no one else buys, is 52 days old: a
+// window of the last days holds no event of it.
+func keptWindowsData(t *testing.T) *engine.Snapshot {
+	t.Helper()
+	s, err := schema.Parse(gen.SchemaJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := engine.New(engine.Options{Clock: func() time.Time { return testNow }}).Create("t", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := bench.Load(ds, gen.Options{Profiles: 4000, Seed: 9, Now: testNow}, engine.LoadOptions{}); err != nil || len(res.Errors) > 0 {
+		t.Fatalf("load: %v %v", err, res.Errors)
+	}
+	old := `{"id":"old-buyer","events":[{"field":"purchase","value":"antique","time":"2026-10-01"}]}` + "\n"
+	if res, err := ds.ApplyNDJSON(strings.NewReader(old), engine.LoadOptions{}); err != nil || len(res.Errors) > 0 {
+		t.Fatalf("old purchase: %v %v", err, res.Errors)
+	}
+	return ds.Snapshot()
+}

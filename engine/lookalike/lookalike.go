@@ -381,13 +381,7 @@ func (m *model) candidates(ctx context.Context, sn *engine.Snapshot) ([]candidat
 			events = append(events, eventTask{task: i, field: t.field, value: t.value})
 		}
 	}
-	unions := m.keptWindows(fields, events)
-	cut := map[int]bool{} // fields with a window no union serves
-	for _, e := range events {
-		if unions[e.task] == nil {
-			cut[e.field] = true
-		}
-	}
+	unions, cut := m.keptWindows(fields, events)
 	days := m.seedDays(fields, cut)
 	out := make([][]candidate, len(tasks))
 	errs := make([]error, len(tasks))
@@ -596,8 +590,10 @@ func (m *model) eventCandidates(fv *engine.FieldView, i int, sc *scratch, sd *in
 type eventTask struct{ task, field, value int }
 
 // keptWindows returns, by task index, the union of each event value's
-// window the view keeps (nil for the others), after asking the view for
-// every window of a field when they all fit in its free budget together.
+// window the view keeps (none for the others), after asking the view for
+// every window of a field when they all fit in its free budget together;
+// and the fields with a window that is not empty and has no union, whose
+// days the seed must be cut to (seedDays).
 //
 // The view keeps the unions of windows asked for more than once
 // (index/windowcache.go), oldest out first. Counting a window from its
@@ -614,7 +610,7 @@ type eventTask struct{ task, field, value int }
 // need (buildSelected asks for those) and, kept oldest out first, push
 // out the windows segment queries repeat, while its days must be cut
 // anyway for the rest.
-func (m *model) keptWindows(fields []engine.FieldView, events []eventTask) map[int]*roaring.Bitmap {
+func (m *model) keptWindows(fields []engine.FieldView, events []eventTask) (unions map[int]*roaring.Bitmap, cut map[int]bool) {
 	from, to := m.window()
 	sizes := make([]uint64, len(events))
 	kept := make([]*roaring.Bitmap, len(events))
@@ -651,13 +647,16 @@ func (m *model) keptWindows(fields []engine.FieldView, events []eventTask) map[i
 		// nil on a window's first use: it is kept from the next.
 		kept[i] = ev.WindowShared([]string{ev.Values()[events[i].value]}, from, to)
 	})
-	out := make(map[int]*roaring.Bitmap, len(events))
+	unions, cut = make(map[int]*roaring.Bitmap, len(events)), map[int]bool{}
 	for i, e := range events {
-		if kept[i] != nil {
-			out[e.task] = kept[i]
+		switch {
+		case kept[i] != nil:
+			unions[e.task] = kept[i]
+		case sizes[i] > 0:
+			cut[e.field] = true
 		}
 	}
-	return out
+	return unions, cut
 }
 
 // free is the room ev's windows have left (see model.windowFree).
