@@ -55,8 +55,15 @@ type denseBSI struct {
 const minParallelWords = 1 << 16
 
 // denseOf builds the dense form of v, reusing prev's words for slices
-// whose version did not change.
+// whose version did not change. The slices are written on every core:
+// at 100M profiles each is 12.5 MB, and a field's first range count (or
+// the first lookalike, for every numeric field) waited ~0.6 s a field on
+// one core.
 func denseOf(v *BSIView, prev *denseBSI) *denseBSI {
+	return denseOfOn(v, prev, runtime.GOMAXPROCS(0), minParallelWords)
+}
+
+func denseOfOn(v *BSIView, prev *denseBSI, procs, minWords int) *denseBSI {
 	d := &denseBSI{}
 	if !v.exist.IsEmpty() {
 		d.words = int(v.exist.Maximum())/64 + 1
@@ -72,27 +79,30 @@ func denseOf(v *BSIView, prev *denseBSI) *denseBSI {
 	d.slices = make([][]uint64, v.depth)
 	d.nonzero = make([][]bool, v.depth)
 	d.vers = make([]uint64, v.depth)
-	for i := range v.depth {
-		d.vers[i] = v.vers[i]
-		if reuse && i < len(prev.vers) && prev.vers[i] == v.vers[i] {
-			d.slices[i], d.nonzero[i] = prev.slices[i], prev.nonzero[i]
-			continue
-		}
-		if v.slices[i].IsEmpty() {
-			continue
-		}
-		d.slices[i] = toDense(v.slices[i], d.words)
-		nz := make([]bool, d.blocksLen)
-		for b := range nz {
-			for _, w := range d.slices[i][b<<blockShift : min((b+1)<<blockShift, d.words)] {
-				if w != 0 {
-					nz[b] = true
-					break
+	copy(d.vers, v.vers)
+	split(v.depth, d.words, procs, minWords, func(from, to int) uint64 {
+		for i := from; i < to; i++ {
+			if reuse && i < len(prev.vers) && prev.vers[i] == v.vers[i] {
+				d.slices[i], d.nonzero[i] = prev.slices[i], prev.nonzero[i]
+				continue
+			}
+			if v.slices[i].IsEmpty() {
+				continue
+			}
+			d.slices[i] = toDense(v.slices[i], d.words)
+			nz := make([]bool, d.blocksLen)
+			for b := range nz {
+				for _, w := range d.slices[i][b<<blockShift : min((b+1)<<blockShift, d.words)] {
+					if w != 0 {
+						nz[b] = true
+						break
+					}
 				}
 			}
+			d.nonzero[i] = nz
 		}
-		d.nonzero[i] = nz
-	}
+		return 0
+	})
 	return d
 }
 

@@ -349,3 +349,42 @@ func TestDenseExtremes(t *testing.T) {
 		}
 	}
 }
+
+// TestDenseOfSplit: a dense form written on several goroutines, fresh or
+// reusing an earlier view's unchanged slices, equals the one written on
+// one goroutine.
+func TestDenseOfSplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	x := NewBSI(-100, 1<<18)
+	const rows = 150_000
+	for range 20_000 {
+		x.Set(uint32(r.IntN(rows)), -100+r.Int64N(1<<r.IntN(19)))
+	}
+	v1 := x.View()
+	serial1 := denseOfOn(v1, nil, 1, 1<<62)
+	// Change a few low slices only: the high slices' words are reused.
+	for range 50 {
+		x.Set(uint32(r.IntN(rows)), -100+r.Int64N(8))
+	}
+	v2 := x.View()
+	serial2 := denseOfOn(v2, serial1, 1, 1<<62)
+	same := func(a, b *denseBSI) bool {
+		if a.words != b.words || !slices.Equal(a.exist, b.exist) || len(a.slices) != len(b.slices) || !slices.Equal(a.vers, b.vers) {
+			return false
+		}
+		for i := range a.slices {
+			if !slices.Equal(a.slices[i], b.slices[i]) || !slices.Equal(a.nonzero[i], b.nonzero[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, procs := range []int{2, 3, 8, 40} {
+		if d := denseOfOn(v1, nil, procs, 1); !same(d, serial1) {
+			t.Fatalf("%d goroutines: the dense form differs", procs)
+		}
+		if d := denseOfOn(v2, serial1, procs, 1); !same(d, serial2) {
+			t.Fatalf("%d goroutines, reusing: the dense form differs", procs)
+		}
+	}
+}
