@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -46,6 +47,40 @@ type topN struct {
 	buf   []entry
 	full  bool  // buf has held n entries: worst is meaningful
 	worst entry // the worst entry kept at the last compaction
+	// bar, shared by the workers' tops, is the highest worst score any
+	// of them has kept n entries above (math.MinInt64: none yet). A row
+	// scoring below it cannot be among the n best of all, whichever
+	// worker scores it: that worker skips it before offer, where its own
+	// top, still filling or with a lower worst, would take it in.
+	bar *atomic.Int64
+}
+
+// raise lifts the shared bar to score if that is higher.
+func (t *topN) raise(score int32) {
+	if t.bar == nil {
+		return
+	}
+	for {
+		old := t.bar.Load()
+		if int64(score) <= old || t.bar.CompareAndSwap(old, int64(score)) {
+			return
+		}
+	}
+}
+
+// threshold returns the score a row needs to be offered, and whether
+// there is one yet: the higher of the top's own worst and the shared bar.
+func (t *topN) threshold() (int32, bool) {
+	th, ok := int32(math.MinInt32), false
+	if t.full {
+		th, ok = t.worst.score(), true
+	}
+	if t.bar != nil {
+		if b := t.bar.Load(); b != math.MinInt64 {
+			th, ok = max(th, int32(b)), true
+		}
+	}
+	return th, ok
 }
 
 func (t *topN) offer(e entry) {
@@ -67,6 +102,7 @@ func (t *topN) compact() {
 	t.buf = t.buf[:t.n]
 	t.worst = slices.Min(t.buf)
 	t.full = true
+	t.raise(t.worst.score())
 }
 
 // selectBest reorders a so that a[:k] holds its k best entries (in no
@@ -159,8 +195,10 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint6
 	shards := int(last - first + 1)
 	workers := min(runtime.GOMAXPROCS(0), shards)
 	tops := make([]topN, workers)
+	var bar atomic.Int64
+	bar.Store(math.MinInt64)
 	for w := range tops {
-		tops[w].n = int(n)
+		tops[w] = topN{n: int(n), bar: &bar, buf: make([]entry, 0, int(n)+max(int(n), 4096))}
 	}
 	scorers := make([]*shardScorer, workers)
 	errs := make([]error, workers)
@@ -514,11 +552,11 @@ func (s *shardScorer) run(cand *roaring.Bitmap, lo uint64) {
 		clear(sums)
 		wordops.AddMaskedMany(sums, s.words, s.q, int(t0))
 		hits := s.hits[:tw]
-		if t.full {
-			// Once the top holds n entries nearly every row fails
+		if th, ok := t.threshold(); ok {
+			// Once a top holds n entries nearly every row fails
 			// against its worst: the compare is made sixteen rows an
 			// instruction here, and exactly (ties included) by offer.
-			wordops.AtLeast(hits, sums, t.worst.score())
+			wordops.AtLeast(hits, sums, th)
 			wordops.And(hits, s.cand[t0:t0+tw])
 		} else {
 			copy(hits, s.cand[t0:t0+tw])
