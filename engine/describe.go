@@ -2,7 +2,10 @@ package engine
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cohortdb/cohort/engine/schema"
 )
@@ -32,33 +35,47 @@ type FieldSummary struct {
 	True *uint64 `json:"true,omitempty"`
 }
 
-// Describe summarises every field, with up to top values per field.
+// Describe summarises every field, with up to top values per field. The
+// fields are summarised on every core: a numeric field's extremes are a
+// descent through its bit slices the first time a view is described
+// (~0.4 s a field at 100M profiles).
 func (s *Snapshot) Describe(top int) []FieldSummary {
-	out := make([]FieldSummary, 0, len(s.fields))
-	for i := range s.fields {
-		f := &s.fields[i]
-		fs := FieldSummary{Name: f.Field.Name, Type: f.Field.Type, Profiles: f.Exists().GetCardinality()}
-		switch {
-		case f.Values != nil:
-			fs.Distinct, fs.Top = topValues(f.Values.Values(), f.Values.Count, top)
-		case f.Events != nil:
-			ev := f.Events
-			fs.Distinct, fs.Top = topValues(ev.Values(), ev.Count, top)
-		case f.Bool != nil:
-			n := f.Bool.True().GetCardinality()
-			fs.True = &n
-		case f.BSI != nil:
-			// Range is remembered by the view: at 100M profiles the
-			// extremes cost ~0.4 s a field the first time, and a
-			// dataset described again (a readiness probe, a UI) or a
-			// lookalike's buckets then pay nothing.
-			if lo, hi, ok := f.BSI.Range(); ok {
-				fs.Min, fs.Max = &lo, &hi
+	out := make([]FieldSummary, len(s.fields))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(s.fields)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(s.fields); i = int(next.Add(1)) - 1 {
+				out[i] = describe(&s.fields[i], top)
 			}
-		}
-		out = append(out, fs)
+		})
 	}
+	wg.Wait()
 	return out
+}
+
+// describe summarises one field.
+func describe(f *FieldView, top int) FieldSummary {
+	fs := FieldSummary{Name: f.Field.Name, Type: f.Field.Type, Profiles: f.Exists().GetCardinality()}
+	switch {
+	case f.Values != nil:
+		fs.Distinct, fs.Top = topValues(f.Values.Values(), f.Values.Count, top)
+	case f.Events != nil:
+		ev := f.Events
+		fs.Distinct, fs.Top = topValues(ev.Values(), ev.Count, top)
+	case f.Bool != nil:
+		n := f.Bool.True().GetCardinality()
+		fs.True = &n
+	case f.BSI != nil:
+		// Range is remembered by the view: at 100M profiles the
+		// extremes cost ~0.4 s a field the first time, and a
+		// dataset described again (a readiness probe, a UI) or a
+		// lookalike's buckets then pay nothing.
+		if lo, hi, ok := f.BSI.Range(); ok {
+			fs.Min, fs.Max = &lo, &hi
+		}
+	}
+	return fs
 }
 
 func topValues(values []string, count func(string) uint64, top int) (int, []ValueCount) {
