@@ -112,8 +112,9 @@
 // the order of its additions, and reported as sum·2^-shift. The
 // candidates whose sum reaches the worst score kept are found sixteen
 // rows an instruction too (wordops.AtLeast) and offered to the worker's
-// best N (a buffer cut back by quickselect, with rows below its worst
-// skipped before any call); the workers' bests are merged and sorted at
+// best N (a buffer cut back by quickselect, with rows below its worst,
+// or below the highest worst any worker keeps N entries above, skipped
+// before any call); the workers' bests are merged and sorted at
 // the end, by radix on entries packed into one uint64 that orders like
 // the result (score, then the lower row). This is the shape DESIGN §4 asks for: global feature
 // statistics, per-shard scoring, a global top N, so shards can later
