@@ -63,8 +63,12 @@ func Generated(n int, seed int64, now time.Time) (*engine.Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Load(ds, gen.Options{Profiles: n, Seed: seed, Now: now}, engine.LoadOptions{}); err != nil {
+	res, err := Load(ds, gen.Options{Profiles: n, Seed: seed, Now: now}, engine.LoadOptions{})
+	if err != nil {
 		return nil, fmt.Errorf("loading %d generated profiles: %w", n, err)
+	}
+	if len(res.Errors) > 0 {
+		return nil, fmt.Errorf("loading %d generated profiles: %d rejected, the first: %w", n, len(res.Errors), res.Errors[0])
 	}
 	return ds, nil
 }

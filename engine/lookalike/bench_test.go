@@ -5,32 +5,21 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/bench"
-	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/exec"
-	"github.com/cohortdb/cohort/engine/schema"
 )
 
 func benchSnapshot(b testing.TB, profiles int) *engine.Snapshot {
 	if b != nil {
 		b.Helper()
 	}
-	s, err := schema.Parse(gen.SchemaJSON())
+	ds, err := bench.Generated(profiles, 1, testNow)
 	if err != nil {
 		b.Fatal(err)
-	}
-	ds, err := engine.New(engine.Options{Clock: func() time.Time { return testNow }}).Create("bench", s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := bench.Load(ds, gen.Options{Profiles: profiles, Seed: 1, Now: testNow}, engine.LoadOptions{})
-	if err != nil || len(res.Errors) > 0 {
-		b.Fatalf("load: %v %v", err, res.Errors)
 	}
 	return ds.Snapshot()
 }

@@ -7,12 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/bench"
-	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
@@ -345,16 +343,9 @@ func TestKeptWindows(t *testing.T) {
 // window of the last days holds no event of it.
 func keptWindowsData(t *testing.T) *engine.Snapshot {
 	t.Helper()
-	s, err := schema.Parse(gen.SchemaJSON())
+	ds, err := bench.Generated(4000, 9, testNow)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ds, err := engine.New(engine.Options{Clock: func() time.Time { return testNow }}).Create("t", s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := bench.Load(ds, gen.Options{Profiles: 4000, Seed: 9, Now: testNow}, engine.LoadOptions{}); err != nil || len(res.Errors) > 0 {
-		t.Fatalf("load: %v %v", err, res.Errors)
 	}
 	old := `{"id":"old-buyer","events":[{"field":"purchase","value":"antique","time":"2026-10-01"}]}` + "\n"
 	if res, err := ds.ApplyNDJSON(strings.NewReader(old), engine.LoadOptions{}); err != nil || len(res.Errors) > 0 {

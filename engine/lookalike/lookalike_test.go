@@ -14,7 +14,6 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/bench"
-	"github.com/cohortdb/cohort/bench/gen"
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/exec"
 	"github.com/cohortdb/cohort/engine/schema"
@@ -33,21 +32,12 @@ type testData struct {
 func (d *testData) get(t testing.TB, profiles int) *engine.Snapshot {
 	t.Helper()
 	d.once.Do(func() {
-		s, err := schema.Parse(gen.SchemaJSON())
+		ds, err := bench.Generated(profiles, 7, testNow)
 		if err != nil {
 			d.err = err
 			return
 		}
-		ds, err := engine.New(engine.Options{Clock: func() time.Time { return testNow }}).Create("t", s)
-		if err != nil {
-			d.err = err
-			return
-		}
-		res, err := bench.Load(ds, gen.Options{Profiles: profiles, Seed: 7, Now: testNow}, engine.LoadOptions{})
-		if err == nil && len(res.Errors) > 0 {
-			err = res.Errors[0]
-		}
-		d.sn, d.err = ds.Snapshot(), err
+		d.sn = ds.Snapshot()
 	})
 	if d.err != nil {
 		t.Fatal(d.err)
