@@ -6,6 +6,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/internal/wordops"
 	"github.com/cohortdb/cohort/query"
@@ -49,17 +50,7 @@ func (ev *evaluator) count(n *query.Node) (uint64, error) {
 func (ev *evaluator) countLeaf(p query.Pred) (uint64, bool) {
 	switch p := p.(type) {
 	case *query.PredTag:
-		// A tag field's values are disjoint (one per profile), so an IN
-		// list counts as the sum of its values' counts.
-		fv := ev.field(p.Field.Name)
-		var c uint64
-		for _, v := range p.Values {
-			c += fv.Values.Count(v)
-		}
-		if p.Negated {
-			return fv.Exists().GetCardinality() - c, true
-		}
-		return c, true
+		return tagCount(ev.field(p.Field.Name), p), true
 	case *query.PredEvent:
 		from, to := ev.eventDays(p)
 		events := ev.field(p.Field.Name).Events
@@ -93,6 +84,22 @@ func (ev *evaluator) countLeaf(p query.Pred) (uint64, bool) {
 		return c, true
 	}
 	return ev.countRange(p, nil)
+}
+
+// tagCount counts a tag condition (IN, or NOT IN with Negated) from its
+// values' stored counts: a tag field's values are disjoint (one per
+// profile), so an IN list is the sum of its values' counts, and NOT IN
+// the profiles with a value less that.
+func tagCount(fv *engine.FieldView, p *query.PredTag) uint64 {
+	var n uint64
+	for _, v := range p.Values {
+		n += fv.Values.Count(v)
+	}
+	if p.Negated {
+		exist := fv.Exists().GetCardinality()
+		return exist - min(n, exist)
+	}
+	return n
 }
 
 // countSet counts HAS ANY / HAS ALL of two values on a set field from the

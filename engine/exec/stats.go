@@ -23,15 +23,7 @@ func (s stats) Estimate(p query.Pred) uint64 {
 	total := s.Total()
 	switch p := p.(type) {
 	case *query.PredTag:
-		fv := s.field(p.Field.Name)
-		var n uint64
-		for _, v := range p.Values {
-			n += fv.Values.Count(v)
-		}
-		if p.Negated {
-			return fv.Exists().GetCardinality() - min(n, fv.Exists().GetCardinality())
-		}
-		return n
+		return tagCount(s.field(p.Field.Name), p)
 	case *query.PredSet:
 		fv := s.field(p.Field.Name)
 		var n, lowest uint64 = 0, total
