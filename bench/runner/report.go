@@ -27,6 +27,13 @@ type Report struct {
 	StartupS        float64       `json:"startup_s"`
 	Queries         []QueryResult `json:"queries"`
 
+	// IngestRecordsPerS is the engine's own ingest rate (NDJSON decode
+	// and apply, the bulk path) over IngestSample records generated
+	// into memory beforehand, so the generator does not share the cores
+	// (see ingestRate); 0 when skipped.
+	IngestRecordsPerS float64 `json:"ingest_records_per_s,omitempty"`
+	IngestSample      int     `json:"ingest_sample,omitempty"`
+
 	LoadPath string  `json:"load_path"`
 	Reused   bool    `json:"reused"`
 	LoadS    float64 `json:"load_s,omitempty"`
@@ -187,13 +194,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	rows := [][2]string{
 		{"load", load},
+	}
+	if r.IngestRecordsPerS > 0 {
+		rows = append(rows, [2]string{"ingest from memory (decode + apply)", fmt.Sprintf("%.0f records/s (the first %d records, generated beforehand)", r.IngestRecordsPerS, r.IngestSample)})
+	}
+	rows = append(rows, [][2]string{
 		{"resident memory (VmRSS after GC)", fmt.Sprintf("%s (%.1f B/profile)", bytesStr(r.RSSBytes), r.BytesPerProfile)},
 		{"Go heap in use", fmt.Sprintf("%s (%.1f B/profile)", bytesStr(r.HeapBytes), r.HeapBytesPerProfile)},
 		{"held by the Go runtime", bytesStr(r.GoHeldBytes)},
 		{"resident: anonymous / mapped files", bytesStr(r.RSSAnonBytes) + " / " + bytesStr(r.RSSFileBytes)},
 		{"peak resident memory (VmHWM)", bytesStr(r.PeakRSSBytes)},
 		{"startup from disk (open + recover)", fmt.Sprintf("%.3f s", r.StartupS)},
-	}
+	}...)
 	if r.CheckpointS > 0 {
 		rows = append(rows, [2]string{"checkpoint", fmt.Sprintf("%.3f s", r.CheckpointS)})
 	}

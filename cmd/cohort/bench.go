@@ -17,7 +17,7 @@ import (
 )
 
 const benchUsage = `Usage:
-  cohort bench [--profiles N] [--seed S] [--now YYYY-MM-DD] [--data DIR] [--out report.json] [--runs R] [--slow-runs R] [--durable]
+  cohort bench [--profiles N] [--seed S] [--now YYYY-MM-DD] [--data DIR] [--out report.json] [--runs R] [--slow-runs R] [--ingest-sample N] [--durable]
       load rate, memory, startup from disk and the query mix beside its physical floor (BENCHMARKS.md)
   cohort bench lookalike [--profiles N] [--seeds 5] [--seed-sizes 100,1000,10000] [--out FILE.json]
       lookalike precision/recall/AUC against a planted truth`
@@ -47,6 +47,7 @@ func runBenchMix(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	runs := fs.Int("runs", 200, "timed samples per count query, after warm-up")
 	slowRuns := fs.Int("slow-runs", 0, "timed samples for the profile and the lookalike (default runs/10, at least 1)")
 	warmUp := fs.Duration("warmup", time.Second, "least time each query runs untimed before its samples (the first calls after the start fault in memory the runner returned to the OS)")
+	ingest := fs.Int("ingest-sample", runner.DefaultIngestSample, "records generated into memory first and applied alone, for the engine's own ingest rate without the generator (0: skip; about 800 bytes a record held meanwhile)")
 	durable := fs.Bool("durable", false, "also measure the durable load ('cohort load' of the same records as NDJSON, in a temporary store); needs about 2 KB of disk per profile")
 	verbose := fs.Bool("verbose", false, "show Badger's log")
 	fs.Usage = func() {
@@ -59,8 +60,8 @@ func runBenchMix(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (benchmarks: the default mix, or lookalike)", fs.Arg(0))
 	}
-	if *profiles <= 0 || *runs <= 0 || *slowRuns < 0 {
-		return errors.New("--profiles and --runs must be positive, --slow-runs not negative")
+	if *profiles <= 0 || *runs <= 0 || *slowRuns < 0 || *ingest < 0 {
+		return errors.New("--profiles and --runs must be positive, --slow-runs and --ingest-sample not negative")
 	}
 	now := gen.DefaultNow()
 	if *nowFlag != "" {
@@ -83,6 +84,10 @@ func runBenchMix(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Profiles: *profiles, Seed: *seed, Now: now, Dir: dir, Runs: *runs, SlowRuns: *slowRuns, WarmUp: *warmUp,
 		Progress: stderr, Terminal: isTerminal(stderr),
 		StoreOptions: storage.Options{Log: stderr, Verbose: *verbose},
+		IngestSample: *ingest,
+	}
+	if *ingest == 0 {
+		cfg.IngestSample = -1
 	}
 	if *durable {
 		genOpts := gen.Options{Profiles: *profiles, Seed: *seed, Now: now}

@@ -32,7 +32,7 @@ func TestBenchReport(t *testing.T) {
 		if rc := run(ctx, args, &stdout, &stderr); rc != 0 {
 			t.Fatalf("%v: rc %d: %s", args, rc, stderr.String())
 		}
-		for _, want := range []string{"design-example", "lookalike-10k", "ratio", "first ratio"} {
+		for _, want := range []string{"design-example", "lookalike-10k", "ratio", "first ratio", "ingest from memory"} {
 			if !strings.Contains(stdout.String(), want) {
 				t.Errorf("table lacks %q:\n%s", want, stdout.String())
 			}
@@ -87,6 +87,11 @@ func TestBenchReport(t *testing.T) {
 	if rep.LoadRecordsPerS <= 0 || rep.RSSBytes == 0 || rep.HeapBytes == 0 || rep.StartupS <= 0 || rep.CheckpointS <= 0 {
 		t.Errorf("load %v records/s, rss %d, heap %d, startup %v s, checkpoint %v s: want all > 0",
 			rep.LoadRecordsPerS, rep.RSSBytes, rep.HeapBytes, rep.StartupS, rep.CheckpointS)
+	}
+	// The ingest rate is measured over every record when they are fewer
+	// than its sample, and reported in the table.
+	if rep.IngestSample != 5000 || rep.IngestRecordsPerS <= 0 {
+		t.Errorf("ingest %v records/s over %d records: want > 0 over 5000", rep.IngestRecordsPerS, rep.IngestSample)
 	}
 	if want := float64(rep.RSSBytes) / 5000; math.Abs(rep.BytesPerProfile-want) > 0.1 {
 		t.Errorf("bytes_per_profile %v, rss/profiles %v", rep.BytesPerProfile, want)
@@ -203,6 +208,7 @@ func TestBenchFlags(t *testing.T) {
 	}{
 		{[]string{"bench", "--profiles", "0"}, 1},
 		{[]string{"bench", "--runs", "-1"}, 1},
+		{[]string{"bench", "--ingest-sample", "-1"}, 1},
 		{[]string{"bench", "extra"}, 1},
 		{[]string{"bench", "--now", "yesterday"}, 1},
 		{[]string{"bench", "-h"}, 0},
