@@ -347,6 +347,21 @@ func TestDenseExtremes(t *testing.T) {
 				t.Fatalf("trial %d (dense %v): min %d %v, max %d %v; want %d, %d, %v", trial, withDense, mn, okMin, mx, okMax, wantMin, wantMax, wantOK)
 			}
 		}
+		// Within a filter (always the bitmaps' descent): a random half of
+		// the rows, and a filter with no row holding a value.
+		for _, filter := range []*roaring.Bitmap{randomRows(r, rows, 2), randomRows(r, rows, 2000), roaring.New()} {
+			fMin, fMax, fOK := int64(math.MaxInt64), int64(math.MinInt64), false
+			for row, x := range vals {
+				if filter.Contains(row) {
+					fMin, fMax, fOK = min(fMin, x), max(fMax, x), true
+				}
+			}
+			mn, okMin := v.Min(filter)
+			mx, okMax := v.Max(filter)
+			if okMin != fOK || okMax != fOK || fOK && (mn != fMin || mx != fMax) {
+				t.Fatalf("trial %d within %d rows: min %d %v, max %d %v; want %d, %d, %v", trial, filter.GetCardinality(), mn, okMin, mx, okMax, fMin, fMax, fOK)
+			}
+		}
 	}
 }
 
