@@ -699,7 +699,7 @@ func (ev *evaluator) sparseCached(windows []*query.PredEvent, words int) bool {
 
 // denseWindows reports whether every window has members enough to pay
 // for passes over words words: with fewer than one member per 256 rows
-// (as for a dense union, see index.denseUnion), the days' bitmaps are
+// (as for a dense union, see index.unionMany), the days' bitmaps are
 // cheaper to OR and cut with roaring's operations, on the step by step
 // path.
 func denseWindows(members []uint64, words int) bool {

@@ -15,18 +15,16 @@ import (
 // bits in one dense word array costs one write per member instead, and a
 // single pass turns the words back into a compressed bitmap.
 func unionMany(bms []*roaring.Bitmap) *roaring.Bitmap {
-	dense := denseUnion(bms)
-	if dense == nil {
-		return roaring.FastOr(bms...)
-	}
-	return roaring.FromDense(dense, false)
+	b, _ := unionWords(bms, 0)
+	return b
 }
 
 // unionWords is unionMany for a result the view keeps (keptCache.use):
 // when it is computed densely, the words are returned too, n of them
-// (the view's rows), and the bitmap shares them, so the cache does not
-// write them again from the bitmap (a third of the CPU of keeping a
-// lookalike's windows at 10M profiles). Otherwise words is nil.
+// (the view's rows; 0: up to the last member), and the bitmap shares
+// them, so the cache does not write them again from the bitmap (a third
+// of the CPU of keeping a lookalike's windows at 10M profiles).
+// Otherwise words is nil.
 func unionWords(bms []*roaring.Bitmap, n int) (*roaring.Bitmap, []uint64) {
 	dense := denseUnionOn(bms, runtime.GOMAXPROCS(0), minParallelMembers, n)
 	if dense == nil {
@@ -35,20 +33,15 @@ func unionWords(bms []*roaring.Bitmap, n int) (*roaring.Bitmap, []uint64) {
 	return roaring.FromDense(dense, false), dense
 }
 
-// denseUnion sets the members of bms in a word array covering rows
-// 0..maxRow, or returns nil when the members are too few for a dense pass
-// to pay (see unionMany). Large unions are split across cores by bitmap,
-// each core setting bits in its own array, and the arrays ORed.
-func denseUnion(bms []*roaring.Bitmap) []uint64 {
-	return denseUnionOn(bms, runtime.GOMAXPROCS(0), minParallelMembers, 0)
-}
-
 // minParallelMembers is the fewest members a union splits across cores
 // for: below it a goroutine and an extra array cost more than they save.
 const minParallelMembers = 1 << 19
 
-// denseUnionOn is denseUnion on up to procs cores; the array has n
-// words if n covers maxRow (else maxRow/64+1).
+// denseUnionOn sets the members of bms in a word array of n words (of
+// maxRow/64+1 if n does not cover the last member), or returns nil when
+// the members are too few for a dense pass to pay (see unionMany). Large
+// unions are split across up to procs cores by bitmap, each core setting
+// bits in its own array, and the arrays ORed.
 func denseUnionOn(bms []*roaring.Bitmap, procs, minMembers, n int) []uint64 {
 	if len(bms) < 8 {
 		return nil
