@@ -14,6 +14,7 @@ import (
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/internal/parallel"
 	"github.com/cohortdb/cohort/internal/wordops"
 )
 
@@ -54,7 +55,7 @@ func (m *model) candidates(ctx context.Context, sn *engine.Snapshot) ([]candidat
 	out := make([][]candidate, len(tasks))
 	errs := make([]error, len(tasks))
 	scratches := make([]scratch, procs)
-	each(procs, len(tasks), func(w, i int) {
+	parallel.Each(procs, len(tasks), func(w, i int) {
 		if err := ctx.Err(); err != nil {
 			errs[i] = fmt.Errorf("lookalike: %w", err)
 			return
@@ -282,7 +283,7 @@ func (m *model) keptWindows(fields []engine.FieldView, events []eventTask) (unio
 	from, to := m.window()
 	sizes := make([]uint64, len(events))
 	kept := make([]*roaring.Bitmap, len(events))
-	each(runtime.GOMAXPROCS(0), len(events), func(_, i int) {
+	parallel.Each(runtime.GOMAXPROCS(0), len(events), func(_, i int) {
 		ev := fields[events[i].field].Events
 		vals := []string{ev.Values()[events[i].value]}
 		if _, ok := ev.CachedWindow(vals, from, to); ok {
@@ -309,7 +310,7 @@ func (m *model) keptWindows(fields []engine.FieldView, events []eventTask) (unio
 			}
 		}
 	}
-	each(runtime.GOMAXPROCS(0), len(ask), func(_, j int) {
+	parallel.Each(runtime.GOMAXPROCS(0), len(ask), func(_, j int) {
 		i := ask[j]
 		ev := fields[events[i].field].Events
 		// nil on a window's first use: it is kept from the next.
@@ -371,7 +372,7 @@ func (m *model) seedDays(fields []engine.FieldView, need map[int]bool) []*index.
 			cuts = append(cuts, cut{i, d})
 		}
 	}
-	each(runtime.GOMAXPROCS(0), len(cuts), func(_, i int) {
+	parallel.Each(runtime.GOMAXPROCS(0), len(cuts), func(_, i int) {
 		c := cuts[i]
 		fields[c.field].Events.CutDay(days[c.field], m.seed, c.day)
 	})

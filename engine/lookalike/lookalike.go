@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -17,6 +16,7 @@ import (
 	"github.com/cohortdb/cohort/engine"
 	"github.com/cohortdb/cohort/engine/index"
 	"github.com/cohortdb/cohort/engine/schema"
+	"github.com/cohortdb/cohort/internal/parallel"
 	"github.com/cohortdb/cohort/internal/radix"
 )
 
@@ -347,30 +347,6 @@ func newModel(sn *engine.Snapshot, opts Options, seed, base *roaring.Bitmap) *mo
 	return m
 }
 
-// each calls f(w, i) for every i in [0, n) on up to procs goroutines,
-// w numbering the goroutine (below procs: an index into state of its
-// own, sized by the caller with the same procs). The i are handed out in
-// increasing order, one at a time, so that unequal tasks share the cores
-// evenly and each goroutine sees its i ascend.
-func each(procs, n int, f func(w, i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range min(procs, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				f(w, i)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 // selectFeatures weighs the candidates and keeps the MaxFeatures with the
 // highest information value, in that order (ties by field and value, so
 // the choice is deterministic), with their bitmaps built.
@@ -427,7 +403,7 @@ func buildSelected(sel []candidate, rows uint64) {
 		free[ev] = f
 		todo, ask = append(todo, c), append(ask, fits)
 	}
-	each(runtime.GOMAXPROCS(0), len(todo), func(_, i int) {
+	parallel.Each(runtime.GOMAXPROCS(0), len(todo), func(_, i int) {
 		c, w := todo[i], todo[i].window
 		if ask[i] {
 			if b := w.ev.WindowShared(w.values, w.from, w.to); b != nil {

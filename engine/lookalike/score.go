@@ -12,6 +12,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cohortdb/cohort/engine/index"
+	"github.com/cohortdb/cohort/internal/parallel"
 	"github.com/cohortdb/cohort/internal/radix"
 	"github.com/cohortdb/cohort/internal/wordops"
 )
@@ -202,8 +203,9 @@ func score(ctx context.Context, feats []candidate, cand *roaring.Bitmap, n uint6
 	}
 	scorers := make([]*shardScorer, workers)
 	errs := make([]error, workers)
-	// each hands a worker its shards in increasing order, as walk needs.
-	each(workers, shards, func(w, k int) {
+	// parallel.Each hands a worker its shards in increasing order, as walk
+	// needs.
+	parallel.Each(workers, shards, func(w, k int) {
 		if errs[w] != nil {
 			return
 		}
@@ -309,7 +311,7 @@ func writeWhole(feats []candidate, dense [][2]bool, words uint64, sc scoring) (w
 	}
 	procs := runtime.GOMAXPROCS(0)
 	scratch := make([][]uint64, procs)
-	each(procs, len(order), func(w, k int) {
+	parallel.Each(procs, len(order), func(w, k int) {
 		f := &feats[order[k]]
 		dst := sc.pool.Get(int(words))
 		if f.fill {
